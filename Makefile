@@ -1,0 +1,55 @@
+# chaosrunner — the README's commands. `make demo` and `make test` work on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Real servers the sandbox and the tests run (Debian packages; nothing is started by installing them).
+APT_PACKAGES := prometheus postgresql haproxy stress-ng chromium chromium-driver procps util-linux
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps python-deps test test-fast demo bench lint clean
+
+setup: system-deps python-deps
+
+system-deps:
+	@missing=""; \
+	for c in prometheus haproxy stress-ng chromium chromedriver taskset; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "missing:$$missing — installing Debian packages: $(APT_PACKAGES)"; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  elif command -v sudo >/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  else \
+	    echo "run as root: apt-get install -y --no-install-recommends $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+python-deps: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[aws,k8s,test]'
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/chaosrunner demo
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: python-deps
+	$(BIN)/ruff check chaosrunner tests bench
+	$(BIN)/mypy chaosrunner
+
+clean:
+	-$(BIN)/chaosrunner sandbox down 2>/dev/null
+	rm -rf $(VENV) .sandbox .chaosrunner journals bench/results .pytest_cache

@@ -1,0 +1,3 @@
+"""chaosrunner: an error-budget aware chaos-engineering agent built on Chaos Toolkit."""
+
+__version__ = "0.1.0"

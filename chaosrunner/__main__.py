@@ -1,0 +1,3 @@
+from chaosrunner.cli import main
+
+main()

@@ -1,0 +1,34 @@
+"""The ``chaosrunner`` command line: thin — parse, call one engine function, print, exit.
+
+Each command group lives in its own module with a ``register(app)`` function. Modules import only
+typer at the top; engine modules (chaoslib, boto3, pandas via prometheus-api-client…) are imported
+inside the commands so ``chaosrunner --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from chaosrunner.verdict import EXIT_CODES_HELP
+
+COMMAND_MODULES = (
+    "chaosrunner.cli.experiment",
+)
+
+app = typer.Typer(
+    name="chaosrunner",
+    help="Error-budget aware chaos engineering on Chaos Toolkit.\n\n" + EXIT_CODES_HELP,
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    app()

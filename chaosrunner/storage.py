@@ -1,0 +1,57 @@
+"""Where chaosrunner keeps state on disk, and how it writes it: owner-only, atomically, durably.
+
+* ``state_dir()``: ``$CHAOSRUNNER_HOME`` or ``./.chaosrunner`` — ledger, locks, kill switch, heartbeats.
+* ``journal_dir()``: ``$CHAOSRUNNER_JOURNALS`` or ``./journals`` — the journal store.
+
+Files are written to a temp file in the same directory, fsync'd, renamed over the target and the
+directory fsync'd: a crash at any moment leaves either the old or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("CHAOSRUNNER_HOME", ".chaosrunner")).absolute()
+
+
+def journal_dir() -> Path:
+    return Path(os.environ.get("CHAOSRUNNER_JOURNALS", "journals")).absolute()
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700; raises OSError if it cannot be written."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    ensure_private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, default=str, allow_nan=False).encode("utf-8"))
