@@ -1,0 +1,496 @@
+"""The experiment calendar: model, validation and the pure "may this entry run now?" logic.
+
+Everything here is pure (no I/O beyond loading the file and the ``holidays`` tables): it is handed a
+time and answers, so it is tested at any instant - DST transitions, holidays, blackouts - without
+sleeping. The daemon (``daemon.py``), ``schedule next`` and the runner's preflight all call
+:func:`window_verdict` / :meth:`Calendar.check`, so there is one place that decides.
+
+Times in the file are *local wall-clock* times in the calendar's IANA zone (``09:00`` is nine in
+the morning in ``America/Los_Angeles`` whether PST or PDT applies). Windows never cross midnight.
+See ``docs/calendar.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from chaosrunner.units import Duration, Ratio
+from chaosrunner.validation import InvalidInput, load_document, validate_model
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
+END_OF_DAY = time(23, 59, 59, 999999)
+
+
+def parse_clock_time(value: Any) -> time:
+    """``"09:00"`` → ``time(9, 0)``; ``"24:00"`` means end of day. YAML may hand us minutes as int."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60:
+        # YAML 1.1 reads an unquoted 09:30 as sexagesimal 570 (minutes).
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        raise ValueError("must be a time of day such as '09:00' (24-hour, local to the calendar's zone)")
+    hh, mm = (int(x) for x in value.strip().split(":"))
+    if (hh, mm) == (24, 0):
+        return END_OF_DAY
+    if hh > 23 or mm > 59:
+        raise ValueError("must be a time of day between 00:00 and 24:00")
+    return time(hh, mm)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TimeRange(_Strict):
+    """A daily window ``[start, end)`` in local wall-clock time; ``end`` may be ``24:00``."""
+
+    start: time
+    end: time
+
+    _parse = field_validator("start", "end", mode="before")(parse_clock_time)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.end <= self.start:
+            raise ValueError("end must be after start (windows do not cross midnight)")
+        return self
+
+    def contains(self, t: time) -> bool:
+        return self.start <= t < self.end or (self.end == END_OF_DAY and t >= self.start)
+
+    def hours(self) -> float:
+        end = 24 * 3600 if self.end == END_OF_DAY else self.end.hour * 3600 + self.end.minute * 60
+        return (end - (self.start.hour * 3600 + self.start.minute * 60)) / 3600.0
+
+
+class HolidaySpec(_Strict):
+    """Public holidays from the ``holidays`` library: ISO country code, optional subdivision."""
+
+    country: str
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> HolidaySpec:
+        import holidays
+
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision, years=2000)
+        except NotImplementedError as e:
+            raise ValueError(f"unknown country or subdivision for the holidays library: {e}") from None
+        return self
+
+
+class Blackout(_Strict):
+    """No runs on ``date``, or from ``from`` to ``to`` (dates inclusive, or local datetimes)."""
+
+    date_: date | None = Field(default=None, alias="date")
+    from_: date | datetime | None = Field(default=None, alias="from")
+    to: date | datetime | None = None
+    reason: str = "blackout"
+
+    @model_validator(mode="after")
+    def _shape(self) -> Blackout:
+        if (self.date_ is None) == (self.from_ is None):
+            raise ValueError("give either 'date' or 'from' + 'to'")
+        if self.from_ is not None:
+            if self.to is None:
+                raise ValueError("'from' needs 'to'")
+            if self._start() >= self._end():
+                raise ValueError("'to' must be after 'from'")
+        return self
+
+    def _start(self) -> datetime:
+        d = self.date_ if self.date_ is not None else self.from_
+        if isinstance(d, datetime):
+            return d.replace(tzinfo=None)
+        assert d is not None
+        return datetime.combine(d, time(0))
+
+    def _end(self) -> datetime:
+        d = self.date_ if self.date_ is not None else self.to
+        if isinstance(d, datetime):
+            return d.replace(tzinfo=None)
+        assert d is not None
+        return datetime.combine(d + timedelta(days=1), time(0))
+
+    def covers(self, local_naive: datetime) -> bool:
+        return self._start() <= local_naive < self._end()
+
+
+class Freeze(_Strict):
+    """Freeze the calendar while the remaining error budget (ratio of the period's budget) is low."""
+
+    error_budget_below: Ratio
+    slos: list[str] = Field(default_factory=list)
+
+
+class Restricted(_Strict):
+    """A window in which nothing may run; a run in flight when it begins is halted (abort + rollback)."""
+
+    name: str
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    start: time
+    end: time
+    reason: str = ""
+
+    _parse = field_validator("start", "end", mode="before")(parse_clock_time)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Restricted:
+        if self.end <= self.start:
+            raise ValueError("end must be after start (windows do not cross midnight)")
+        return self
+
+    def active(self, local: datetime) -> bool:
+        return WEEKDAYS[local.weekday()] in self.days and TimeRange(start=self.start, end=self.end).contains(
+            local.time()
+        )
+
+
+class Monkey(_Strict):
+    """Chaos Monkey mode: kills at random instants inside the window instead of a fixed time.
+
+    Rate: ``probability_per_hour`` (per eligible instance per window hour; the seed practice is
+    0.1 %) or ``mean_time_between_kills``. ``min_gap`` is the least time between two kills.
+    Eligibility: instances whose labels equal ``eligible`` (e.g. ``tier: non-critical``), limited
+    to ``zones`` zone(s) per day (one AZ at most, by default).
+    """
+
+    probability_per_hour: Ratio | None = None
+    mean_time_between_kills: Duration | None = None
+    min_gap: Duration = 0.0
+    eligible: dict[str, str] = Field(default_factory=lambda: {"tier": "non-critical"})
+    zones: int = Field(default=1, ge=1)
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _rate(self) -> Monkey:
+        if (self.probability_per_hour is None) == (self.mean_time_between_kills is None):
+            raise ValueError("give exactly one of probability_per_hour or mean_time_between_kills")
+        if self.probability_per_hour == 0:
+            raise ValueError("probability_per_hour must be above 0")
+        if self.mean_time_between_kills is not None and self.min_gap >= self.mean_time_between_kills:
+            raise ValueError("min_gap must be shorter than mean_time_between_kills")
+        if not self.eligible:
+            raise ValueError("eligible must select something (an empty selector matches every instance)")
+        return self
+
+
+class Defaults(_Strict):
+    """Per-run policy. ``misfire``: what to do with a fire missed while no daemon was running."""
+
+    timeout: Duration = 1800.0  # hard timeout of one run, seconds
+    term_grace: Duration = 60.0  # SIGTERM → SIGKILL grace, so rollbacks can run
+    misfire: Literal["run_once", "skip"] = "run_once"
+    misfire_grace: Duration = 900.0  # a missed fire younger than this runs once (run_once)
+
+
+class Entry(_Strict):
+    """One calendar line: when (day(s)+at, cron, every, or monkey) → experiment + overrides."""
+
+    name: str
+    experiment: str
+    description: str = ""
+    days: list[Weekday] | None = None
+    day: Weekday | None = None
+    at: time | None = None
+    cron: str | None = None
+    every: Duration | None = None
+    monkey: Monkey | None = None
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    timeout: Duration | None = None
+    misfire: Literal["run_once", "skip"] | None = None
+    enabled: bool = True
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, v: Any) -> time | None:
+        return None if v is None else parse_clock_time(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("must be lower-case letters, digits and '-', at most 52 characters")
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(v.split()) != 5:
+            raise ValueError("must be a 5-field crontab expression (minute hour day month weekday)")
+        try:
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except ValueError as e:
+            raise ValueError(f"invalid crontab expression: {e}") from None
+        return v
+
+    @field_validator("configuration")
+    @classmethod
+    def _vars(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key, value in v.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+                raise ValueError(f"{key!r}: configuration keys are identifiers")
+            if isinstance(value, dict | list):
+                raise ValueError(f"{key}: overrides are scalars (passed as --var {key}=VALUE)")
+        return v
+
+    @model_validator(mode="after")
+    def _when(self) -> Entry:
+        if self.day is not None:
+            if self.days is not None:
+                raise ValueError("give 'day' or 'days', not both")
+            self.days = [self.day]
+            self.day = None
+        kinds = [k for k, v in (("at", self.at), ("cron", self.cron), ("every", self.every),
+                                ("monkey", self.monkey)) if v is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of 'at' (with day/days), 'cron', 'every' or 'monkey'")
+        if self.cron is not None and self.days is not None:
+            raise ValueError("a cron entry carries its weekdays in the expression; drop 'day'/'days'")
+        if self.every is not None and self.every < 1:
+            raise ValueError("every must be at least 1s")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "at" if self.at else "cron" if self.cron else "every" if self.every else "monkey"
+
+
+class Calendar(_Strict):
+    """A validated calendar. ``path`` (private) is the file it came from: experiments resolve from it."""
+
+    version: Literal[1] = 1
+    name: str = "calendar"
+    timezone: str
+    work_days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    business_hours: TimeRange = Field(default_factory=lambda: TimeRange(start=time(9), end=time(17)))
+    avoid_peak: list[TimeRange] = Field(default_factory=list)
+    holidays: HolidaySpec | None = None
+    blackouts: list[Blackout] = Field(default_factory=list)
+    freeze: Freeze | None = None
+    restricted: list[Restricted] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults)
+    entries: list[Entry] = Field(default_factory=list)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'Europe/Berlin')") from None
+        return v
+
+    @field_validator("work_days")
+    @classmethod
+    def _work_days(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one work day")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> Calendar:
+        seen: set[str] = set()
+        for e in self.entries:
+            if e.name in seen:
+                raise ValueError(f"entry name {e.name!r} is used twice")
+            seen.add(e.name)
+        return self
+
+    # --- accessors -------------------------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def entry(self, name: str) -> Entry:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def experiment_path(self, entry: Entry) -> Path:
+        """The entry's experiment file, relative to the calendar's directory."""
+        p = Path(entry.experiment)
+        if not p.is_absolute() and self._path is not None:
+            p = self._path.parent / p
+        return p.resolve()
+
+    def entry_timeout(self, entry: Entry) -> float:
+        return entry.timeout if entry.timeout is not None else self.defaults.timeout
+
+    def entry_misfire(self, entry: Entry) -> str:
+        return entry.misfire or self.defaults.misfire
+
+    def fingerprint(self, entry: Entry) -> str:
+        """Changes when anything that decides *when* the entry fires changes (the daemon re-adds it)."""
+        return f"{self.timezone}|{entry.kind}|{entry.days}|{entry.at}|{entry.cron}|{entry.every}"
+
+    # --- the decision ------------------------------------------------------------------------------
+    def holiday_name(self, d: date) -> str | None:
+        if self.holidays is None:
+            return None
+        return _holiday_table(self.holidays.country, self.holidays.subdivision, d.year).get(d)
+
+    def restricted_at(self, now: datetime) -> Restricted | None:
+        """The restricted window in force at ``now`` (tz-aware), if any."""
+        local = now.astimezone(self.zone)
+        for r in self.restricted:
+            if r.active(local):
+                return r
+        return None
+
+    def check(self, entry: Entry | str, now: datetime, *,
+              budget_remaining: float | None = None) -> WindowCheck:
+        """May ``entry`` start at ``now``? Checks, in order: enabled, work day (calendar ∩ entry days),
+        public holiday, blackout, business hours, peak hours, restricted windows, and - only when a
+        remaining-budget ratio is supplied - the error-budget freeze. Pure; ``now`` must be tz-aware."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if isinstance(entry, str):
+            try:
+                entry = self.entry(entry)
+            except KeyError:
+                return WindowCheck(False, "unknown-entry", f"no entry named {entry!r} in the calendar")
+        local = now.astimezone(self.zone)
+        stamp = f"{local:%a %Y-%m-%d %H:%M} {self.timezone}"
+        if not entry.enabled:
+            return WindowCheck(False, "disabled", f"entry {entry.name} is disabled")
+        day = WEEKDAYS[local.weekday()]
+        if day not in self.work_days:
+            return WindowCheck(False, "not-work-day", f"{stamp}: {day} is not a work day")
+        if entry.days is not None and day not in entry.days:
+            days = ", ".join(entry.days)
+            return WindowCheck(False, "not-entry-day", f"{stamp}: entry {entry.name} runs on {days}")
+        if (h := self.holiday_name(local.date())) is not None:
+            return WindowCheck(False, "holiday", f"{stamp}: public holiday ({h})")
+        naive = local.replace(tzinfo=None)
+        for b in self.blackouts:
+            if b.covers(naive):
+                return WindowCheck(False, "blackout", f"{stamp}: blackout ({b.reason})")
+        bh = self.business_hours
+        if not bh.contains(local.time()):
+            return WindowCheck(False, "outside-hours",
+                               f"{stamp}: outside business hours {bh.start:%H:%M}-{_hhmm(bh.end)}")
+        for p in self.avoid_peak:
+            if p.contains(local.time()):
+                return WindowCheck(False, "peak", f"{stamp}: peak hours {p.start:%H:%M}-{_hhmm(p.end)}")
+        if (r := self.restricted_at(now)) is not None:
+            why = r.reason or "no runs"
+            return WindowCheck(False, "restricted", f"{stamp}: restricted window {r.name} ({why})")
+        if self.freeze is not None and budget_remaining is not None:
+            if budget_remaining < self.freeze.error_budget_below:
+                return WindowCheck(False, "freeze", f"error budget freeze: {budget_remaining:.1%} remaining, "
+                                   f"below {self.freeze.error_budget_below:.1%}")
+        return WindowCheck(True, "ok", f"{stamp}: inside the window of {entry.name}")
+
+    def allowed_spans(self, d: date) -> list[tuple[datetime, datetime]]:
+        """The local-time spans of ``d`` in which runs may start (work day, not holiday, business
+        hours minus peak minus restricted minus blackouts), as tz-aware datetimes. Used by the monkey
+        planner and ``schedule show``; exact to the minute."""
+        day = WEEKDAYS[d.weekday()]
+        if day not in self.work_days or self.holiday_name(d) is not None:
+            return []
+        zone = self.zone
+        cuts: list[tuple[datetime, datetime]] = []
+        bh = self.business_hours
+        spans = [(_wall(d, bh.start), _wall(d, bh.end))]
+        restricted = [TimeRange(start=r.start, end=r.end) for r in self.restricted if day in r.days]
+        for p in [*self.avoid_peak, *restricted]:
+            cuts.append((_wall(d, p.start), _wall(d, p.end)))
+        for b in self.blackouts:
+            cuts.append((b._start(), b._end()))
+        for cs, ce in cuts:
+            out = []
+            for s, e in spans:
+                if ce <= s or cs >= e:
+                    out.append((s, e))
+                    continue
+                if s < cs:
+                    out.append((s, cs))
+                if ce < e:
+                    out.append((ce, e))
+            spans = out
+        result = []
+        for s, e in spans:
+            # Wall times inside a DST gap do not exist: normalise through UTC.
+            a = s.replace(tzinfo=zone).astimezone(zone)
+            b = e.replace(tzinfo=zone).astimezone(zone)
+            if b > a:
+                result.append((a, b))
+        return result
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    ok: bool
+    code: str  # ok | unknown-entry | disabled | not-work-day | not-entry-day | holiday | blackout | ...
+    detail: str
+
+
+def _wall(d: date, t: time) -> datetime:
+    """Naive local datetime of ``t`` on ``d``; 24:00 is the next midnight."""
+    if t == END_OF_DAY:
+        return datetime.combine(d + timedelta(days=1), time(0))
+    return datetime.combine(d, t)
+
+
+def _hhmm(t: time) -> str:
+    return "24:00" if t == END_OF_DAY else f"{t:%H:%M}"
+
+
+@lru_cache(maxsize=256)
+def _holiday_table(country: str, subdivision: str | None, year: int) -> dict[date, str]:
+    import holidays
+
+    return dict(holidays.country_holidays(country, subdiv=subdivision, years=year).items())
+
+
+def load_calendar(path: str | Path, *, check_files: bool = True) -> Calendar:
+    """Load and validate a calendar file; ``InvalidInput`` names the file and key of every problem.
+    With ``check_files``, every entry's experiment file must exist."""
+    p = Path(path)
+    data = load_document(p)
+    if not isinstance(data, dict):
+        raise InvalidInput(p, [("", "a calendar is a mapping (timezone, work_days, entries, ...)")])
+    cal = validate_model(Calendar, data, p)
+    cal._path = p.absolute()
+    if check_files:
+        problems = []
+        for i, e in enumerate(cal.entries):
+            exp = cal.experiment_path(e)
+            if not exp.is_file():
+                problems.append((f"entries[{i}].experiment", f"no such file: {exp}"))
+        if problems:
+            raise InvalidInput(p, problems)
+    return cal
+
+
+def window_verdict(calendar: Calendar, entry_name: str, now: datetime) -> tuple[bool, str]:
+    """The preflight's calendar check: may ``entry_name`` start at ``now``? → ``(ok, detail)``.
+
+    Does not read the error budget (the preflight has its own budget gate); the daemon checks the
+    freeze separately through :meth:`Calendar.check` with ``budget_remaining``."""
+    c = calendar.check(entry_name, now)
+    return c.ok, c.detail
