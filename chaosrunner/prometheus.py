@@ -1,0 +1,107 @@
+"""SLI queries against Prometheus through prometheus-api-client, with timeouts and explicit errors.
+
+Every query has a timeout (default 2 s) and no retries: the guard samples every second and must
+see an outage as an outage, not as a slow success. Failures are typed so the guard (fail closed)
+and preflight (refuse) can say exactly what was wrong:
+
+* :class:`PrometheusUnreachable`: connection refused/reset, timeout, non-200 status.
+* :class:`EmptyResult`: the query matched no series (e.g. ``rate()`` of an absent series).
+* :class:`NotANumber`: the value is NaN or infinite (e.g. 0/0 for an error ratio without traffic).
+* :class:`BadQuery`: Prometheus rejected the PromQL (HTTP 400) — a catalog problem.
+
+All are :class:`chaosrunner.slo.SliUnavailable`, so the guard treats them alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chaosrunner.slo import SliUnavailable
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+class PrometheusUnreachable(SliUnavailable):
+    kind = "unreachable"
+
+
+class EmptyResult(SliUnavailable):
+    kind = "empty"
+
+
+class NotANumber(SliUnavailable):
+    kind = "nan"
+
+
+class BadQuery(SliUnavailable):
+    kind = "bad-query"
+
+
+class PrometheusSource:
+    """An :class:`chaosrunner.slo.SliSource` backed by one Prometheus server.
+
+    ``scalar`` sums every series of an instant vector (queries are expected to aggregate already)
+    and returns a float; a scalar result is returned as is.
+    """
+
+    def __init__(
+        self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, headers: dict[str, str] | None = None
+    ) -> None:
+        import requests
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        session = requests.Session()
+        self._client = PrometheusConnect(
+            url=self.url,
+            headers=headers,
+            disable_ssl=False,
+            retry=Retry(total=0, connect=0, read=0, redirect=0, status=0),
+            session=session,
+            timeout=timeout_s,
+        )
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Raw instant-query result (list of series); raises the typed errors above."""
+        import requests
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+
+        try:
+            return list(self._client.custom_query(promql, timeout=self.timeout_s))
+        except requests.exceptions.RequestException as e:
+            raise PrometheusUnreachable(f"prometheus at {self.url} unreachable: {type(e).__name__}") from None
+        except PrometheusApiClientException as e:
+            text = str(e)
+            if "400" in text.split(")")[0] or "422" in text.split(")")[0]:
+                raise BadQuery(f"prometheus rejected the query {promql!r}: {text[:300]}") from None
+            raise PrometheusUnreachable(f"prometheus at {self.url} answered {text[:200]}") from None
+        except (ValueError, KeyError) as e:
+            raise PrometheusUnreachable(f"prometheus at {self.url} sent an unreadable answer: {e}") from None
+
+    def scalar(self, promql: str) -> float:
+        """One finite number (sum over the returned series)."""
+        result = self.query(promql)
+        if not result:
+            raise EmptyResult(f"no data for {promql!r}")
+        total = 0.0
+        for series in result:
+            value = series.get("value") if isinstance(series, dict) else None
+            if value is None and isinstance(series, list | tuple):  # scalar result type
+                value = series
+            try:
+                total += float(value[1])  # type: ignore[index]
+            except (TypeError, ValueError, IndexError):
+                raise NotANumber(f"unreadable value for {promql!r}: {value!r}") from None
+        if not math.isfinite(total):
+            raise NotANumber(f"{promql!r} is {total}")
+        return total
+
+    def healthy(self) -> bool:
+        """``/-/healthy`` answers 200 within the timeout."""
+        try:
+            return bool(self._client.check_prometheus_connection())
+        except Exception:  # noqa: BLE001 - any failure means not healthy
+            return False

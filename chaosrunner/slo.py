@@ -1,0 +1,454 @@
+"""SLOs and error budgets: the catalog model (``probes/*.yaml``) and the pure budget math.
+
+Units: objectives and ratios are ratios in [0, 1] (``99.9`` or ``"99.9%"`` in YAML → ``0.999``);
+windows and durations are seconds; rates are events per second. Nothing here does I/O.
+
+The math (Google SRE Workbook, "Alerting on SLOs"):
+
+* burn rate = observed error ratio / (1 − objective)          (1.0 spends the budget exactly in the window)
+* budget consumed over a window = burn rate × window / period  (share of the period's budget)
+* budget remaining = 1 − (error ratio over the period) / (1 − objective)   (negative = overspent)
+* budget spent by one run = extra bad events versus the pre-run baseline error ratio, divided by the
+  period's budget in events ((1 − objective) × expected events in the period).
+
+For 99.9 % over 30 d this reproduces the table: 14.4× for 1 h ≙ 2 %, 6× for 6 h ≙ 5 %, 1× for 3 d ≙ 10 %.
+
+A latency SLO "p99 < 200 ms" is the same thing as "at most 1 % of requests slower than 200 ms", so
+latency SLIs are error ratios too (bad = requests slower than the threshold, from the histogram), and
+the same burn-rate math applies: objective 99 % ⇔ quantile 0.99.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chaosrunner.units import Duration, Ratio, parse_duration
+from chaosrunner.validation import InvalidInput, load_document, validate_model
+
+SELECTOR = "{{selector}}"
+WINDOW = "{{window}}"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+# ---------------------------------------------------------------------------------------------- math
+
+
+def burn_rate(error_ratio: float, objective: float) -> float:
+    """How fast the budget burns: 1.0 spends exactly the whole budget over the SLO period."""
+    if not 0.0 <= objective < 1.0:
+        raise ValueError("objective must be a ratio in [0, 1)")
+    return error_ratio / (1.0 - objective)
+
+
+def budget_consumed(burn: float, window_s: float, period_s: float) -> float:
+    """Share of the period's error budget spent by burning at ``burn`` for ``window_s`` seconds."""
+    if period_s <= 0:
+        raise ValueError("period must be positive")
+    return burn * window_s / period_s
+
+
+def burn_rate_for_budget(share: float, window_s: float, period_s: float) -> float:
+    """Inverse of :func:`budget_consumed`: the burn rate that spends ``share`` in ``window_s``."""
+    if window_s <= 0:
+        raise ValueError("window must be positive")
+    return share * period_s / window_s
+
+
+def budget_remaining(period_error_ratio: float, objective: float) -> float:
+    """Share of the period's budget left (1.0 untouched, 0 exhausted, negative overspent)."""
+    return 1.0 - burn_rate(period_error_ratio, objective)
+
+
+def period_budget_events(objective: float, total_rate: float, period_s: float) -> float:
+    """Bad events the period may contain: (1 − objective) × expected events (rate × period)."""
+    return (1.0 - objective) * total_rate * period_s
+
+
+def extra_bad_events(bad: float, total: float, baseline_ratio: float) -> float:
+    """Bad events beyond what the pre-run baseline error ratio would have produced (never negative)."""
+    return max(0.0, bad - baseline_ratio * total)
+
+
+def run_budget_spent(
+    bad: float,
+    total: float,
+    baseline_ratio: float,
+    objective: float,
+    period_total_rate: float,
+    period_s: float,
+) -> float:
+    """Share of the period's budget a run spent: extra bad events / the period's budget in events.
+
+    ``bad`` and ``total`` are event counts during the run; ``period_total_rate`` is the expected
+    traffic (events/s) used to size the period's budget — the pre-run rate.
+    """
+    budget = period_budget_events(objective, period_total_rate, period_s)
+    if budget <= 0:
+        return 0.0 if extra_bad_events(bad, total, baseline_ratio) == 0 else math.inf
+    return extra_bad_events(bad, total, baseline_ratio) / budget
+
+
+@dataclass(frozen=True)
+class WorkbookRow:
+    burn_rate: float
+    window_s: float
+    budget_consumed: float
+
+
+def workbook_table(objective: float = 0.999, period_s: float = 30 * 86400) -> list[WorkbookRow]:
+    """The SRE Workbook's multiwindow alerting table, computed (not copied) for ``objective``/``period``."""
+    rows = [(0.02, 3600.0), (0.05, 6 * 3600.0), (0.10, 3 * 86400.0)]
+    out = []
+    for share, window in rows:
+        burn = burn_rate_for_budget(share, window, period_s)
+        out.append(WorkbookRow(burn, window, budget_consumed(burn, window, period_s)))
+    return out
+
+
+# --------------------------------------------------------------------------------------- SLI sources
+
+
+class SliUnavailable(Exception):
+    """No usable SLI value (server unreachable, empty result, NaN, bad query). The guard fails closed."""
+
+    kind = "unavailable"
+
+
+class SliSource(Protocol):
+    def scalar(self, promql: str) -> float:
+        """One number from an instant query; raises SliUnavailable (or a subclass) when there is none."""
+
+
+# ------------------------------------------------------------------------------------------- catalog
+
+
+def _name(v: str) -> str:
+    if not _NAME.match(v):
+        raise ValueError("must be lower-case letters, digits, '.', '_' or '-' (at most 100)")
+    return v
+
+
+class ErrorRatioSli(BaseModel):
+    """Error ratio from two PromQL *rate* templates: ``bad``/``total`` or ``good``/``total``.
+
+    Templates must contain ``{{selector}}`` (inside a label matcher, e.g. ``x{ {{selector}} }`` or
+    ``x{code=~"5..", {{selector}}}``) and ``{{window}}`` (a range, e.g. ``rate(x[{{window}}])``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["error_ratio"]
+    total: str
+    bad: str | None = None
+    good: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ErrorRatioSli:
+        if (self.bad is None) == (self.good is None):
+            raise ValueError("give exactly one of 'bad' or 'good' (with 'total')")
+        return self
+
+    @field_validator("total", "bad", "good")
+    @classmethod
+    def _templated(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check_template(v)
+        return v
+
+    def rate_queries(self) -> tuple[str, str]:
+        """(bad-rate template, total-rate template)."""
+        bad = self.bad if self.bad is not None else f"({self.total}) - ({self.good})"
+        return bad, self.total
+
+
+class LatencySli(BaseModel):
+    """Requests slower than ``threshold`` as a share of all requests, from a Prometheus histogram.
+
+    ``histogram`` is the metric base name (``http_request_duration_seconds``): ``_bucket`` and
+    ``_count`` are appended; ``threshold`` must be one of the histogram's bucket bounds (``le``).
+    ``quantile`` (e.g. 0.99) is only for display (``histogram_quantile``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["latency"]
+    histogram: str = Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+    threshold: Duration
+    quantile: Ratio | None = None
+
+    @field_validator("threshold")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be a positive duration such as '200ms'")
+        return v
+
+    def _le(self) -> str:
+        return format(self.threshold, "g")
+
+    def rate_queries(self) -> tuple[str, str]:
+        total = f"sum(rate({self.histogram}_count{{{SELECTOR}}}[{WINDOW}]))"
+        fast = f'sum(rate({self.histogram}_bucket{{le="{self._le()}",{SELECTOR}}}[{WINDOW}]))'
+        return f"({total}) - ({fast})", total
+
+    def quantile_query(self) -> str | None:
+        if self.quantile is None:
+            return None
+        return (
+            f"histogram_quantile({self.quantile:g}, sum by (le) "
+            f"(rate({self.histogram}_bucket{{{SELECTOR}}}[{WINDOW}])))"
+        )
+
+
+def _check_template(v: str) -> None:
+    if SELECTOR not in v:
+        raise ValueError(f"must contain the {SELECTOR} placeholder inside a label matcher")
+    if WINDOW not in v:
+        raise ValueError(f"must contain the {WINDOW} placeholder as the range of rate()")
+
+
+Sli = Annotated[ErrorRatioSli | LatencySli, Field(discriminator="type")]
+
+
+class Slo(BaseModel):
+    """One SLO of one service. ``labels`` names the Prometheus labels that carry each scope dimension."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    service: str = Field(min_length=1)
+    objective: Ratio
+    window: Duration = 30 * 86400.0
+    description: str = ""
+    sli: Sli
+    labels: dict[Literal["service", "region", "zone", "instance"], str] = Field(default_factory=dict)
+    matchers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        return _name(v)
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError("must be above 0% and below 100% (e.g. 99.9)")
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: float) -> float:
+        if v < 60:
+            raise ValueError("must be at least 1m (e.g. 30d)")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _label_values(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, name in v.items():
+            if not _LABEL.match(name):
+                raise ValueError(f"{key}: {name!r} is not a valid Prometheus label name")
+        return v
+
+    @field_validator("matchers")
+    @classmethod
+    def _label_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not _LABEL.match(key):
+                raise ValueError(f"{key!r} is not a valid Prometheus label name")
+        return v
+
+    def label(self, dimension: str) -> str:
+        """The Prometheus label for a scope dimension (defaults: same name)."""
+        return self.labels.get(dimension, dimension)  # type: ignore[call-overload]
+
+    @property
+    def error_budget(self) -> float:
+        return 1.0 - self.objective
+
+
+class HttpProbe(BaseModel):
+    """A fast health probe: GET ``url`` expects ``expect_status`` within ``timeout``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    url: str = Field(pattern=r"^https?://")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    timeout: Duration = 2.0
+    service: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        return _name(v)
+
+
+class CatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slos: list[Slo] = Field(default_factory=list)
+    probes: list[HttpProbe] = Field(default_factory=list)
+
+
+@dataclass
+class SloCatalog:
+    """Every SLO and probe from one or more catalog files, by name (names are unique across files)."""
+
+    slos: dict[str, Slo]
+    probes: dict[str, HttpProbe]
+
+    def get(self, name: str) -> Slo:
+        try:
+            return self.slos[name]
+        except KeyError:
+            raise KeyError(f"unknown SLO {name!r}; known: {', '.join(sorted(self.slos)) or 'none'}") from None
+
+
+def parse_catalog(data: Any, file: str | Path) -> CatalogFile:
+    """Validate one catalog document; errors name the file and key path; duplicates are refused."""
+    cat = validate_model(CatalogFile, data if data is not None else {}, file)
+    problems = []
+    for kind, items in (("slos", cat.slos), ("probes", cat.probes)):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.name in seen:
+                problems.append((f"{kind}[{i}].name", f"duplicate name {item.name!r}"))
+            seen.add(item.name)
+    if problems:
+        raise InvalidInput(file, problems)
+    return cat
+
+
+def load_catalog(paths: Iterable[str | Path]) -> SloCatalog:
+    """Load catalog files and directories (every ``*.yaml``/``*.yml``/``*.json`` in them)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml", ".json")))
+        else:
+            files.append(p)
+    slos: dict[str, Slo] = {}
+    probes: dict[str, HttpProbe] = {}
+    origin: dict[str, Path] = {}
+    for f in files:
+        cat = parse_catalog(load_document(f), f)
+        for i, slo in enumerate(cat.slos):
+            if slo.name in slos:
+                problem = f"{slo.name!r} already defined in {origin[slo.name]}"
+                raise InvalidInput(f, [(f"slos[{i}].name", problem)])
+            slos[slo.name] = slo
+            origin[slo.name] = f
+        for probe in cat.probes:
+            probes[probe.name] = probe
+    return SloCatalog(slos=slos, probes=probes)
+
+
+# ----------------------------------------------------------------------------------------- scoping
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+_RE2_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
+
+
+def _regex_alternation(values: Iterable[str]) -> str:
+    """An anchored-by-Prometheus RE2 alternation matching exactly these values."""
+    return "|".join(_RE2_META.sub(r"\\\1", v) for v in sorted(set(values)))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an SLO is measured. ``include``/``exclude`` map a dimension to a set of values.
+
+    ``name`` is ``in`` (the targets' zones/regions of the targeted services), ``service`` (the whole
+    service: budget accounting), or ``out:<dimension>`` (the same SLO elsewhere: impact escaped).
+    """
+
+    name: str
+    include: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def in_scope(self) -> bool:
+        return not self.name.startswith("out")
+
+
+def selector(slo: Slo, scope: Scope) -> str:
+    """Comma-joined label matchers (no braces) for ``{{selector}}``: service, extra matchers, scope."""
+    parts = [f'{slo.label("service")}="{_escape(slo.service)}"']
+    parts += [f'{k}="{_escape(v)}"' for k, v in sorted(slo.matchers.items())]
+    for dim, values in scope.include:
+        if dim == "service":
+            continue
+        parts.append(f'{slo.label(dim)}=~"{_escape(_regex_alternation(values))}"')
+    for dim, values in scope.exclude:
+        if dim == "service":
+            parts[0] = f'{slo.label("service")}!~"{_escape(_regex_alternation(values))}"'
+        else:
+            parts.append(f'{slo.label(dim)}!~"{_escape(_regex_alternation(values))}"')
+    return ",".join(parts)
+
+
+def render(template: str, slo: Slo, scope: Scope, window: str) -> str:
+    """Substitute ``{{selector}}`` and ``{{window}}`` (a PromQL duration such as ``5s``)."""
+    return template.replace(SELECTOR, selector(slo, scope)).replace(WINDOW, window)
+
+
+def promql_duration(seconds: float) -> str:
+    """Seconds → a PromQL range (``5s``, ``1500ms``, ``30d``); whole units preferred."""
+    ms = int(round(seconds * 1000))
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{max(ms, 1)}ms"
+
+
+def scopes_for(slo: Slo, services: Iterable[str], zones: Iterable[str], regions: Iterable[str],
+               *, watch_out_of_scope: bool = True) -> list[Scope]:
+    """Pure: the scopes the guard samples for one SLO given what the run touches.
+
+    * The SLO's service is targeted: ``in`` = the touched zones (else regions) of that service;
+      out-of-scope = the same service's other zones (or regions); ``service`` = the whole service.
+    * The SLO's service is not targeted: the whole SLO is out of scope (``out:service``).
+    """
+    services, zones, regions = set(services), set(zones) - {""}, set(regions) - {""}
+    if slo.service not in services:
+        return [Scope("out:service")] if watch_out_of_scope else []
+    if zones:
+        dim, values = "zone", tuple(sorted(zones))
+    elif regions:
+        dim, values = "region", tuple(sorted(regions))
+    else:
+        return [Scope("in")]
+    out = [Scope("in", include=((dim, values),)), Scope("service")]
+    if watch_out_of_scope:
+        out.append(Scope(f"out:{dim}", exclude=((dim, values),)))
+    return out
+
+
+def parse_window(value: Any) -> float:
+    """Duration → seconds (re-exported so callers need not import units)."""
+    return parse_duration(value)
+
+
+def scope_dimensions(targets: Iterable[Any]) -> tuple[set[str], set[str], set[str]]:
+    """(services, zones, regions) touched by targets (Target objects or dicts)."""
+    services, zones, regions = set(), set(), set()
+    for t in targets:
+        get = t.get if isinstance(t, Mapping) else (lambda k, _t=t: getattr(_t, k, ""))
+        services.add(str(get("service") or ""))
+        zones.add(str(get("zone") or ""))
+        regions.add(str(get("region") or ""))
+    return services - {""}, zones - {""}, regions - {""}
