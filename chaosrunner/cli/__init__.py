@@ -15,6 +15,8 @@ from chaosrunner.verdict import EXIT_CODES_HELP
 
 COMMAND_MODULES = (
     "chaosrunner.cli.experiment",
+    "chaosrunner.cli.safety",
+    "chaosrunner.cli.recover",
 )
 
 app = typer.Typer(

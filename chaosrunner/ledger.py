@@ -1,0 +1,608 @@
+"""The fault ledger: a durable record of every injected fault and how to undo it — no fault left behind.
+
+Before a fault is injected its entry is written (fsync'd, atomically, owner-only) to
+``<state>/ledger/<run_id>/<entry_id>.json``; after the undo succeeds the entry is closed. Whoever finds
+an open entry whose owner is gone (the watchdog, ``chaosrunner recover``, the next command's
+:func:`recover_orphans`) runs its undo.
+
+Finding open entries must be cheap — every command that may inject calls :func:`recover_orphans` — so
+besides the entries there is an index of *open* entries, one empty marker file per open entry in
+``<state>/ledger/_open/<run_id>+<entry_id>+<pid>``: one directory listing answers "is anything open,
+and is its owner alive?". Ordering keeps the index safe across crashes: the marker is created *before*
+the entry on record and removed *after* the entry is closed, so the index can hold a stale marker
+(cleaned up when seen) but never miss an open entry.
+
+An undo is a Chaos Toolkit activity (a full activity dict, or just its ``provider`` dict such as
+``{"type": "python", "module": ..., "func": ..., "arguments": {...}}``) executed through chaoslib's
+activity machinery with a timeout; or the run-level kind ``{"type": "chaosrunner-rollbacks", ...}``
+that replays an experiment's rollbacks (see :func:`rollbacks_undo`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chaosrunner import storage
+
+OPEN_INDEX = "_open"
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ENTRY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+OUTCOMES = ("undone", "expired", "undo-failed")
+ROLLBACKS_UNDO = "chaosrunner-rollbacks"
+DEFAULT_UNDO_TIMEOUT_S = 30.0
+
+
+def _now_iso(now: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if now is None else now, UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_run_id(run_id: str) -> str:
+    """Refuse run ids that could escape the ledger directory (``..``, ``/``, the index name)."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or run_id in (".", ".."):
+        raise ValueError(f"invalid run id {run_id!r}")
+    return run_id
+
+
+def process_start_time(pid: int) -> float | None:
+    """Start time of ``pid`` (epoch seconds), or None when no such process — to tell a reused pid apart."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return None
+
+
+def owner_alive(pid: int, started: float | None) -> bool:
+    """Is the process that owns an entry still running (same pid *and* same start time, ±1 s)?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        actual = p.create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True
+    return started is None or abs(actual - started) <= 1.0
+
+
+@dataclass
+class LedgerEntry:
+    """One injected fault. Times are epoch seconds (``*_at``) — ISO strings only in journals."""
+
+    id: str
+    run_id: str
+    fault: str
+    target: str
+    undo: dict[str, Any] | None
+    pid: int
+    pid_started_at: float | None
+    recorded_at: float
+    expires_at: float | None = None
+    status: str = "open"  # open | closed
+    outcome: str | None = None  # undone | expired | undo-failed
+    detail: str = ""
+    closed_at: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> LedgerEntry:
+        if not isinstance(data, dict):
+            raise ValueError("entry is not an object")
+        known = {f for f in cls.__dataclass_fields__}
+        entry = cls(**{k: v for k, v in data.items() if k in known})
+        check_run_id(entry.run_id)
+        if not ENTRY_ID_RE.match(str(entry.id)):
+            raise ValueError(f"invalid entry id {entry.id!r}")
+        return entry
+
+    def journal_view(self) -> dict[str, Any]:
+        """The shape of ``chaosrunner.ledger[]`` in the journal (ISO times, no undo details)."""
+        return {
+            "id": self.id,
+            "fault": self.fault,
+            "target": self.target,
+            "recorded_at": _now_iso(self.recorded_at),
+            "expires_at": _now_iso(self.expires_at) if self.expires_at else None,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "closed_at": _now_iso(self.closed_at) if self.closed_at else None,
+        }
+
+
+@dataclass
+class UndoOutcome:
+    """What happened when an open entry was reverted. ``seconds`` is the undo's wall time."""
+
+    entry_id: str
+    run_id: str
+    fault: str
+    target: str
+    outcome: str  # undone | expired | undo-failed | skipped
+    detail: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("undone", "expired", "skipped")
+
+
+@dataclass
+class Ledger:
+    """The ledger under ``state`` (normally ``storage.state_dir()``)."""
+
+    state: Path
+    root: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state = Path(self.state)
+        self.root = self.state / "ledger"
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def record(
+        self,
+        run_id: str,
+        fault: str,
+        target: str,
+        undo: dict[str, Any] | None,
+        expires_at: float | None = None,
+        *,
+        pid: int | None = None,
+    ) -> str:
+        """Record a fault about to be injected; returns its entry id once the entry is on disk.
+
+        Call it *before* injecting: if it raises (disk full, read-only), do not inject. ``pid`` is the
+        process that owns the fault (default: ``$CHAOSRUNNER_RUNNER_PID`` or this process) — when it
+        is gone the entry is an orphan.
+        """
+        check_run_id(run_id)
+        if undo is not None and not isinstance(undo, dict):
+            raise ValueError("undo must be an activity dict or None")
+        if pid is None:
+            env_pid = os.environ.get("CHAOSRUNNER_RUNNER_PID", "")
+            pid = int(env_pid) if env_pid.isdigit() else os.getpid()
+        entry = LedgerEntry(
+            id=secrets.token_hex(8),
+            run_id=run_id,
+            fault=str(fault),
+            target=str(target),
+            undo=undo,
+            pid=pid,
+            pid_started_at=process_start_time(pid),
+            recorded_at=time.time(),
+            expires_at=float(expires_at) if expires_at is not None else None,
+        )
+        storage.ensure_private_dir(self.root)
+        index = storage.ensure_private_dir(self.root / OPEN_INDEX)
+        marker = index / f"{run_id}+{entry.id}+{pid}"
+        fd = os.open(marker, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        os.close(fd)
+        try:
+            storage.atomic_write_json(self._entry_path(run_id, entry.id), asdict(entry))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+            raise
+        return entry.id
+
+    def close(
+        self, entry_id: str, outcome: str = "undone", detail: str = "", *, run_id: str | None = None
+    ) -> None:
+        """Close an entry with its outcome. Closing an already-closed or unknown entry is a no-op."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+        path = self._find(entry_id, run_id)
+        if path is None:
+            return
+        entry = self._read(path)
+        if entry is None:
+            return
+        if entry.status != "closed":
+            entry.status, entry.outcome, entry.detail, entry.closed_at = (
+                "closed",
+                outcome,
+                detail,
+                time.time(),
+            )
+            storage.atomic_write_json(path, asdict(entry))
+        self._drop_marker(entry.run_id, entry.id)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def open_markers(self) -> list[tuple[str, str, int]]:
+        """``(run_id, entry_id, owner_pid)`` of open entries, from one listing of the index."""
+        try:
+            names = os.listdir(self.root / OPEN_INDEX)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            parts = name.split("+")
+            if (
+                len(parts) == 3
+                and RUN_ID_RE.match(parts[0])
+                and ENTRY_ID_RE.match(parts[1])
+                and parts[2].isdigit()
+            ):
+                out.append((parts[0], parts[1], int(parts[2])))
+        return out
+
+    def open_entries(self, run_id: str | None = None) -> list[LedgerEntry]:
+        """Open entries (of one run, or all), oldest first. Stale index markers are cleaned up here."""
+        out = []
+        for rid, eid, _pid in self.open_markers():
+            if run_id is not None and rid != run_id:
+                continue
+            entry = self._read(self._entry_path(rid, eid))
+            if entry is None or entry.status == "closed":
+                self._drop_marker(rid, eid)
+                continue
+            out.append(entry)
+        if run_id is not None:
+            # Belt and braces: an entry whose marker was lost (manual cleanup) is still open.
+            seen = {e.id for e in out}
+            for entry in self.entries(run_id):
+                if entry.status == "open" and entry.id not in seen:
+                    out.append(entry)
+        return sorted(out, key=lambda e: e.recorded_at)
+
+    def entries(self, run_id: str) -> list[LedgerEntry]:
+        """Every entry of a run, open and closed, oldest first."""
+        d = self.root / check_run_id(run_id)
+        try:
+            names = [n for n in os.listdir(d) if n.endswith(".json") and ENTRY_ID_RE.match(n[:-5])]
+        except FileNotFoundError:
+            return []
+        found = [self._read(d / n) for n in names]
+        return sorted((e for e in found if e is not None), key=lambda e: e.recorded_at)
+
+    def get(self, entry_id: str, run_id: str | None = None) -> LedgerEntry | None:
+        path = self._find(entry_id, run_id)
+        return self._read(path) if path else None
+
+    @contextlib.contextmanager
+    def reverting(self, run_id: str) -> Iterator[bool]:
+        """Non-blocking per-run revert lock: yields False when another process is reverting the run.
+
+        Stops the watchdog and a concurrent ``chaosrunner recover`` from running the same undo twice.
+        """
+        d = storage.ensure_private_dir(self.root / check_run_id(run_id))
+        fd = os.open(d / ".revert.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _entry_path(self, run_id: str, entry_id: str) -> Path:
+        if not ENTRY_ID_RE.match(entry_id):
+            raise ValueError(f"invalid entry id {entry_id!r}")
+        return self.root / check_run_id(run_id) / f"{entry_id}.json"
+
+    def _find(self, entry_id: str, run_id: str | None) -> Path | None:
+        if not isinstance(entry_id, str) or not ENTRY_ID_RE.match(entry_id):
+            raise ValueError(f"invalid entry id {entry_id!r}")
+        if run_id is not None:
+            p = self._entry_path(run_id, entry_id)
+            return p if p.exists() else None
+        for rid, eid, _pid in self.open_markers():
+            if eid == entry_id:
+                return self._entry_path(rid, eid)
+        try:
+            runs = os.listdir(self.root)
+        except FileNotFoundError:
+            return None
+        for rid in runs:
+            if rid != OPEN_INDEX and RUN_ID_RE.match(rid) and (self.root / rid / f"{entry_id}.json").exists():
+                return self.root / rid / f"{entry_id}.json"
+        return None
+
+    def _drop_marker(self, run_id: str, entry_id: str) -> None:
+        index = self.root / OPEN_INDEX
+        try:
+            names = os.listdir(index)
+        except FileNotFoundError:
+            return
+        prefix = f"{run_id}+{entry_id}+"
+        for name in names:
+            if name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    (index / name).unlink()
+
+    def _read(self, path: Path) -> LedgerEntry | None:
+        """Read an entry, refusing files another user could have planted (the undo is code we run)."""
+        try:
+            st = path.stat()
+            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return None
+            return LedgerEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+# -- undo execution ------------------------------------------------------------------------------
+
+
+def as_activity(undo: dict[str, Any], name: str) -> dict[str, Any]:
+    """Accept a full Chaos Toolkit activity or just its provider dict; return an activity."""
+    if "provider" in undo:
+        return {"type": "action", "name": name, **undo}
+    return {"type": "action", "name": name, "provider": undo}
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> Any:
+    """Run ``fn`` in a daemon thread, give up after ``timeout_s`` seconds (TimeoutError).
+
+    chaoslib's python provider has no timeout; a hung undo must not hang recovery. The abandoned
+    thread is a daemon, so it never keeps the recovering process alive.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - reported to the caller, never raised in the thread
+            box["error"] = e
+
+    t = threading.Thread(target=target, name="chaosrunner-undo", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if t.is_alive():
+        raise TimeoutError(f"undo did not finish within {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def run_undo_activity(
+    activity: dict[str, Any], configuration: dict[str, Any], secrets_: dict[str, Any], timeout_s: float
+) -> Any:
+    """One activity through chaoslib's activity machinery (python/process/http), bounded by ``timeout_s``."""
+    from chaoslib.activity import run_activity
+
+    return call_with_timeout(lambda: run_activity(activity, configuration or {}, secrets_ or {}), timeout_s)
+
+
+def rollbacks_undo(
+    experiment_path: str | Path,
+    configuration: dict[str, Any] | None,
+    experiment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run-level undo: "replay the rollbacks of experiment file X with configuration C".
+
+    Secrets are never stored: at recovery they are re-read from the experiment's ``secrets`` block
+    (which names env vars); only those env var names are kept, for the record. Configuration keys the
+    experiment declares as env references (``{"type": "env", "key": K}``) are stored as the reference,
+    not the resolved value, since such values are often credentials.
+    """
+    declared = dict((experiment or {}).get("configuration") or {})
+    config = dict(declared)
+    for key, value in (configuration or {}).items():
+        ref = declared.get(key)
+        if not (isinstance(ref, dict) and ref.get("type") == "env"):
+            config[key] = value
+    secret_env: list[str] = []
+    for scope in ((experiment or {}).get("secrets") or {}).values():
+        if isinstance(scope, dict):
+            for value in scope.values():
+                if (
+                    isinstance(value, dict)
+                    and value.get("type") == "env"
+                    and isinstance(value.get("key"), str)
+                ):
+                    secret_env.append(value["key"])
+    return {
+        "type": ROLLBACKS_UNDO,
+        "experiment_path": str(Path(experiment_path).absolute()),
+        "configuration": config,
+        "secret_env": sorted(set(secret_env)),
+    }
+
+
+def replay_rollbacks(undo: dict[str, Any], timeout_s: float) -> list[str]:
+    """Replay an experiment's rollbacks; returns one problem string per rollback that failed.
+
+    Each rollback gets ``timeout_s`` seconds. A failing rollback does not stop the others.
+    """
+    from chaoslib.configuration import load_configuration
+    from chaoslib.secret import load_secrets
+
+    from chaosrunner.validation import load_document
+
+    experiment = load_document(undo["experiment_path"])
+    if not isinstance(experiment, dict):
+        raise ValueError(f"{undo['experiment_path']}: not an experiment")
+    configuration = load_configuration(undo.get("configuration") or {})
+    secrets_ = load_secrets(experiment.get("secrets") or {}, configuration)
+    named = {a.get("name"): a for a in _all_activities(experiment) if isinstance(a, dict)}
+    problems = []
+    for i, rollback in enumerate(experiment.get("rollbacks") or []):
+        activity = (
+            named.get(rollback.get("ref")) if isinstance(rollback, dict) and "ref" in rollback else rollback
+        )
+        label = (activity or {}).get("name") if isinstance(activity, dict) else None
+        label = label or f"rollbacks[{i}]"
+        try:
+            if not isinstance(activity, dict):
+                raise ValueError("unresolvable rollback")
+            run_undo_activity(activity, configuration, secrets_, float(activity.get("timeout") or timeout_s))
+        except BaseException as e:  # noqa: BLE001 - one failed rollback never stops the rest
+            problems.append(f"{label}: {type(e).__name__}: {e}")
+    return problems
+
+
+def _all_activities(experiment: dict[str, Any]) -> list[Any]:
+    ssh = experiment.get("steady-state-hypothesis") or {}
+    probes = ssh.get("probes") or [] if isinstance(ssh, dict) else []
+    return [*probes, *(experiment.get("method") or []), *(experiment.get("rollbacks") or [])]
+
+
+def revert_entry(
+    ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_UNDO_TIMEOUT_S
+) -> UndoOutcome:
+    """Run one entry's undo and close it with the outcome. Never raises for a failing undo."""
+    started = time.monotonic()
+    expired = entry.expires_at is not None and time.time() >= entry.expires_at
+    try:
+        if entry.undo is None:
+            if not expired:
+                raise ValueError("no undo recorded and the fault has not expired")
+        elif entry.undo.get("type") == ROLLBACKS_UNDO:
+            problems = replay_rollbacks(entry.undo, timeout_s)
+            if problems:
+                raise RuntimeError("; ".join(problems))
+        else:
+            run_undo_activity(as_activity(entry.undo, f"undo {entry.fault}"), {}, {}, timeout_s)
+        outcome, detail = ("expired" if expired and entry.undo is None else "undone"), ""
+    except BaseException as e:  # noqa: BLE001 - an undo may raise anything; recovery goes on
+        outcome = "expired" if expired else "undo-failed"
+        detail = f"{type(e).__name__}: {e}"[:2000]
+    with contextlib.suppress(OSError):
+        if outcome == "undo-failed":
+            # Even if the driver's undo closed the entry before failing, the failure is the truth.
+            _force_outcome(ledger, entry, outcome, detail)
+        else:
+            ledger.close(entry.id, outcome, detail, run_id=entry.run_id)  # no-op if the undo closed it
+    return UndoOutcome(
+        entry.id,
+        entry.run_id,
+        entry.fault,
+        entry.target,
+        outcome,
+        detail,
+        round(time.monotonic() - started, 3),
+    )
+
+
+def _force_outcome(ledger: Ledger, entry: LedgerEntry, outcome: str, detail: str) -> None:
+    path = ledger._entry_path(entry.run_id, entry.id)
+    current = ledger._read(path)
+    if current is not None:
+        current.status, current.outcome, current.detail, current.closed_at = (
+            "closed",
+            outcome,
+            detail,
+            time.time(),
+        )
+        storage.atomic_write_json(path, asdict(current))
+    ledger._drop_marker(entry.run_id, entry.id)
+
+
+def revert_open(
+    ledger: Ledger, run_id: str | None = None, timeout_s: float = DEFAULT_UNDO_TIMEOUT_S
+) -> list[UndoOutcome]:
+    """Revert every open entry (of one run, or all), newest first — the reverse of injection order.
+
+    Runs already being reverted by another process are skipped (outcome ``skipped``). Never raises
+    for a failed undo: each outcome is reported and the rest still run.
+    """
+    entries = ledger.open_entries(run_id)
+    by_run: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        by_run.setdefault(entry.run_id, []).append(entry)
+    outcomes: list[UndoOutcome] = []
+    for rid, run_entries in by_run.items():
+        with ledger.reverting(rid) as mine:
+            if not mine:
+                outcomes += [
+                    UndoOutcome(e.id, rid, e.fault, e.target, "skipped", "another process is reverting")
+                    for e in run_entries
+                ]
+                continue
+            for entry in sorted(run_entries, key=lambda e: e.recorded_at, reverse=True):
+                fresh = ledger.get(entry.id, rid)
+                if fresh is None or fresh.status == "closed":
+                    continue
+                outcomes.append(revert_entry(ledger, fresh, timeout_s))
+    return outcomes
+
+
+def recover_orphans(
+    state: Path | None = None,
+    timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
+    mark_journals: bool = True,
+    recovered_by: str = "recover",
+) -> list[UndoOutcome]:
+    """Revert open entries whose owning process is gone; mark their runs' journals.
+
+    Called at the start of every command that may inject and by the daemon on start, so the nothing-open
+    case is one directory listing. Runs whose owner is alive are left to their runner and watchdog.
+    """
+    ledger = Ledger(state if state is not None else storage.state_dir())
+    markers = ledger.open_markers()
+    if not markers:
+        return []
+    alive: dict[str, bool] = {}
+    for rid, eid, pid in markers:
+        if rid in alive and not alive[rid]:
+            continue
+        entry = ledger.get(eid, rid)
+        started = entry.pid_started_at if entry is not None else None
+        alive[rid] = alive.get(rid, False) or owner_alive(pid, started)
+    outcomes: list[UndoOutcome] = []
+    for rid in sorted(r for r, a in alive.items() if not a):
+        run_outcomes = revert_open(ledger, rid, timeout_s)
+        outcomes += run_outcomes
+        if mark_journals and run_outcomes and any(o.outcome != "skipped" for o in run_outcomes):
+            from chaosrunner.watchdog import journal_path_for, mark_journal
+
+            path = journal_path_for(rid)
+            if path is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    mark_journal(path, ledger, rid, run_outcomes, recovered_by)
+    return outcomes
+
+
+# -- the driver-facing API -------------------------------------------------------------------------
+
+
+def current_run_id() -> str:
+    """The run a driver works for: ``$CHAOSRUNNER_RUN_ID``, or ``adhoc`` outside a chaosrunner run."""
+    rid = os.environ.get("CHAOSRUNNER_RUN_ID") or "adhoc"
+    return check_run_id(rid)
+
+
+def record_fault(
+    fault: str, target: str, undo: dict[str, Any] | None, expires_at: float | None = None
+) -> str:
+    """For drivers: record a fault before injecting it; returns the entry id to close in the undo.
+
+    Raises (OSError, ValueError) when the entry cannot be made durable — then the driver must not inject.
+    """
+    return Ledger(storage.state_dir()).record(current_run_id(), fault, target, undo, expires_at)
+
+
+def close_fault(entry_id: str | None, outcome: str = "undone", detail: str = "") -> None:
+    """For drivers: close the entry once the undo succeeded. ``None`` (nothing recorded) is a no-op."""
+    if entry_id:
+        Ledger(storage.state_dir()).close(entry_id, outcome, detail)
