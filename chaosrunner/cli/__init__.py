@@ -16,7 +16,6 @@ from chaosrunner.verdict import EXIT_CODES_HELP
 COMMAND_MODULES = (
     "chaosrunner.cli.experiment",
     "chaosrunner.cli.safety",
-    "chaosrunner.cli.safety",
     "chaosrunner.cli.recover",
 )
 
