@@ -1,0 +1,627 @@
+"""The guard: an in-flight watchdog that samples SLOs while the fault is live and aborts the run the
+moment the harm goes beyond what the experiment declared.
+
+Two parts, so the decisions are tested without servers or threads:
+
+* :class:`Evaluator` (pure): given one sample of readings (per SLO and scope: bad and total rates),
+  updates counters and budget accounting and returns an abort reason or None.
+* :class:`Guard` (I/O): a sampler thread that queries the :class:`~chaosrunner.slo.SliSource` every
+  ``interval`` and a sentinel thread that checks the kill switch and ``max_duration`` every 0.1 s —
+  so a halt or the deadline aborts within ~0.1 s even while a Prometheus query hangs.
+
+Abort reasons (first one wins; ``on_abort(reason)`` is called once, from a guard thread):
+
+* in-scope burn rate above ``abort_on.burn_rate`` for ``abort_on.consecutive`` samples;
+* out-of-scope degradation: the same SLO measured outside the targets' zones/regions, or an SLO of a
+  service that is not targeted, burns above ``out_of_scope.burn_rate`` (default 1.0 — the SLO is being
+  violated where the run was not supposed to reach) for ``out_of_scope.consecutive`` samples;
+* the run's budget allowance (``blast_radius.error_budget``) spent on any guarded SLO;
+* ``blast_radius.max_duration`` reached; the kill switch engaged;
+* in-scope SLO data unavailable for ``unavailable_after`` consecutive samples (fail closed).
+
+Units: rates are events/s, ratios in [0, 1], times in seconds (monotonic) or ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chaosrunner import killswitch
+from chaosrunner.blast_radius import BlastRadius
+from chaosrunner.clock import Clock, SystemClock
+from chaosrunner.inventory.base import Target
+from chaosrunner.slo import (
+    Scope,
+    SliSource,
+    SliUnavailable,
+    Slo,
+    SloCatalog,
+    budget_remaining,
+    burn_rate,
+    period_budget_events,
+    promql_duration,
+    render,
+    scope_dimensions,
+    scopes_for,
+)
+from chaosrunner.units import Duration, Ratio
+
+SENTINEL_PERIOD_S = 0.1
+
+
+class AbortRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    burn_rate: float = Field(default=14.4, gt=0)
+    consecutive: int = Field(default=2, ge=1)
+
+
+class OutOfScopeRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    burn_rate: float = Field(default=1.0, gt=0)
+    consecutive: int = Field(default=2, ge=1)
+
+
+class SloGuardSpec(BaseModel):
+    """The ``slo_guard`` block of the chaosrunner extension (see docs/architecture.md, docs/slo.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slos: list[str] = Field(min_length=1)
+    interval: Duration = 1.0
+    window: Duration = 5.0
+    baseline_window: Duration = 60.0
+    abort_on: AbortRule = Field(default_factory=AbortRule)
+    unavailable_after: int = Field(default=3, ge=1)
+    out_of_scope: bool | OutOfScopeRule = True
+    budget_gate: Ratio | None = None
+    recovery_deadline: Duration = 1800.0
+    catalog: list[str] = Field(default_factory=lambda: ["probes"])
+    prometheus: str | None = Field(default=None, pattern=r"^https?://")
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: float) -> float:
+        if not 0.05 <= v <= 60:
+            raise ValueError("must be between 50ms and 60s")
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError("must be at least 1s (two scrapes)")
+        return v
+
+    @field_validator("catalog", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def out_of_scope_rule(self) -> OutOfScopeRule | None:
+        if self.out_of_scope is False:
+            return None
+        if self.out_of_scope is True:
+            return OutOfScopeRule(consecutive=self.abort_on.consecutive)
+        return self.out_of_scope
+
+
+# ------------------------------------------------------------------------------------ pure decisions
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One SLO in one scope at one sample: rates in events/s; ``error`` set when unavailable."""
+
+    slo: str
+    scope: str
+    bad_rate: float | None = None
+    total_rate: float | None = None
+    error: str | None = None
+    quantile_s: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.error is not None or self.bad_rate is None or not self.total_rate:
+            return None
+        return min(1.0, max(0.0, self.bad_rate / self.total_rate))
+
+
+@dataclass
+class SloBudget:
+    """Run budget accounting for one SLO (service-wide). ``spent`` is a share of the period budget."""
+
+    objective: float
+    period_s: float
+    baseline_ratio: float = 0.0
+    baseline_total_rate: float = 0.0
+    remaining_before: float | None = None
+    extra_bad_events: float = 0.0
+    spent: float = 0.0
+
+    def add(self, bad_rate: float, total_rate: float, dt_s: float) -> None:
+        extra = max(0.0, bad_rate - self.baseline_ratio * total_rate) * dt_s
+        self.extra_bad_events += extra
+        if self.baseline_total_rate <= 0 and total_rate > 0:
+            self.baseline_total_rate = total_rate
+        budget = period_budget_events(self.objective, self.baseline_total_rate, self.period_s)
+        if budget > 0:
+            self.spent = self.extra_bad_events / budget
+        elif self.extra_bad_events > 0:
+            self.spent = math.inf
+
+
+def _scope_kind(scope: str) -> str:
+    return "out" if scope.startswith("out") else ("service" if scope == "service" else "in")
+
+
+class Evaluator:
+    """Pure guard logic: feed it samples, it says when to abort and why."""
+
+    def __init__(
+        self,
+        spec: SloGuardSpec,
+        slos: Sequence[Slo],
+        scopes: dict[str, list[Scope]],
+        allowance: float | None,
+    ) -> None:
+        self.spec = spec
+        self.slos = {s.name: s for s in slos}
+        self.scopes = scopes
+        self.allowance = allowance
+        self.oos_rule = spec.out_of_scope_rule()
+        self.over: dict[tuple[str, str], int] = {}
+        self.unavailable = 0
+        self.budgets: dict[str, SloBudget] = {s.name: SloBudget(objective=s.objective, period_s=s.window) for s in slos}
+        self.first_breach_elapsed_s: float | None = None
+
+    def budget_scope(self, slo: str) -> str:
+        """The scope that measures the whole service (budget accounting)."""
+        names = [s.name for s in self.scopes[slo]]
+        if "service" in names:
+            return "service"
+        return names[0]
+
+    def evaluate(self, readings: Sequence[Reading], elapsed_s: float, dt_s: float) -> tuple[str | None, dict]:
+        """Update state with one sample; ``(abort reason or None, sample record for the journal)``."""
+        record: dict[str, Any] = {}
+        reasons: list[str] = []
+        missing: list[str] = []
+        by_key = {(r.slo, r.scope): r for r in readings}
+        for r in readings:
+            slo = self.slos[r.slo]
+            kind = _scope_kind(r.scope)
+            key = r.slo if r.scope == "in" else f"{r.slo}@{r.scope}"
+            ratio = r.ratio
+            burn = None if ratio is None else burn_rate(ratio, slo.objective)
+            entry: dict[str, Any] = {"sli": ratio, "burn_rate": burn, "scope": kind}
+            if r.quantile_s is not None and math.isfinite(r.quantile_s):
+                entry["quantile_s"] = r.quantile_s
+            if r.error is not None:
+                entry["error"] = r.error
+            record[key] = entry
+            if ratio is None and kind == "in":
+                missing.append(f"{key}: {r.error or 'no traffic'}")
+            if burn is None:
+                if kind != "service":
+                    self.over[(r.slo, r.scope)] = 0
+                continue
+            if kind == "in":
+                limit, need = self.spec.abort_on.burn_rate, self.spec.abort_on.consecutive
+            elif kind == "out" and self.oos_rule is not None:
+                limit, need = self.oos_rule.burn_rate, self.oos_rule.consecutive
+            else:
+                continue
+            if burn > limit:
+                self.over[(r.slo, r.scope)] = self.over.get((r.slo, r.scope), 0) + 1
+                if self.first_breach_elapsed_s is None:
+                    self.first_breach_elapsed_s = elapsed_s
+                if self.over[(r.slo, r.scope)] >= need:
+                    if kind == "in":
+                        reasons.append(
+                            f"burn rate {burn:.1f}x on {r.slo} (in scope) above the limit "
+                            f"{limit:g}x for {need} consecutive samples"
+                        )
+                    else:
+                        reasons.append(
+                            f"impact escaped the blast radius: {r.slo} {_where(r.scope)} burns {burn:.1f}x "
+                            f"(limit {limit:g}x) for {need} consecutive samples"
+                        )
+            else:
+                self.over[(r.slo, r.scope)] = 0
+        for name, budget in self.budgets.items():
+            r2 = by_key.get((name, self.budget_scope(name)))
+            if r2 is not None and r2.error is None and r2.bad_rate is not None and r2.total_rate is not None:
+                budget.add(max(0.0, r2.bad_rate), max(0.0, r2.total_rate), dt_s)
+        spent = max((b.spent for b in self.budgets.values()), default=0.0)
+        if self.allowance is not None and spent >= self.allowance:
+            worst = max(self.budgets.items(), key=lambda kv: kv[1].spent)[0]
+            reasons.append(
+                f"the run spent {spent * 100:.3g}% of {worst}'s error budget, its allowance is "
+                f"{self.allowance * 100:g}%"
+            )
+        if missing:
+            self.unavailable += 1
+            if self.unavailable >= self.spec.unavailable_after:
+                reasons.append(
+                    f"SLO data unavailable for {self.unavailable} consecutive samples (fail closed): "
+                    + "; ".join(missing)
+                )
+        else:
+            self.unavailable = 0
+        sample = {"slos": record, "budget_spent": spent if math.isfinite(spent) else None}
+        return (reasons[0] if reasons else None), sample
+
+    def budget_summary(self) -> dict[str, Any]:
+        per = {}
+        for name, b in self.budgets.items():
+            after = None if b.remaining_before is None else b.remaining_before - b.spent
+            per[name] = {
+                "before": b.remaining_before,
+                "after": after,
+                "spent": b.spent if math.isfinite(b.spent) else None,
+                "extra_bad_events": b.extra_bad_events,
+                "baseline_ratio": b.baseline_ratio,
+                "baseline_total_rate": b.baseline_total_rate,
+            }
+        worst = max(self.budgets.values(), key=lambda b: b.spent, default=None)
+        befores = [b.remaining_before for b in self.budgets.values() if b.remaining_before is not None]
+        spent = worst.spent if worst is not None and math.isfinite(worst.spent) else None
+        before = min(befores) if befores else None
+        return {
+            "before": before,
+            "after": None if before is None or spent is None else before - spent,
+            "spent": spent,
+            "allowance": self.allowance,
+            "per_slo": per,
+        }
+
+
+def _where(scope: str) -> str:
+    if scope == "out:service":
+        return "(a service that is not targeted)"
+    return f"outside the targeted {scope.split(':', 1)[1]}s"
+
+
+# ------------------------------------------------------------------------------------------- I/O
+
+
+@dataclass
+class RecoveryResult:
+    recovered: bool
+    seconds: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recovered": self.recovered, "seconds": self.seconds, "reason": self.reason}
+
+
+@dataclass
+class _Query:
+    slo: str
+    scope: str
+    bad: str
+    total: str
+    quantile: str | None = None
+
+
+@dataclass
+class _AbortState:
+    reason: str | None = None
+    decided_at: str | None = None
+    decided_elapsed_s: float | None = None
+    decided_monotonic: float | None = None
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Guard:
+    """Samples SLOs during the method and calls ``on_abort(reason)`` once when a limit is crossed.
+
+    Contract (docs/architecture.md): ``start()`` when the method starts, ``stop()`` before rollbacks,
+    ``wait_recovery(deadline_s)`` after them, ``summary()`` for the journal. ``record(sample)`` is
+    called after every sample (from the sampler thread) so the runner can journal and display it.
+    """
+
+    def __init__(
+        self,
+        spec: SloGuardSpec,
+        blast_radius: BlastRadius | None,
+        targets: Sequence[Target],
+        catalog: SloCatalog,
+        source: SliSource,
+        clock: Clock | None = None,
+        on_abort: Callable[[str], None] | None = None,
+        record: Callable[[dict[str, Any]], None] | None = None,
+        state_root: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.blast_radius = blast_radius or BlastRadius()
+        self.targets = list(targets)
+        self.source = source
+        self.clock = clock or SystemClock()
+        self.on_abort = on_abort or (lambda reason: None)
+        self.record = record or (lambda sample: None)
+        self.state_root = state_root
+        self.slos = [catalog.get(name) for name in spec.slos]
+        services, zones, regions = scope_dimensions(self.targets)
+        if not services and self.blast_radius.services:
+            services = set(self.blast_radius.services)
+        oos = spec.out_of_scope_rule() is not None
+        self.scopes = {s.name: scopes_for(s, services, zones, regions, watch_out_of_scope=oos) for s in self.slos}
+        self.evaluator = Evaluator(spec, self.slos, self.scopes, self.blast_radius.error_budget)
+        self.window = promql_duration(spec.window)
+        self.queries = self._build_queries()
+        self.samples: list[dict[str, Any]] = []
+        self.abort = _AbortState()
+        self.recovery: RecoveryResult | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._t0: float | None = None
+        self._started_at: str | None = None
+        self._stopped_elapsed_s: float | None = None
+        self._baseline_error: str | None = None
+
+    # -- queries -------------------------------------------------------------------------------
+    def _build_queries(self) -> list[_Query]:
+        out = []
+        for slo in self.slos:
+            bad_t, total_t = slo.sli.rate_queries()
+            q_t = slo.sli.quantile_query() if hasattr(slo.sli, "quantile_query") else None
+            for scope in self.scopes[slo.name]:
+                out.append(
+                    _Query(
+                        slo.name,
+                        scope.name,
+                        render(bad_t, slo, scope, self.window),
+                        render(total_t, slo, scope, self.window),
+                        render(q_t, slo, scope, self.window) if q_t and scope.name == "in" else None,
+                    )
+                )
+        return out
+
+    def _read(self, queries: Sequence[_Query]) -> list[Reading]:
+        """Query every SLO×scope; after the first unreachable error the rest are marked unavailable
+        without waiting for more timeouts (a dead Prometheus must not stretch a sample)."""
+        from_prev: str | None = None
+        out = []
+        for q in queries:
+            if from_prev is not None:
+                out.append(Reading(q.slo, q.scope, error=from_prev))
+                continue
+            try:
+                bad = self.source.scalar(q.bad)
+                total = self.source.scalar(q.total)
+                quant = None
+                if q.quantile:
+                    try:
+                        quant = self.source.scalar(q.quantile)
+                    except SliUnavailable:
+                        quant = None
+                out.append(Reading(q.slo, q.scope, bad_rate=bad, total_rate=total, quantile_s=quant))
+            except SliUnavailable as e:
+                out.append(Reading(q.slo, q.scope, error=f"{e.kind}: {e}"))
+                if e.kind == "unreachable":
+                    from_prev = f"{e.kind}: {e}"
+        return out
+
+    def _baseline(self) -> None:
+        """Pre-run baseline (error ratio and traffic over ``baseline_window``) and budget remaining
+        over each SLO's period, service-wide. Failures leave a zero baseline (every bad event of the
+        run then counts as extra: the conservative side)."""
+        bw = promql_duration(self.spec.baseline_window)
+        for slo in self.slos:
+            budget = self.evaluator.budgets[slo.name]
+            scope_name = self.evaluator.budget_scope(slo.name)
+            scope = next(s for s in self.scopes[slo.name] if s.name == scope_name)
+            bad_t, total_t = slo.sli.rate_queries()
+            try:
+                bad = self.source.scalar(render(bad_t, slo, scope, bw))
+                total = self.source.scalar(render(total_t, slo, scope, bw))
+                budget.baseline_total_rate = max(0.0, total)
+                budget.baseline_ratio = min(1.0, max(0.0, bad / total)) if total > 0 else 0.0
+                pw = promql_duration(slo.window)
+                pbad = self.source.scalar(render(bad_t, slo, scope, pw))
+                ptotal = self.source.scalar(render(total_t, slo, scope, pw))
+                if ptotal > 0:
+                    budget.remaining_before = budget_remaining(max(0.0, pbad) / ptotal, slo.objective)
+            except SliUnavailable as e:
+                self._baseline_error = f"{slo.name}: {e.kind}: {e}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Measure the baseline, then start the sampler and the sentinel threads (daemon threads)."""
+        self._baseline()
+        self._t0 = self.clock.monotonic()
+        self._started_at = self.clock.now().isoformat()
+        for target, name in ((self._sample_loop, "guard-sampler"), (self._sentinel_loop, "guard-sentinel")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop sampling (idempotent). Waits for the threads at most ``timeout_s`` seconds."""
+        if self._stopped_elapsed_s is None and self._t0 is not None:
+            self._stopped_elapsed_s = self.clock.monotonic() - self._t0
+        self._stop.set()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout_s)
+
+    @property
+    def aborted(self) -> bool:
+        return self.abort.reason is not None
+
+    def elapsed(self) -> float:
+        return 0.0 if self._t0 is None else self.clock.monotonic() - self._t0
+
+    def _decide_abort(self, reason: str) -> None:
+        with self._lock:
+            if self.abort.reason is not None or self._stop.is_set():
+                return
+            self.abort.reason = reason
+            self.abort.decided_at = self.clock.now().isoformat()
+            self.abort.decided_monotonic = self.clock.monotonic()
+            self.abort.decided_elapsed_s = self.elapsed()
+            self.abort.decisions.append({"t": self.abort.decided_at, "action": "abort", "reason": reason})
+            self._stop.set()
+        self.on_abort(reason)
+
+    def _sentinel_loop(self) -> None:
+        max_duration = self.blast_radius.max_duration
+        while not self._stop.wait(SENTINEL_PERIOD_S):
+            ks = killswitch.status(self.state_root)
+            if ks.engaged:
+                self._decide_abort(f"kill switch engaged: {ks.reason or 'no reason given'}")
+                return
+            if max_duration is not None and self.elapsed() >= max_duration:
+                self._decide_abort(f"max_duration {max_duration:g}s reached")
+                return
+
+    def _sample_loop(self) -> None:
+        interval = self.spec.interval
+        next_at = self.clock.monotonic()
+        last = next_at
+        while not self._stop.is_set():
+            readings = self._read(self.queries)
+            if self._stop.is_set():
+                return
+            now = self.clock.monotonic()
+            dt = max(0.0, now - last)
+            last = now
+            elapsed = now - (self._t0 or now)
+            reason, sample = self.evaluator.evaluate(readings, elapsed, dt)
+            sample = {"t": self.clock.now().isoformat(), "elapsed_s": round(elapsed, 3), **sample}
+            with self._lock:
+                self.samples.append(sample)
+            try:
+                self.record(sample)
+            except Exception:  # noqa: BLE001 - a journal/display failure must not stop the guard
+                pass
+            if reason is not None:
+                self._decide_abort(reason)
+                return
+            next_at += interval
+            delay = next_at - self.clock.monotonic()
+            if delay < 0:
+                next_at = self.clock.monotonic()
+                delay = 0.0
+            if self._stop.wait(delay):
+                return
+
+    # -- after the method ----------------------------------------------------------------------
+    def recovered_now(self) -> tuple[bool, str]:
+        """One recovery sample: every scope with data is within objective (burn ≤ 1) and every
+        in-scope SLO has data."""
+        readings = self._read(self.queries)
+        problems = []
+        for r in readings:
+            slo = self.evaluator.slos[r.slo]
+            ratio = r.ratio
+            if ratio is None:
+                if _scope_kind(r.scope) == "in":
+                    problems.append(f"{r.slo}: no data ({r.error or 'no traffic'})")
+                continue
+            burn = burn_rate(ratio, slo.objective)
+            if burn > 1.0:
+                problems.append(f"{r.slo}@{r.scope} burns {burn:.1f}x")
+        return (not problems), "; ".join(problems)
+
+    def wait_recovery(self, deadline_s: float | None = None) -> RecoveryResult:
+        """Poll every ``interval`` until SLOs are back within objective, at most ``deadline_s``
+        (default ``recovery_deadline``). ``seconds`` counts from this call."""
+        deadline_s = self.spec.recovery_deadline if deadline_s is None else deadline_s
+        t0 = self.clock.monotonic()
+        last = "not sampled"
+        waiter = threading.Event()
+        while True:
+            ok, why = self.recovered_now()
+            waited = self.clock.monotonic() - t0
+            if ok:
+                self.recovery = RecoveryResult(True, round(waited, 3), "SLOs back within objective")
+                return self.recovery
+            last = why
+            if waited >= deadline_s:
+                self.recovery = RecoveryResult(False, None, f"not recovered within {deadline_s:g}s: {last}")
+                return self.recovery
+            waiter.wait(min(self.spec.interval, max(0.0, deadline_s - waited)))
+
+    def summary(self) -> dict[str, Any]:
+        """Everything the journal's ``chaosrunner.guard`` needs (plain JSON; NaN never appears)."""
+        with self._lock:
+            samples = list(self.samples)
+        detect = self.evaluator.first_breach_elapsed_s
+        timings = {
+            "time_to_detect_s": detect if detect is not None else self.abort.decided_elapsed_s,
+            "time_to_abort_s": self.abort.decided_elapsed_s,
+            "time_to_recover_s": self.recovery.seconds if self.recovery else None,
+        }
+        return {
+            "started_at": self._started_at,
+            "interval_s": self.spec.interval,
+            "window_s": self.spec.window,
+            "slos": [s.name for s in self.slos],
+            "scopes": {name: [s.name for s in scopes] for name, scopes in self.scopes.items()},
+            "samples": samples,
+            "decisions": list(self.abort.decisions),
+            "budget": self.evaluator.budget_summary(),
+            "baseline_error": self._baseline_error,
+            "abort": None
+            if self.abort.reason is None
+            else {
+                "reason": self.abort.reason,
+                "decided_at": self.abort.decided_at,
+                "elapsed_s": self.abort.decided_elapsed_s,
+            },
+            "recovery": self.recovery.to_dict() if self.recovery else None,
+            "timings": timings,
+        }
+
+
+# ------------------------------------------------------------------------------ wiring for the runner
+
+
+def catalog_paths(spec: SloGuardSpec, experiment_path: Path | None) -> list[Path]:
+    """Catalog locations: absolute as given; relative ones against the current directory first, then
+    against the experiment's directory and its parents (so ``probes`` finds the repo's ``probes/``)."""
+    out = []
+    for entry in spec.catalog:
+        p = Path(entry)
+        if p.is_absolute() or p.exists() or experiment_path is None:
+            out.append(p)
+            continue
+        for parent in Path(experiment_path).absolute().parents:
+            if (parent / p).exists():
+                out.append(parent / p)
+                break
+        else:
+            out.append(p)
+    return out
+
+
+def prometheus_url(spec: SloGuardSpec, sandbox_state: Path | None = None) -> str | None:
+    """Where the SLIs live: ``slo_guard.prometheus``, else ``$CHAOSRUNNER_PROMETHEUS_URL``, else the
+    sandbox state file's ``prometheus.url``."""
+    if spec.prometheus:
+        return spec.prometheus
+    if os.environ.get("CHAOSRUNNER_PROMETHEUS_URL"):
+        return os.environ["CHAOSRUNNER_PROMETHEUS_URL"]
+    import json
+
+    from chaosrunner.inventory.sandbox import state_path
+
+    p = sandbox_state or state_path()
+    try:
+        url = json.loads(p.read_text(encoding="utf-8")).get("prometheus", {}).get("url")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(url) if url else None
