@@ -25,8 +25,22 @@ def journal_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700; raises OSError if it cannot be written."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create ``path`` (and parents) with mode 0700; raises OSError if it cannot be written.
+
+    Each missing parent is created 0700 too (``Path.mkdir(parents=True)`` would make them 0755).
+    """
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a directory")
     return path
 
 

@@ -1,0 +1,156 @@
+"""The dead-man's switch on real processes: kill -9 the runner, the watchdog reverts within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import child_env, pid_gone, wait_for
+
+from chaosrunner.ledger import Ledger
+
+pytestmark = pytest.mark.slow
+
+RUN_ID = "20261122T010203Z-file-faults-abc123"
+REVERT_DEADLINE_S = 10.0
+
+
+def journal_cr(journal: Path) -> dict:
+    return json.loads(journal.read_text())["chaosrunner"]
+
+
+def start_runner(
+    spawn: Callable[..., subprocess.Popen[bytes]],
+    tmp_path: Path,
+    mode: str,
+    faults: int = 3,
+    reap: list[int] | None = None,
+) -> tuple[subprocess.Popen[bytes], dict, list[Path], Path]:
+    files = [tmp_path / f"fault-{i}" for i in range(faults)]
+    ready = tmp_path / "ready.json"
+    journal = tmp_path / "journal.json"
+    runner = spawn(
+        str(Path(__file__).parent / "fake_runner.py"),
+        RUN_ID,
+        str(journal),
+        str(ready),
+        mode,
+        *map(str, files),
+    )
+    wait_for(lambda: ready.exists() or runner.poll() is not None, 20, "the fake runner to inject")
+    assert runner.poll() in (None, 0), f"fake runner exited with {runner.returncode}"
+    info = json.loads(ready.read_text())
+    if reap is not None and info["watchdog_pid"]:
+        reap.append(info["watchdog_pid"])
+    return runner, info, files, journal
+
+
+def test_kill_9_of_the_runner_reverts_every_fault_and_marks_the_journal(state, tmp_path, spawn, reap) -> None:
+    runner, info, files, journal = start_runner(spawn, tmp_path, "hold", reap=reap)
+    assert all(f.exists() for f in files)
+    os.kill(runner.pid, signal.SIGKILL)
+    took = wait_for(
+        lambda: not any(f.exists() for f in files), REVERT_DEADLINE_S, "every fault to be reverted"
+    )
+    assert took < REVERT_DEADLINE_S
+    wait_for(lambda: pid_gone(info["watchdog_pid"]), 10, "the watchdog to exit")
+    cr = json.loads(journal.read_text())["chaosrunner"]
+    assert cr["recovered_by"] == "watchdog" and cr["complete"] is True
+    assert cr["verdict"] == "aborted" and cr["exit_code"] == 3
+    assert sorted(e["outcome"] for e in cr["ledger"]) == ["undone"] * 3
+    assert Ledger(state).open_entries() == []
+
+
+def test_watchdog_survives_the_runners_whole_process_group_being_killed(state, tmp_path, spawn, reap) -> None:
+    runner, info, files, _ = start_runner(spawn, tmp_path, "hold", faults=1, reap=reap)
+    os.killpg(runner.pid, signal.SIGKILL)
+    wait_for(lambda: not files[0].exists(), REVERT_DEADLINE_S, "the fault to be reverted")
+
+
+def test_a_runner_that_stops_beating_is_killed_and_its_faults_reverted(state, tmp_path, spawn, reap) -> None:
+    runner, info, files, journal = start_runner(spawn, tmp_path, "hold", faults=2, reap=reap)
+    os.kill(runner.pid, signal.SIGSTOP)  # hung: alive, but no heartbeat
+    wait_for(
+        lambda: not any(f.exists() for f in files), 3 + REVERT_DEADLINE_S, "faults of a hung runner reverted"
+    )
+    wait_for(lambda: runner.poll() is not None, 5, "the hung runner to be killed")
+    assert runner.returncode == -signal.SIGKILL
+    wait_for(lambda: journal_cr(journal).get("recovered_by") == "watchdog", 10, "the journal mark")
+
+
+def test_a_failed_undo_is_reported_as_rollback_failed(state, tmp_path, spawn, reap) -> None:
+    runner, info, files, journal = start_runner(spawn, tmp_path, "fail-undo", faults=2, reap=reap)
+    os.kill(runner.pid, signal.SIGKILL)
+    wait_for(lambda: not files[0].exists(), REVERT_DEADLINE_S, "the revertible fault to be reverted")
+    wait_for(lambda: journal_cr(journal).get("complete"), 10, "the journal mark")
+    cr = json.loads(journal.read_text())["chaosrunner"]
+    assert cr["verdict"] == "rollback-failed" and cr["exit_code"] == 5
+    assert "driver API unreachable" in cr["reason"]
+    assert files[1].exists()  # honestly reported as still in place
+
+
+def test_a_clean_finish_lets_the_watchdog_exit_without_touching_anything(
+    state, tmp_path, spawn, reap
+) -> None:
+    runner, info, files, journal = start_runner(spawn, tmp_path, "finish", faults=2, reap=reap)
+    assert runner.wait(timeout=20) == 0
+    wait_for(lambda: pid_gone(info["watchdog_pid"]), 10, "the watchdog to exit after a clean finish")
+    cr = json.loads(journal.read_text())["chaosrunner"]
+    assert cr.get("recovered_by") is None and cr["verdict"] == "running"  # the runner's journal, untouched
+    assert not (state / "heartbeats" / RUN_ID).exists()
+
+
+def test_recover_command_reverts_a_run_that_had_no_watchdog(state, tmp_path, spawn) -> None:
+    runner, info, files, _ = start_runner(spawn, tmp_path, "no-watchdog", faults=2)
+    live = subprocess.run(
+        [sys.executable, "-m", "chaosrunner", "recover", "--json"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        live.returncode == 0 and json.loads(live.stdout)["reverted"] == []
+    )  # its runner is alive: hands off
+    assert all(f.exists() for f in files)
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait(timeout=5)
+    done = subprocess.run(
+        [sys.executable, "-m", "chaosrunner", "recover", "--json"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [r["outcome"] for r in report["reverted"]] == ["undone", "undone"]
+    assert not any(f.exists() for f in files)
+
+
+def test_recover_command_exits_5_when_a_fault_stays_in_place(state, tmp_path, spawn) -> None:
+    runner, info, files, _ = start_runner(spawn, tmp_path, "no-watchdog", faults=1)
+    Ledger(state).record(
+        RUN_ID,
+        "unrevertable",
+        "db",
+        {"type": "python", "module": "chaos_undo_marks", "func": "fail", "arguments": {}},
+        pid=runner.pid,
+    )
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait(timeout=5)
+    out = subprocess.run(
+        [sys.executable, "-m", "chaosrunner", "recover"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 5
+    assert "undo-failed" in out.stdout and "unrevertable" in out.stdout
