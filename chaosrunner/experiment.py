@@ -1,0 +1,204 @@
+"""Loading and validating experiments: Chaos Toolkit's format plus the ``chaosrunner`` extension.
+
+Validation happens in three passes, each reporting ``file: key.path: problem``:
+
+1. the document's shape (title, method, activities, providers…) with typed models, so a mistake is
+   reported at its key path rather than as a generic chaoslib message;
+2. chaoslib's own ``ensure_experiment_is_valid`` (what ``chaos validate`` runs), so anything
+   chaosrunner accepts also runs under plain ``chaos run``;
+3. the ``extensions: [{name: chaosrunner, ...}]`` block (docs/experiments.md).
+
+Nothing here executes an activity.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from chaosrunner.blast_radius import BlastRadius
+from chaosrunner.guard import SloGuardSpec
+from chaosrunner.inventory.base import TargetsSpec
+from chaosrunner.units import Duration
+from chaosrunner.validation import InvalidInput, load_document, validate_model
+
+EXTENSION_NAME = "chaosrunner"
+DEFAULT_ACTIVITY_TIMEOUT_S = 120.0
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+class Provider(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    type: Literal["python", "http", "process"]
+    module: NonEmpty | None = None
+    func: NonEmpty | None = None
+    url: NonEmpty | None = None
+    path: NonEmpty | None = None
+    arguments: dict[str, Any] | list[Any] | str | None = None
+    timeout: Duration | list[Duration] | None = None
+
+    @model_validator(mode="after")
+    def _required_per_type(self) -> Provider:
+        need = {"python": ("module", "func"), "http": ("url",), "process": ("path",)}[self.type]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a {self.type} provider needs {' and '.join(missing)}")
+        if self.type == "python" and self.arguments is not None and not isinstance(self.arguments, dict):
+            raise ValueError("python provider arguments must be a mapping")
+        return self
+
+
+class Pauses(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    before: Annotated[float, Field(ge=0, le=86400)] | None = None
+    after: Annotated[float, Field(ge=0, le=86400)] | None = None
+
+
+class Activity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["action", "probe"] | None = None
+    name: NonEmpty | None = None
+    ref: NonEmpty | None = None
+    provider: Provider | None = None
+    pauses: Pauses | None = None
+    background: bool = False
+
+    @model_validator(mode="after")
+    def _ref_or_full(self) -> Activity:
+        if self.ref is None:
+            for key in ("type", "name", "provider"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"an activity needs '{key}' (or a 'ref' to another activity)")
+        return self
+
+
+class SteadyStateHypothesis(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    title: NonEmpty
+    probes: list[Activity] = Field(default_factory=list)
+
+    @field_validator("probes")
+    @classmethod
+    def _probes_have_tolerance(cls, probes: list[Activity]) -> list[Activity]:
+        for p in probes:
+            if p.ref is None and p.model_extra is not None and "tolerance" not in p.model_extra:
+                raise ValueError(f"steady-state probe '{p.name}' needs a tolerance")
+        return probes
+
+
+class ExperimentDocument(BaseModel):
+    """The Chaos Toolkit experiment's shape (extra keys allowed, as Chaos Toolkit allows them)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    title: NonEmpty
+    description: NonEmpty
+    tags: list[str] = Field(default_factory=list)
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    steady_state_hypothesis: SteadyStateHypothesis | None = Field(default=None, alias="steady-state-hypothesis")
+    method: list[Activity] = Field(min_length=1)
+    rollbacks: list[Activity] = Field(default_factory=list)
+    extensions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Timeouts(BaseModel):
+    """Activity timeouts. Chaos Toolkit's python provider has none; chaosrunner applies this default
+    (seconds) to every python activity, rollbacks included, unless the provider sets ``timeout``."""
+
+    model_config = ConfigDict(extra="forbid")
+    activity: Duration = DEFAULT_ACTIVITY_TIMEOUT_S
+
+    @field_validator("activity")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be a positive duration")
+        return v
+
+
+class ChaosrunnerExtension(BaseModel):
+    """The ``chaosrunner`` extension block (docs/experiments.md). Every part is optional: an experiment
+    without it runs with default timeouts, no preflight targets and no SLO guard."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["chaosrunner"] = EXTENSION_NAME
+    targets: TargetsSpec | None = None
+    blast_radius: BlastRadius | None = None
+    slo_guard: SloGuardSpec | None = None
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @model_validator(mode="after")
+    def _targets_need_blast_radius(self) -> ChaosrunnerExtension:
+        if self.targets is not None and self.blast_radius is None:
+            raise ValueError("targets are declared without a blast_radius to hold them to")
+        return self
+
+
+@dataclass(frozen=True)
+class Experiment:
+    path: Path
+    doc: dict[str, Any]  # the plain Chaos Toolkit experiment, exactly what chaoslib runs
+    extension: ChaosrunnerExtension
+    extension_index: int | None
+
+    @property
+    def title(self) -> str:
+        return str(self.doc.get("title", self.path.stem))
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load and validate an experiment file; raises :class:`InvalidInput` naming the file and key."""
+    p = Path(path)
+    doc = load_document(p)
+    if not isinstance(doc, dict):
+        raise InvalidInput(p, [("", "an experiment must be a mapping with title, description and method")])
+    validate_model(ExperimentDocument, doc, p)
+    _chaoslib_validation(doc, p)
+    index, ext = _extension(doc, p)
+    return Experiment(path=p.absolute(), doc=doc, extension=ext, extension_index=index)
+
+
+def _chaoslib_validation(doc: dict[str, Any], path: Path) -> None:
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    logging.getLogger("chaostoolkit").setLevel(logging.WARNING)
+    try:
+        ensure_experiment_is_valid(doc)
+    except ChaosException as e:
+        raise InvalidInput(path, [("", f"Chaos Toolkit validation: {e}")]) from None
+    except Exception as e:  # chaoslib may stumble on inputs its own checks did not anticipate
+        raise InvalidInput(path, [("", f"Chaos Toolkit validation failed: {type(e).__name__}: {e}")]) from None
+
+
+def _extension(doc: dict[str, Any], path: Path) -> tuple[int | None, ChaosrunnerExtension]:
+    found = [(i, e) for i, e in enumerate(doc.get("extensions") or []) if e.get("name") == EXTENSION_NAME]
+    if len(found) > 1:
+        raise InvalidInput(path, [(f"extensions[{found[1][0]}]", "only one chaosrunner extension is allowed")])
+    if not found:
+        return None, ChaosrunnerExtension()
+    index, raw = found[0]
+    return index, validate_model(ChaosrunnerExtension, raw, path, prefix=("extensions", index))
+
+
+def activity_timeout(activity: dict[str, Any], default_s: float) -> float | None:
+    """The wall-clock limit (seconds) chaosrunner enforces on a python activity, or None for http/process
+    providers (they carry their own ``timeout``, which chaoslib enforces)."""
+    provider = activity.get("provider") or {}
+    if provider.get("type") != "python":
+        return None
+    own = provider.get("timeout")
+    if own is None:
+        return default_s
+    from chaosrunner.units import parse_duration
+
+    return parse_duration(own[0] if isinstance(own, list) else own)
