@@ -208,10 +208,10 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
         gate = getattr(guard, "budget_gate", None)
         allowance = ctx.blast_radius.error_budget if ctx.blast_radius else None
         try:
-            catalog = ctx.catalog or _load_catalog(guard, ctx.experiment_path)
-            source = ctx.source or _build_source(guard)
+            catalog = ctx.catalog or load_guard_catalog(guard, ctx.experiment_path)
+            source = ctx.source or build_sli_source(guard)
             budget = budget_status(catalog, list(guard.slos), source, gate, allowance)
-        except _NoPrometheus as e:
+        except NoPrometheus as e:
             budget = BudgetStatus({n: None for n in guard.slos}, gate, allowance, {"*": str(e)})
         checks.append(_budget_check(budget))
 
@@ -268,22 +268,22 @@ def _budget_check(b: BudgetStatus) -> Check:
     )
 
 
-class _NoPrometheus(Exception):
+class NoPrometheus(Exception):
     pass
 
 
-def _load_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
+def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
     from chaosrunner.guard import catalog_paths
     from chaosrunner.slo import load_catalog
 
     return load_catalog(catalog_paths(guard, experiment_path))
 
 
-def _build_source(guard: Any) -> SliSource:
+def build_sli_source(guard: Any) -> SliSource:
     from chaosrunner.guard import prometheus_url
     from chaosrunner.prometheus import PrometheusSource
 
     url = prometheus_url(guard)
     if url is None:
-        raise _NoPrometheus("no Prometheus URL (slo_guard.prometheus, $CHAOSRUNNER_PROMETHEUS_URL or the sandbox)")
+        raise NoPrometheus("no Prometheus URL (slo_guard.prometheus, $CHAOSRUNNER_PROMETHEUS_URL or the sandbox)")
     return PrometheusSource(url)
