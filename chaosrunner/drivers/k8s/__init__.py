@@ -1,0 +1,10 @@
+"""Kubernetes activities of our own, next to chaostoolkit-kubernetes (chaosk8s): what chaosk8s lacks.
+
+* :mod:`.zone` — delete the pods of one service that run on one zone's nodes (chaosk8s can cordon nodes
+  by label, but cannot select pods by the zone of their node).
+* :mod:`.probes` — count ready pods, and measure how long until a selector has its pods back (the figure
+  for pod replacement and for database primary failover).
+
+Clients come from chaosk8s (``create_k8s_api_client``: kubeconfig first, else ``KUBERNETES_HOST``…);
+every call here passes ``_request_timeout`` so a hung API server fails the activity.
+"""
