@@ -14,6 +14,7 @@ import typer
 from chaosrunner.verdict import EXIT_CODES_HELP
 
 COMMAND_MODULES = (
+    "chaosrunner.cli.journal",
     "chaosrunner.cli.experiment",
     "chaosrunner.cli.safety",
     "chaosrunner.cli.recover",

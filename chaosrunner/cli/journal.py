@@ -1,0 +1,358 @@
+"""`journal list|show|report|trend`: the facilitator's view of the journal store (docs/journal.md, docs/review.md).
+
+Exit codes: 0 ok · 2 bad input (a malformed journal, an unknown run id, a bad option) — the message
+names the file and the key. ``list`` and ``trend`` skip unreadable journals with a warning on stderr
+instead of failing, so one corrupt file never hides the rest of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from chaosrunner.journal.store import Listing
+    from chaosrunner.report.view import RunView
+
+VERDICT_CHOICES = "passed|deviated|failed|aborted|refused|rollback-failed|running"
+
+
+_CONTROL = {c: None for c in [*range(0, 9), *range(11, 32), 127, *range(128, 160)]}
+
+
+def plain(text: object) -> str:
+    """Journal text is untrusted: drop control characters (ANSI escapes) before it reaches a terminal."""
+    return str(text).translate(_CONTROL)
+
+
+def _fail(err: Exception) -> typer.Exit:
+    typer.echo(str(err), err=True)
+    return typer.Exit(2)
+
+
+def parse_when(option: str, value: str | None, now: datetime) -> datetime | None:
+    """``--since``/``--until``: an ISO date or time (UTC unless it says otherwise), or an age like ``7d``."""
+    from datetime import UTC, timedelta
+
+    from chaosrunner.units import parse_duration
+    from chaosrunner.validation import InvalidInput
+
+    if value is None:
+        return None
+    try:
+        return now - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            option, [("", f"{value!r}: expected an ISO date/time (2026-11-16, 2026-11-16T14:00Z) or an age (7d)")]
+        ) from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def _warn_problems(listing: Listing) -> None:
+    if listing.problems:
+        typer.echo(f"warning: skipped {len(listing.problems)} unreadable journal(s):", err=True)
+        for p in listing.problems[:20]:
+            typer.echo(f"  {p}", err=True)
+
+
+def _root(journal_dir: Path | None) -> Path:
+    from chaosrunner.storage import journal_dir as default_dir
+
+    return journal_dir.absolute() if journal_dir else default_dir()
+
+
+DIR_OPTION = typer.Option(None, "--journal-dir", help="journal store (default $CHAOSRUNNER_JOURNALS or ./journals)")
+
+
+def register(app: typer.Typer) -> None:
+    journal = typer.Typer(
+        help="Browse the journal store, render game-day reports, show resilience trends.",
+        no_args_is_help=True,
+    )
+    app.add_typer(journal, name="journal")
+
+    @journal.command("list")
+    def list_(
+        experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
+        verdict: str | None = typer.Option(None, help=VERDICT_CHOICES),
+        entry: str | None = typer.Option(None, help="calendar entry name"),
+        trigger: str | None = typer.Option(None, help="cli|schedule|gameday"),
+        since: str | None = typer.Option(None, help="runs started at or after: ISO date/time or age (7d)"),
+        until: str | None = typer.Option(None, help="runs started before: ISO date/time or age"),
+        limit: int = typer.Option(0, min=0, help="show at most N runs (0 = all)"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+        journal_dir: Path | None = DIR_OPTION,
+    ) -> None:
+        """List journals, newest first."""
+        from datetime import UTC
+
+        from chaosrunner.journal.store import VERDICTS, Filters, list_journals
+        from chaosrunner.validation import InvalidInput
+
+        try:
+            if verdict is not None and verdict not in VERDICTS:
+                raise InvalidInput("--verdict", [("", f"{verdict!r}: expected one of {VERDICT_CHOICES}")])
+            now = datetime.now(UTC)
+            filters = Filters(
+                experiment=experiment,
+                verdict=verdict,
+                entry=entry,
+                trigger=trigger,
+                since=parse_when("--since", since, now),
+                until=parse_when("--until", until, now),
+            )
+        except InvalidInput as e:
+            raise _fail(e) from None
+        listing = list_journals(_root(journal_dir), filters)
+        rows = listing.summaries[:limit] if limit else listing.summaries
+        _warn_problems(listing)
+        if as_json:
+            typer.echo(json.dumps([s.to_json() for s in rows]))
+            return
+        if not rows:
+            typer.echo("no journals")
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        from chaosrunner.report.view import fmt_ratio, fmt_seconds
+
+        table = Table(box=None, pad_edge=False)
+        for col in ("run id", "verdict", "trigger", "entry", "duration", "recover", "budget", "experiment"):
+            table.add_column(col, no_wrap=col in ("run id", "verdict"))
+        from rich.text import Text
+
+        for s in rows:
+            cells = (
+                s.run_id,
+                s.verdict if s.complete or s.verdict != "running" else "incomplete",
+                s.trigger or "—",
+                s.calendar_entry or "—",
+                fmt_seconds(s.duration_s),
+                fmt_seconds(s.time_to_recover_s),
+                fmt_ratio(s.budget_spent),
+                s.title,
+            )
+            table.add_row(*(Text(plain(c)) for c in cells))
+        Console(soft_wrap=False, width=max(160, Console().width)).print(table)
+
+    @journal.command("show")
+    def show(
+        run_id: str = typer.Argument(..., help="run id, 'latest', or a path to a journal file"),
+        as_json: bool = typer.Option(False, "--json", help="summary + the journal document"),
+        journal_dir: Path | None = DIR_OPTION,
+    ) -> None:
+        """One run: what was injected where, what the guard saw, why it stopped, what was rolled back."""
+        from chaosrunner.journal.store import find_journal, load_journal
+        from chaosrunner.report.view import run_view
+        from chaosrunner.validation import InvalidInput
+
+        try:
+            loaded = load_journal(find_journal(run_id, _root(journal_dir)))
+        except InvalidInput as e:
+            raise _fail(e) from None
+        if as_json:
+            typer.echo(json.dumps({"summary": loaded.summary.to_json(), "journal": loaded.raw}))
+            return
+        typer.echo("\n".join(plain(line) for line in show_lines(run_view(loaded))))
+
+    @journal.command("report")
+    def report(
+        run_ids: list[str] = typer.Argument(..., help="run ids, 'latest', or journal files; several → game-day"),
+        out: str | None = typer.Option(None, "--out", "-o", help="output file ('-' = stdout)"),
+        fmt: str | None = typer.Option(None, "--format", help="html|md (default: from --out, else html)"),
+        trend: bool = typer.Option(False, "--trend", help="append the resilience trend of these experiments"),
+        weeks: int = typer.Option(8, min=1, max=520, help="trend window in weeks"),
+        journal_dir: Path | None = DIR_OPTION,
+    ) -> None:
+        """Render a self-contained HTML (or Markdown) report of one run or a whole game day."""
+        from chaosrunner.journal.store import find_journal, load_journal
+        from chaosrunner.validation import InvalidInput
+
+        root = _root(journal_dir)
+        try:
+            kind = fmt or ("md" if out and out.endswith((".md", ".markdown")) else "html")
+            if kind not in ("html", "md"):
+                raise InvalidInput("--format", [("", f"{kind!r}: expected html or md")])
+            loaded = [load_journal(find_journal(i, root)) for i in run_ids]
+        except InvalidInput as e:
+            raise _fail(e) from None
+        trend_data = None
+        if trend:
+            from datetime import UTC
+
+            from chaosrunner.journal.store import list_journals
+            from chaosrunner.report.trend import compute_trend
+
+            listing = list_journals(root)
+            _warn_problems(listing)
+            keys = {j.summary.experiment for j in loaded}
+            trend_data = compute_trend(
+                [s for s in listing.summaries if s.experiment in keys], datetime.now(UTC), weeks=weeks
+            )
+        if kind == "md":
+            from chaosrunner.report.markdown import render_markdown
+
+            text = render_markdown(loaded, trend=trend_data)
+        else:
+            from chaosrunner.report.html import render_html
+
+            text = render_html(loaded, trend=trend_data)
+        if out == "-":
+            sys.stdout.write(text)
+            return
+        target = Path(out) if out else Path(f"report-{loaded[0].summary.run_id}.{kind}")
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as e:
+            typer.echo(f"{target}: cannot write: {e.strerror or e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(str(target))
+
+    @journal.command("trend")
+    def trend_(
+        experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
+        weeks: int = typer.Option(8, min=1, max=520, help="how many weeks back"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+        html: Path | None = typer.Option(None, "--html", help="also write the trend as a self-contained HTML file"),
+        journal_dir: Path | None = DIR_OPTION,
+    ) -> None:
+        """Per experiment and week: verdicts, RTO, time to recover, budget spent, aborts, resilience score."""
+        from datetime import UTC, timedelta
+
+        from chaosrunner.journal.store import Filters, list_journals
+        from chaosrunner.report.trend import compute_trend
+
+        now = datetime.now(UTC)
+        listing = list_journals(_root(journal_dir), Filters(since=now - timedelta(weeks=weeks)))
+        _warn_problems(listing)
+        result = compute_trend(listing.summaries, now, weeks=weeks, experiment=experiment)
+        if html is not None:
+            from chaosrunner.report.html import render_views
+
+            text = render_views([], trend=result, title=f"Resilience trend, last {weeks} weeks")
+            try:
+                html.write_text(text, encoding="utf-8")
+            except OSError as e:
+                typer.echo(f"{html}: cannot write: {e.strerror or e}", err=True)
+                raise typer.Exit(2) from None
+        if as_json:
+            typer.echo(json.dumps(result.to_json()))
+            return
+        print_trend(result)
+
+
+def print_trend(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from chaosrunner.report.trend import verdicts_text
+    from chaosrunner.report.view import fmt_ratio, fmt_seconds
+
+    console = Console(soft_wrap=False, width=max(140, Console().width))
+    if not result.experiments:
+        console.print(f"no runs in the last {result.weeks} weeks")
+        return
+    table = Table(title=f"Resilience trend, last {result.weeks} weeks", box=None, pad_edge=False)
+    for col in (
+        "experiment",
+        "week",
+        "runs",
+        "verdicts",
+        "aborts",
+        "RTO (med)",
+        "recover (med)",
+        "budget (max)",
+        "score",
+    ):
+        table.add_column(col, justify="right" if col not in ("experiment", "week", "verdicts") else "left")
+    from rich.text import Text
+
+    for e in result.experiments:
+        for i, w in enumerate(e.weeks):
+            table.add_row(
+                Text(plain(e.title)) if i == 0 else "",
+                w.week,
+                str(w.runs),
+                verdicts_text(w.verdicts),
+                str(w.aborts),
+                fmt_seconds(w.median_rto_s),
+                fmt_seconds(w.median_time_to_recover_s),
+                fmt_ratio(w.max_budget_spent),
+                "—" if w.score is None else f"{w.score:.0f}",
+            )
+        table.add_row(
+            "",
+            "weighted",
+            str(e.runs),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "—" if e.score is None else f"{e.score:.0f}",
+            end_section=True,
+        )
+    console.print(table)
+    overall = "—" if result.overall is None else f"{result.overall:.0f} / 100"
+    console.print(f"resilience score: {overall} (docs/review.md explains how it is computed)")
+
+
+def show_lines(v: RunView) -> list[str]:
+    """The human summary of one run for the terminal (plain text, no markup from the journal)."""
+    out = [f"{v.title}", f"verdict: {v.verdict_label} — {v.verdict_text}"]
+    if v.reason:
+        out.append(f"why: {v.reason}")
+    out += [f"note: {n}" for n in v.notes]
+    out += [f"{k}: {val}" for k, val in v.facts]
+    if v.targets:
+        out.append("injected where:")
+        out += [
+            f"  {t.get('id', '—')} ({t.get('service', '—')}, {t.get('zone', '—')}, {t.get('region', '—')})"
+            for t in v.targets
+        ]
+    if v.ledger:
+        out.append("faults (ledger):")
+        out += [f"  {e['fault']} on {e['target']}: {e['outcome']}" for e in v.ledger]
+    if v.markers:
+        start = v.extra.get("start")
+        out.append("key moments:")
+        for m in v.markers:
+            offset = f"+{(m.at - start).total_seconds():.1f}s" if start else ""
+            out.append(f"  {offset:>9} {m.label}")
+    if v.charts:
+        out.append("guard saw:")
+        for c in v.charts:
+            for s in c.series:
+                out.append(f"  {c.key:6} {s.name}: last {s.last}, peak {s.peak} ({s.count} samples)")
+    for t, a, why in v.decisions:
+        out.append(f"guard decision {a} at {t}: {why}")
+    if v.budget:
+        out.append("error budget: " + ", ".join(f"{k} {val}" for k, val in v.budget))
+    if v.timeline:
+        rolled = [r for r in v.timeline.rows if r.phase == "rollback"]
+        if rolled:
+            out.append("rolled back:")
+            out += [f"  {r.name}: {r.status} ({r.duration})" for r in rolled]
+        elif v.kind == "chaosrunner" and v.verdict not in ("refused",):
+            out.append("rolled back: nothing recorded")
+    if v.timings:
+        out.append("timings: " + ", ".join(f"{k} {val}" for k, val in v.timings))
+    if v.figures:
+        out.append("figures: " + ", ".join(f"{k} {val}" for k, val in v.figures))
+    if v.errors:
+        out.append("errors:")
+        for name, text in v.errors:
+            last = text.strip().splitlines()[-1] if text.strip() else text
+            out.append(f"  {name}: {last}")
+    out.append(f"journal: {v.path}")
+    return out

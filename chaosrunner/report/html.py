@@ -1,0 +1,106 @@
+"""One self-contained HTML file for one run or a whole game day.
+
+Journals are untrusted input: the template is rendered with jinja2 autoescaping on, and everything
+that is not our own number-formatting goes through it. The page has inline CSS and server-side SVG
+only — no scripts, no fonts, no external URLs — so it opens offline and in a locked-down browser.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from chaosrunner.journal.store import LoadedJournal
+from chaosrunner.report.trend import Trend, verdicts_text
+from chaosrunner.report.view import RunView, fmt_ratio, fmt_seconds, run_view
+
+VERSION = "0.1.0"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("chaosrunner.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(fmt_seconds=fmt_seconds, fmt_ratio=fmt_ratio)
+    return env
+
+
+def trend_rows(trend: Trend) -> dict[str, Any]:
+    """The trend as display strings for the template (one row per experiment and week)."""
+    rows = []
+    for e in trend.experiments:
+        for w in e.weeks:
+            rows.append(
+                {
+                    "experiment": e.title,
+                    "week": w.week,
+                    "runs": w.runs,
+                    "verdicts": verdicts_text(w.verdicts),
+                    "aborts": w.aborts,
+                    "rto": fmt_seconds(w.median_rto_s),
+                    "ttr": fmt_seconds(w.median_time_to_recover_s),
+                    "budget": fmt_ratio(w.max_budget_spent),
+                    "score": "—" if w.score is None else f"{w.score:.0f}",
+                }
+            )
+        rows.append(
+            {
+                "experiment": e.title,
+                "week": "all (weighted)",
+                "runs": e.runs,
+                "verdicts": "",
+                "aborts": sum(w.aborts for w in e.weeks),
+                "rto": "",
+                "ttr": "",
+                "budget": "",
+                "score": "—" if e.score is None else f"{e.score:.0f}",
+            }
+        )
+    overall = "—" if trend.overall is None else f"{trend.overall:.0f} / 100"
+    return {"rows": rows, "overall_text": overall}
+
+
+def render_views(
+    views: list[RunView],
+    *,
+    trend: Trend | None = None,
+    title: str | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    if title is None:
+        title = f"Chaos run: {views[0].title}" if len(views) == 1 else f"Game-day report: {len(views)} runs"
+    counts = Counter(v.verdict for v in views)
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            page_title=title,
+            runs=views,
+            verdict_counts=sorted(counts.items()),
+            trend=trend_rows(trend) if trend and trend.experiments else None,
+            generated_at=(generated_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+            version=VERSION,
+        )
+    )
+
+
+def render_html(
+    journals: list[LoadedJournal],
+    *,
+    trend: Trend | None = None,
+    title: str | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    """Render one journal (a run report) or several (a game-day report with a summary table)."""
+    if not journals and trend is None:
+        raise ValueError("nothing to report")
+    return render_views([run_view(j) for j in journals], trend=trend, title=title, generated_at=generated_at)

@@ -1,0 +1,169 @@
+"""Resilience over time: per experiment and ISO week — verdicts, RTO, time to recover, budget, aborts — and
+the resilience score (docs/review.md explains it and compares it with Litmus's and Gremlin's).
+
+Pure: takes journal summaries (from :func:`chaosrunner.journal.store.list_journals`) and an "as of"
+instant, returns plain data. Rendering is the CLI's (rich table, JSON) and the HTML template's job.
+
+The score of one run, in [0, 1]::
+
+    run_score = outcome × recovery × budget
+    outcome   = 1 passed · 0.3 deviated · 0.3 aborted · 0 failed · 0 rollback-failed
+    recovery  = 1 − 0.5 × min(1, time_to_recover / recovery_deadline)   (0 past the deadline; 1 if unknown)
+    budget    = 1 − 0.5 × min(1, budget_spent / budget_allowance)        (1 if unknown)
+
+Refused and incomplete runs are not evidence about the system and are not scored (they are counted).
+An experiment's score is the recency-weighted mean of its run scores (weight 0.5 ** (age / 28 days): a
+result four weeks old counts half), so an experiment that stopped being exercised fades instead of
+keeping a stale 100. The overall score is the plain mean of the experiment scores (each experiment
+counts once, however often it runs). Scores are shown × 100.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chaosrunner.journal.store import JournalSummary, try_time
+
+OUTCOME = {"passed": 1.0, "deviated": 0.3, "aborted": 0.3, "failed": 0.0, "rollback-failed": 0.0}
+HALF_LIFE_DAYS = 28.0
+VERDICT_ORDER = ("passed", "deviated", "failed", "aborted", "rollback-failed", "refused", "running")
+
+
+def run_score(s: JournalSummary) -> float | None:
+    """Score one run in [0, 1]; None when the run says nothing about the system (refused, incomplete)."""
+    outcome = OUTCOME.get(s.verdict)
+    if outcome is None:
+        return None
+    recovery = 1.0
+    ttr, deadline = s.time_to_recover_s, s.recovery_deadline_s
+    if ttr is not None and deadline:
+        recovery = 0.0 if ttr > deadline else 1.0 - 0.5 * min(1.0, max(0.0, ttr) / deadline)
+    budget = 1.0
+    spent, allowance = s.budget_spent, s.budget_allowance
+    if spent is not None and allowance:
+        budget = 1.0 - 0.5 * min(1.0, max(0.0, spent) / allowance)
+    return outcome * recovery * budget
+
+
+def iso_week(t: datetime) -> str:
+    y, w, _ = t.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+@dataclass
+class WeekRow:
+    experiment: str
+    week: str
+    runs: int
+    verdicts: dict[str, int]
+    aborts: int
+    median_rto_s: float | None
+    median_time_to_recover_s: float | None
+    max_budget_spent: float | None
+    score: float | None  # 0..100, plain mean of the week's scored runs
+
+
+@dataclass
+class ExperimentTrend:
+    experiment: str
+    title: str
+    runs: int
+    scored: int
+    score: float | None  # 0..100, recency weighted
+    last_run: str | None
+    weeks: list[WeekRow] = field(default_factory=list)
+
+
+@dataclass
+class Trend:
+    as_of: str
+    weeks: int
+    experiments: list[ExperimentTrend]
+    overall: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def compute_trend(
+    summaries: list[JournalSummary], as_of: datetime, weeks: int = 8, experiment: str | None = None
+) -> Trend:
+    """Group runs started in the ``weeks`` weeks before ``as_of`` by experiment and ISO week."""
+    since = as_of - timedelta(weeks=weeks)
+    needle = experiment.lower() if experiment else None
+    by_exp: dict[str, list[tuple[datetime, JournalSummary]]] = defaultdict(list)
+    titles: dict[str, str] = {}
+    for s in summaries:
+        t = try_time(s.started_at)
+        if t is None or t < since or t > as_of:
+            continue
+        if needle and needle not in s.experiment.lower() and needle not in s.title.lower():
+            continue
+        by_exp[s.experiment].append((t, s))
+        titles.setdefault(s.experiment, s.title)
+    out: list[ExperimentTrend] = []
+    for exp, runs in sorted(by_exp.items()):
+        runs.sort(key=lambda r: r[0])
+        weighted = 0.0
+        weight_sum = 0.0
+        scored = 0
+        per_week: dict[str, list[JournalSummary]] = defaultdict(list)
+        for t, s in runs:
+            per_week[iso_week(t)].append(s)
+            sc = run_score(s)
+            if sc is not None:
+                w = 0.5 ** ((as_of - t).total_seconds() / 86400 / HALF_LIFE_DAYS)
+                weighted += w * sc
+                weight_sum += w
+                scored += 1
+        rows = []
+        for week in sorted(per_week):
+            ws = per_week[week]
+            scores = [x for x in (run_score(s) for s in ws) if x is not None]
+            budgets = [s.budget_spent for s in ws if s.budget_spent is not None]
+            rows.append(
+                WeekRow(
+                    experiment=exp,
+                    week=week,
+                    runs=len(ws),
+                    verdicts=dict(sorted(Counter(s.verdict for s in ws).items(), key=_verdict_key)),
+                    aborts=sum(1 for s in ws if s.aborted),
+                    median_rto_s=_median([s.rto_s for s in ws if s.rto_s is not None]),
+                    median_time_to_recover_s=_median(
+                        [s.time_to_recover_s for s in ws if s.time_to_recover_s is not None]
+                    ),
+                    max_budget_spent=max(budgets) if budgets else None,
+                    score=round(100 * statistics.fmean(scores), 1) if scores else None,
+                )
+            )
+        out.append(
+            ExperimentTrend(
+                experiment=exp,
+                title=titles[exp],
+                runs=len(runs),
+                scored=scored,
+                score=round(100 * weighted / weight_sum, 1) if weight_sum else None,
+                last_run=runs[-1][1].started_at,
+                weeks=rows,
+            )
+        )
+    scores = [e.score for e in out if e.score is not None]
+    overall = round(statistics.fmean(scores), 1) if scores else None
+    return Trend(as_of=as_of.isoformat(), weeks=weeks, experiments=out, overall=overall)
+
+
+def _verdict_key(item: tuple[str, int]) -> int:
+    v = item[0]
+    return VERDICT_ORDER.index(v) if v in VERDICT_ORDER else len(VERDICT_ORDER)
+
+
+def verdicts_text(verdicts: dict[str, int]) -> str:
+    return " ".join(f"{n} {v}" for v, n in verdicts.items()) or "—"
