@@ -16,6 +16,7 @@ from chaosrunner.verdict import EXIT_CODES_HELP
 COMMAND_MODULES = (
     "chaosrunner.cli.journal",
     "chaosrunner.cli.experiment",
+    "chaosrunner.cli.schedule",
     "chaosrunner.cli.safety",
     "chaosrunner.cli.recover",
 )

@@ -392,10 +392,10 @@ class Calendar(_Strict):
         bh = self.business_hours
         if not bh.contains(local.time()):
             return WindowCheck(False, "outside-hours",
-                               f"{stamp}: outside business hours {bh.start:%H:%M}-{_hhmm(bh.end)}")
+                               f"{stamp}: outside business hours {bh.start:%H:%M}-{hhmm(bh.end)}")
         for p in self.avoid_peak:
             if p.contains(local.time()):
-                return WindowCheck(False, "peak", f"{stamp}: peak hours {p.start:%H:%M}-{_hhmm(p.end)}")
+                return WindowCheck(False, "peak", f"{stamp}: peak hours {p.start:%H:%M}-{hhmm(p.end)}")
         if (r := self.restricted_at(now)) is not None:
             why = r.reason or "no runs"
             return WindowCheck(False, "restricted", f"{stamp}: restricted window {r.name} ({why})")
@@ -456,7 +456,7 @@ def _wall(d: date, t: time) -> datetime:
     return datetime.combine(d, t)
 
 
-def _hhmm(t: time) -> str:
+def hhmm(t: time) -> str:
     return "24:00" if t == END_OF_DAY else f"{t:%H:%M}"
 
 

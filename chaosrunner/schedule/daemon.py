@@ -1,0 +1,606 @@
+"""The scheduler daemon: runs a calendar for months without anyone watching.
+
+* APScheduler 3 (``BackgroundScheduler``) with a persistent ``SQLAlchemyJobStore`` - SQLite under
+  the state dir by default, PostgreSQL when several daemons share the work (one leader at a time,
+  ``leader.py``). Jobs: ``coalesce=True``, ``max_instances=1`` (concurrency: forbid).
+* A custom executor (:class:`FireExecutor`) receives the *scheduled* time of each fire, so every
+  fire is claimed exactly once in the fire ledger (table ``chaosrunner_fires``, primary key
+  ``(entry, scheduled_at)``) before anything runs: a restart after ``kill -9``, or a new leader taking
+  over, can never run the same fire twice.
+* Misfires (fires due while no daemon ran): ``misfire: run_once`` runs the latest missed fire once
+  if it is younger than ``misfire_grace``, ``skip`` never runs it; either way a skipped fire leaves a
+  ``refused`` journal saying why.
+* Before each run: kill switch, calendar window (work day, holiday, blackout, hours, peak,
+  restricted), error-budget freeze (fail closed when the budget cannot be read).
+* Each run is a child process ``python -m chaosrunner run EXP --trigger schedule --calendar CAL
+  --entry NAME [--var k=v]...`` in its own session, with a hard timeout (SIGTERM to its process
+  group, ``term_grace`` for rollbacks, then SIGKILL).
+* Restricted windows: when one begins, running children get SIGTERM (the runner aborts, rolls back,
+  exits 3).
+* SIGTERM to the daemon (``stop`` event): stop scheduling, forward SIGTERM to running children, wait
+  up to ``term_grace`` for their rollbacks, exit.
+
+Decisions use the injected clock (``clock.now()``); durations (timeouts) use the real monotonic
+clock because they bound real processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent, JobSubmissionEvent
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.triggers.date import DateTrigger
+
+from chaosrunner.clock import Clock, SystemClock
+from chaosrunner.schedule.calendar import Calendar, Entry
+from chaosrunner.schedule.leader import FileLeader, Leadership, PgAdvisoryLeader
+from chaosrunner.schedule.monkey import Instance, plan_day
+from chaosrunner.schedule.triggers import trigger_for
+
+log = logging.getLogger("chaosrunner.scheduler")
+
+ON_TIME_TOLERANCE_S = 5.0  # a fire this late is still "on time" (not a misfire)
+JOBS_TABLE = "chaosrunner_jobs"
+FIRES_TABLE = "chaosrunner_fires"
+
+BudgetReader = Callable[[Calendar], float | None]  # remaining error budget (ratio) or None if unknown
+InventoryReader = Callable[[Calendar, Entry], Sequence[Instance]]
+
+
+def default_store_url(state: Path) -> str:
+    return f"sqlite:///{state / 'scheduler.sqlite'}"
+
+
+def scheduled_job(**_: Any) -> None:
+    """Placeholder job function (APScheduler needs a textual reference); :class:`FireExecutor` runs
+    the fire instead of calling this."""
+
+
+# --- the fire ledger: exactly-once -------------------------------------------------------------
+
+
+class FireLedger:
+    """Every fire claimed once: ``INSERT`` with a primary key on ``(entry, scheduled_at)``."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
+
+        self.engine = engine
+        self.meta = MetaData()
+        self.table = Table(
+            FIRES_TABLE, self.meta,
+            Column("entry", String(200), primary_key=True),
+            Column("scheduled_at", String(40), primary_key=True),  # ISO-8601 UTC, seconds
+            Column("owner", String(200), nullable=False),
+            Column("claimed_at", Float, nullable=False),  # epoch seconds
+            Column("outcome", String(40)),  # ran | skipped | duplicate...
+            Column("exit_code", Integer),
+            Column("detail", Text),
+            Column("journal", Text),
+        )
+
+    def create(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for attempt in range(5):  # two daemons may race on CREATE TABLE
+            try:
+                self.meta.create_all(self.engine, checkfirst=True)
+                return
+            except SQLAlchemyError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+
+    def claim(self, entry: str, scheduled_at: datetime, owner: str) -> bool:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.table.insert().values(
+                    entry=entry, scheduled_at=_key(scheduled_at), owner=owner, claimed_at=time.time()))
+            return True
+        except IntegrityError:
+            return False
+
+    def finish(self, entry: str, scheduled_at: datetime, outcome: str, exit_code: int | None = None,
+               detail: str = "", journal: str | None = None) -> None:
+        t = self.table
+        with self.engine.begin() as conn:
+            conn.execute(t.update().where(t.c.entry == entry, t.c.scheduled_at == _key(scheduled_at)).values(
+                outcome=outcome, exit_code=exit_code, detail=detail[:2000], journal=journal))
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(self.table.select().order_by(self.table.c.scheduled_at))]
+
+
+def _key(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- one child run -------------------------------------------------------------------------------
+
+
+@dataclass
+class ChildRun:
+    entry: str
+    scheduled_at: datetime
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+    started: float  # monotonic
+    deadline: float  # monotonic: hard timeout
+    term_grace: float
+    term_sent: float | None = None
+    reason: str | None = None  # why we sent SIGTERM (timeout, restricted window, daemon stopping)
+
+    def terminate(self, reason: str) -> None:
+        """SIGTERM the child's process group once (the runner aborts and rolls back)."""
+        if self.term_sent is None and self.proc.poll() is None:
+            self.reason = reason
+            self.term_sent = time.monotonic()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def wait(self, stopping: threading.Event | None = None, poll_s: float = 0.1) -> int:
+        """Wait for the child, enforcing the hard timeout and the SIGTERM → SIGKILL grace."""
+        while True:
+            try:
+                return self.proc.wait(timeout=poll_s)
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if self.term_sent is None and now >= self.deadline:
+                self.terminate(f"hard timeout after {self.deadline - self.started:.0f}s")
+            if self.term_sent is not None and now >= self.term_sent + self.term_grace:
+                self.kill()
+
+
+@dataclass
+class FireResult:
+    entry: str
+    scheduled_at: datetime
+    outcome: str  # ran | skipped | duplicate | planned
+    exit_code: int | None = None
+    detail: str = ""
+    journal: str | None = None
+
+
+@dataclass
+class DaemonOptions:
+    store_url: str | None = None  # default: sqlite under the state dir
+    ha_group: str = "default"
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    poll_s: float = 0.5  # tick: restricted windows, leadership
+    leader_poll_s: float = 1.0
+    python: str = sys.executable
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None  # child stdout/stderr files; default <state>/scheduler-logs
+    state: Path | None = None
+
+
+class Daemon:
+    """Runs the calendar; see the module doc. ``serve(stop)`` blocks until ``stop`` is set."""
+
+    def __init__(self, calendar: Calendar, options: DaemonOptions | None = None, *, clock: Clock | None = None,
+                 budget_reader: BudgetReader | None = None, killswitch: Callable[[], str | None] | None = None,
+                 leader: Leadership | None = None, inventory: InventoryReader | None = None) -> None:
+        from sqlalchemy import create_engine
+
+        from chaosrunner.storage import ensure_private_dir, state_dir
+
+        if calendar.path is None:
+            raise ValueError("the daemon needs a calendar loaded from a file (children re-read it)")
+        self.calendar = calendar
+        self.opts = options or DaemonOptions()
+        self.state = ensure_private_dir(self.opts.state or state_dir())
+        self.clock = clock or SystemClock()
+        self.budget_reader = budget_reader if budget_reader is not None else default_budget_reader
+        self.killswitch = killswitch if killswitch is not None else default_killswitch
+        self.inventory = inventory if inventory is not None else default_inventory
+        url = self.opts.store_url or default_store_url(self.state)
+        self.store_url = url
+        engine_kw: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            engine_kw["connect_args"] = {"timeout": 10, "check_same_thread": False}
+        elif url.startswith("postgresql"):
+            engine_kw["connect_args"] = {"connect_timeout": 3}
+        self.engine = create_engine(url, **engine_kw)
+        if leader is None:
+            if url.startswith("postgresql"):
+                leader = PgAdvisoryLeader(url, self.opts.ha_group, self.opts.leader_poll_s)
+            else:
+                leader = FileLeader(self.state / "scheduler.leader", self.opts.leader_poll_s)
+        self.leader = leader
+        self.fires = FireLedger(self.engine)
+        self.log_dir = ensure_private_dir(self.opts.log_dir or self.state / "scheduler-logs")
+        self.children: dict[str, ChildRun] = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.scheduler: Any = None
+        self.results: list[FireResult] = []
+        self.is_leader = threading.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def serve(self, stop: threading.Event) -> None:
+        """Recover orphans, wait for leadership, schedule until ``stop`` (or leadership is lost)."""
+        _recover_orphans()
+        self.fires.create()
+        try:
+            while not stop.is_set():
+                log.info("standing by for leadership (%s)", type(self.leader).__name__)
+                if not self.leader.acquire(stop):
+                    break
+                self.is_leader.set()
+                log.info("leading: scheduling %s", self.calendar.path)
+                try:
+                    self._lead(stop)
+                finally:
+                    self.is_leader.clear()
+                    self.leader.release()
+        finally:
+            self.stopping.set()
+            self._stop_children("daemon stopping")
+            self.engine.dispose()
+
+    def _lead(self, stop: threading.Event) -> None:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        sched = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE)},
+            executors={"default": FireExecutor(self)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=self.calendar.zone,
+        )
+        sched.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
+        sched.start(paused=True)
+        self.scheduler = sched
+        try:
+            self.sync_jobs()
+            sched.resume()
+            while not stop.wait(self.opts.poll_s):
+                self.tick()
+                if not self.leader.still_leader():
+                    log.error("lost leadership: stepping down")
+                    break
+        finally:
+            sched.shutdown(wait=False)
+            self.scheduler = None
+
+    def sync_jobs(self) -> None:
+        """Make the store's jobs match the calendar, keeping unchanged jobs (and their pending
+        missed fires) as they are."""
+        sched = self.scheduler
+        wanted = {e.name: e for e in self.calendar.entries if e.enabled}
+        for job in sched.get_jobs():
+            base = job.id.split("@", 1)[0]
+            if base not in wanted or ("@" not in job.id and job.kwargs.get("fingerprint")
+                                      != self.calendar.fingerprint(wanted[base])):
+                sched.remove_job(job.id)
+        for name, e in wanted.items():
+            if sched.get_job(name) is None:
+                sched.add_job(scheduled_job, trigger_for(self.calendar, e, start=self.clock.now()), id=name,
+                              name=name, kwargs={"entry": name, "fingerprint": self.calendar.fingerprint(e)})
+
+    def tick(self) -> list[str]:
+        """Halt running children when a restricted window begins. Returns the entries halted."""
+        r = self.calendar.restricted_at(self.clock.now())
+        halted = []
+        if r is not None:
+            with self._lock:
+                running = list(self.children.values())
+            for child in running:
+                if child.term_sent is None and child.proc.poll() is None:
+                    child.terminate(f"restricted window {r.name} began")
+                    log.warning("halting %s: restricted window %s began", child.entry, r.name)
+                    halted.append(child.entry)
+        return halted
+
+    def _stop_children(self, reason: str) -> None:
+        with self._lock:
+            running = list(self.children.values())
+        for child in running:
+            child.terminate(reason)
+        deadline = time.monotonic() + max((c.term_grace for c in running), default=0.0)
+        for child in running:
+            try:
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(timeout=5)
+
+    # --- one fire ------------------------------------------------------------------------------------
+    def fire(self, job_id: str, scheduled_at: datetime, kwargs: dict[str, Any]) -> FireResult:
+        """Everything that happens for one scheduled fire (called from an executor thread)."""
+        entry_name = str(kwargs.get("entry") or job_id.split("@", 1)[0])
+        try:
+            entry = self.calendar.entry(entry_name)
+        except KeyError:
+            return FireResult(entry_name, scheduled_at, "skipped", detail="entry no longer in the calendar")
+        if not self.fires.claim(job_id, scheduled_at, self.opts.owner):
+            log.info("fire %s@%s already claimed: not running it again", job_id, _key(scheduled_at))
+            return self._done(FireResult(job_id, scheduled_at, "duplicate", detail="already claimed"), record=False)
+        if entry.kind == "monkey" and "@" not in job_id:
+            return self._done(self._plan_monkey(entry, scheduled_at))
+        res = FireResult(job_id, scheduled_at, "skipped")
+        reason, code = self.precheck(entry, scheduled_at)
+        if reason is not None:
+            res.detail = reason
+            res.journal = self._record_skip(entry, reason, code)
+            return self._done(res)
+        extra = {"monkey_target": kwargs["monkey_target"]} if kwargs.get("monkey_target") else {}
+        return self._done(self._run_child(job_id, entry, scheduled_at, extra))
+
+    def precheck(self, entry: Entry, scheduled_at: datetime) -> tuple[str | None, str]:
+        """Why this fire must not run (``(reason, check name)``), or ``(None, "ok")``."""
+        now = self.clock.now()
+        late = (now - scheduled_at).total_seconds()
+        if late > ON_TIME_TOLERANCE_S:
+            policy = self.calendar.entry_misfire(entry)
+            if policy == "skip":
+                return f"missed by {late:.0f}s while no daemon was running (misfire policy: skip)", "misfire"
+            if late > self.calendar.defaults.misfire_grace:
+                return (f"missed by {late:.0f}s, older than misfire_grace "
+                        f"{self.calendar.defaults.misfire_grace:.0f}s (misfire policy: run_once)"), "misfire"
+        try:
+            halted = self.killswitch()
+        except Exception as e:  # noqa: BLE001 - fail closed
+            halted = f"kill switch unreadable: {e}"
+        if halted:
+            return f"kill switch engaged: {halted}", "kill-switch"
+        budget = None
+        if self.calendar.freeze is not None:
+            try:
+                budget = self.budget_reader(self.calendar)
+            except Exception as e:  # noqa: BLE001 - fail closed
+                return f"error budget unreadable ({type(e).__name__}: {e}): freeze check fails closed", "freeze"
+            if budget is None:
+                return "error budget unknown: freeze check fails closed", "freeze"
+        chk = self.calendar.check(entry, now, budget_remaining=budget)
+        if not chk.ok:
+            return chk.detail, "calendar-window" if chk.code != "freeze" else "freeze"
+        with self._lock:
+            if entry.name in self.children:
+                return "previous run of this entry still in progress (concurrency: forbid)", "concurrency"
+        return None, "ok"
+
+    def command(self, entry: Entry, extra: dict[str, Any] | None = None) -> list[str]:
+        """The child's argv: ``python -m chaosrunner run EXP --trigger schedule --calendar --entry``."""
+        assert self.calendar.path is not None
+        argv = [self.opts.python, "-m", "chaosrunner", "run", str(self.calendar.experiment_path(entry)),
+                "--trigger", "schedule", "--calendar", str(self.calendar.path), "--entry", entry.name, "--json"]
+        for k, v in {**entry.configuration, **(extra or {})}.items():
+            argv += ["--var", f"{k}={_var(v)}"]
+        return argv
+
+    def _run_child(self, job_id: str, entry: Entry, scheduled_at: datetime, extra: dict[str, Any]) -> FireResult:
+        argv = self.command(entry, extra)
+        logfile = self.log_dir / f"{entry.name}-{scheduled_at.astimezone(UTC):%Y%m%dT%H%M%SZ}.log"
+        timeout = self.calendar.entry_timeout(entry)
+        with self._lock:
+            if self.stopping.is_set():
+                return FireResult(job_id, scheduled_at, "skipped", detail="daemon stopping")
+            with open(logfile, "ab") as out:
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True, env={**os.environ, **self.opts.env})
+            now = time.monotonic()
+            grace = self.calendar.defaults.term_grace
+            child = ChildRun(entry.name, scheduled_at, argv, proc, now, now + timeout, grace)
+            self.children[entry.name] = child
+        log.info("started %s (pid %d) for fire %s", entry.name, proc.pid, _key(scheduled_at))
+        try:
+            rc = child.wait()
+        finally:
+            with self._lock:
+                self.children.pop(entry.name, None)
+        detail = f"exit {rc}" + (f" after SIGTERM ({child.reason})" if child.reason else "")
+        return FireResult(job_id, scheduled_at, "ran", rc, detail, _journal_from_log(logfile))
+
+    def _plan_monkey(self, entry: Entry, scheduled_at: datetime) -> FireResult:
+        """The daily monkey job: plan today's kills and add each as a one-off job."""
+        day = scheduled_at.astimezone(self.calendar.zone).date()
+        try:
+            instances = list(self.inventory(self.calendar, entry))
+        except Exception as e:  # noqa: BLE001 - no inventory, no kills
+            reason = f"monkey: inventory unavailable ({type(e).__name__}: {e})"
+            return FireResult(entry.name, scheduled_at, "skipped", detail=reason,
+                              journal=self._record_skip(entry, reason, "inventory"))
+        plan = plan_day(self.calendar, entry.name, day, instances)
+        now = self.clock.now()
+        added = 0
+        for k in plan.kills:
+            if k.at <= now or self.scheduler is None:
+                continue
+            self.scheduler.add_job(scheduled_job, DateTrigger(k.at), id=f"{entry.name}@{_key(k.at)}",
+                                   name=entry.name, kwargs={"entry": entry.name, "monkey_target": k.instance},
+                                   replace_existing=True)
+            added += 1
+        return FireResult(entry.name, scheduled_at, "planned",
+                          detail=f"{added} kill(s) planned for {day} among {plan.eligible} eligible "
+                                 f"(zone {plan.zone}) {plan.note}".strip())
+
+    def _record_skip(self, entry: Entry, reason: str, check: str) -> str | None:
+        log.warning("skipping %s: %s", entry.name, reason)
+        try:
+            from chaosrunner.journal.writer import record_refusal
+        except ImportError:
+            return None
+        path = record_refusal(str(self.calendar.experiment_path(entry)), "schedule", entry.name, reason,
+                              checks=[{"name": check, "ok": False, "detail": reason, "numbers": {}}])
+        return str(path)
+
+    def _done(self, res: FireResult, record: bool = True) -> FireResult:
+        if record:
+            with contextlib.suppress(Exception):
+                self.fires.finish(res.entry, res.scheduled_at, res.outcome, res.exit_code, res.detail, res.journal)
+        with self._lock:
+            self.results.append(res)
+        return res
+
+    def _on_max_instances(self, event: JobSubmissionEvent) -> None:
+        entry_name = event.job_id.split("@", 1)[0]
+        with contextlib.suppress(KeyError):
+            entry = self.calendar.entry(entry_name)
+            for at in event.scheduled_run_times:
+                if self.fires.claim(event.job_id, at, self.opts.owner):
+                    reason = "previous run of this entry still in progress (concurrency: forbid)"
+                    self._done(FireResult(event.job_id, at, "skipped", detail=reason,
+                                          journal=self._record_skip(entry, reason, "concurrency")))
+
+
+class FireExecutor(BaseExecutor):
+    """Runs fires in threads and hands the daemon the scheduled time (APScheduler's own executors
+    only pass it to ``run_job``). Coalescing means ``run_times`` has one element; we take the last."""
+
+    def __init__(self, daemon: Daemon, max_workers: int = 16) -> None:
+        super().__init__()
+        self.daemon = daemon
+        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="chaosrunner-fire")
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        at = run_times[-1]
+        job_id, kwargs = job.id, dict(job.kwargs)
+
+        def work() -> None:
+            try:
+                self.daemon.fire(job_id, at, kwargs)
+            except Exception:  # noqa: BLE001 - one fire must not stop the daemon
+                log.exception("fire %s@%s failed", job_id, at)
+            finally:
+                self._run_job_success(job_id, [JobExecutionEvent(4096, job_id, "default", at)])
+
+        self.pool.submit(work)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait)
+
+
+def _var(v: Any) -> str:
+    import json
+
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _journal_from_log(logfile: Path) -> str | None:
+    """The runner prints one JSON line (``--json``) with the journal path; take it if present."""
+    import json
+
+    try:
+        lines = logfile.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines[-50:]):
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                if isinstance(data, dict) and data.get("journal"):
+                    return str(data["journal"])
+    return None
+
+
+def _recover_orphans() -> None:
+    try:
+        from chaosrunner.ledger import recover_orphans
+    except ImportError:
+        return
+    try:
+        outcomes = recover_orphans()
+    except Exception:  # noqa: BLE001 - recovery problems are logged, the daemon still starts
+        log.exception("recover_orphans failed")
+        return
+    if outcomes:
+        log.warning("recovered %d orphaned fault(s) on start", len(outcomes))
+
+
+# --- default plug points (lazily import the other rooms) -----------------------------------------
+
+
+def default_killswitch() -> str | None:
+    """The reason the kill switch is engaged, or None. Unreadable → engaged (fail closed)."""
+    from chaosrunner import killswitch
+
+    st = killswitch.status()
+    return (st.reason or "engaged") if st.engaged else None
+
+
+def default_budget_reader(calendar: Calendar) -> float | None:
+    """Lowest remaining error budget (ratio of each SLO's period budget) among the freeze's SLOs,
+    read from Prometheus over each SLO's own window, service-wide.
+
+    Catalog: ``$CHAOSRUNNER_PROBES`` (default ``probes/``, every ``*.yaml``). Prometheus:
+    ``$CHAOSRUNNER_PROMETHEUS_URL`` or the sandbox's. Returns None when it cannot tell (no SLOs named,
+    no Prometheus, no data), which the daemon treats as a freeze (fail closed)."""
+    import json as _json
+
+    freeze = calendar.freeze
+    if freeze is None or not freeze.slos:
+        return None
+    from chaosrunner import slo as slo_mod
+    from chaosrunner.prometheus import PrometheusSource
+
+    url = os.environ.get("CHAOSRUNNER_PROMETHEUS_URL")
+    if not url:
+        from chaosrunner.inventory.sandbox import state_path
+
+        try:
+            url = _json.loads(state_path().read_text())["prometheus"]["url"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    probes = Path(os.environ.get("CHAOSRUNNER_PROBES", "probes"))
+    catalog = slo_mod.load_catalog(sorted(probes.glob("*.yaml")))
+    source = PrometheusSource(str(url))
+    remaining = []
+    for name in freeze.slos:
+        slo = catalog.get(name)
+        bad_t, total_t = slo.sli.rate_queries()
+        window = slo_mod.promql_duration(slo.window)
+        scope = slo_mod.Scope("service")
+        bad = source.scalar(slo_mod.render(bad_t, slo, scope, window))
+        total = source.scalar(slo_mod.render(total_t, slo, scope, window))
+        if total <= 0:
+            return None
+        remaining.append(slo_mod.budget_remaining(max(0.0, bad) / total, slo.objective))
+    return min(remaining) if remaining else None
+
+
+def default_inventory(calendar: Calendar, entry: Entry) -> list[Instance]:
+    """The monkey's population: the inventory named by the entry's experiment (its ``targets``)."""
+    from chaosrunner.experiment import load_experiment
+    from chaosrunner.inventory.base import load_inventory
+
+    exp = load_experiment(calendar.experiment_path(entry))
+    spec = exp.extension.targets
+    if spec is None:
+        raise ValueError("the monkey's experiment declares no targets")
+    out = []
+    for t in load_inventory(spec, experiment_path=calendar.experiment_path(entry)).list_targets():
+        out.append(Instance(t.id, t.zone, {"service": t.service, "tier": t.tier, "region": t.region, **t.labels}))
+    return out
+
+
+def missed_fires_since(calendar: Calendar, entry: Entry, since: datetime, now: datetime) -> list[datetime]:
+    """Fire times of ``entry`` in ``(since, now]`` (for reports of what a stopped daemon missed)."""
+    from chaosrunner.schedule.triggers import iter_fires
+
+    return list(iter_fires(calendar, entry, since + timedelta(microseconds=1), now + timedelta(microseconds=1)))
