@@ -35,6 +35,7 @@ from chaoslib.types import Strategy
 
 from chaosrunner.experiment import Experiment, activity_timeout
 from chaosrunner.journal.writer import JournalWriter, new_run_id, now_iso, secret_values
+from chaosrunner.validation import InvalidInput
 from chaosrunner.verdict import Verdict, decide, exit_code
 
 log = logging.getLogger("chaosrunner.runner")
@@ -197,18 +198,27 @@ class _RunEvents(RunEventHandler):  # type: ignore[misc]
         raise ActivityTimedOut(f"activity '{record.get('name')}' timed out after {record.get('timeout_s')}s")
 
 
-class _Runner(ChaoslibRunner):  # type: ignore[misc]
-    """chaoslib's Runner, plus configuration chaosrunner adds after chaoslib loaded the experiment's."""
+class LedgerUnavailable(Exception):
+    """The run-level ledger entry could not be made durable: nothing may be injected."""
 
-    def __init__(self, extra_configuration: dict[str, Any], on_secrets: Callable[[Any], None]) -> None:
+
+class _Runner(ChaoslibRunner):  # type: ignore[misc]
+    """chaoslib's Runner, plus configuration chaosrunner adds after chaoslib loaded the experiment's,
+    and the run-level ledger entry, recorded once the configuration is known and before any activity."""
+
+    def __init__(self, run: _Run, extra_configuration: dict[str, Any]) -> None:
         super().__init__(Strategy.DEFAULT)
+        self._owner = run
         self._extra = extra_configuration
-        self._on_secrets = on_secrets
 
     def configure(self, experiment: dict, settings: dict, experiment_vars: Any) -> None:
         super().configure(experiment, settings, experiment_vars)
         self.config.update(self._extra)
-        self._on_secrets(self.secrets)
+        self._owner.writer.add_secrets(secret_values(self.secrets))
+        try:
+            self._owner.record_rollbacks(self.config)
+        except (OSError, ValueError) as e:
+            raise LedgerUnavailable(f"fault ledger not writable, nothing injected: {e}") from None
 
 
 class _Run:
@@ -221,6 +231,8 @@ class _Run:
         self.writer = JournalWriter(self.run_id, options.journal_root)
         self.abort = AbortController()
         self.guard: Any = None
+        self.ledger_entry: str | None = None
+        self._last_sample_flush = 0.0
         self._rollback_started: float | None = None
         self._method_started: float | None = None
         s = self.writer.section
@@ -235,6 +247,33 @@ class _Run:
 
     def flush(self) -> None:
         self.writer.flush()
+        if self.options.on_update is not None:
+            self.options.on_update(self.writer.section)
+
+    def record_rollbacks(self, configuration: dict[str, Any]) -> None:
+        """Record the run-level undo (replay this experiment's rollbacks) before anything runs, so a
+        crash at any later moment is reverted by the watchdog or the next chaosrunner command."""
+        from chaosrunner.ledger import Ledger, rollbacks_undo
+        from chaosrunner.storage import state_dir
+
+        if not self.experiment.doc.get("rollbacks"):
+            return
+        undo = rollbacks_undo(self.experiment.path, configuration, self.experiment.doc)
+        self.ledger_entry = Ledger(state_dir()).record(
+            self.run_id, "experiment", self.experiment.title, undo, pid=os.getpid()
+        )
+
+    def on_sample(self, sample: dict[str, Any]) -> None:
+        """Called by the guard's sampler thread after every sample: journal (at most every 2 s) and
+        live view."""
+        with self.writer.lock:
+            guard = self.writer.section.setdefault("guard", None) or {"samples": []}
+            guard.setdefault("samples", []).append(sample)
+            self.writer.section["guard"] = guard
+        now = time.monotonic()
+        if now - self._last_sample_flush >= 2.0:
+            self._last_sample_flush = now
+            self.writer.flush()
         if self.options.on_update is not None:
             self.options.on_update(self.writer.section)
 
@@ -267,29 +306,158 @@ class _Run:
 
 def run_experiment(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
     """Run one experiment to its verdict. Must be called from the main thread of its own process."""
+    from chaosrunner.ledger import recover_orphans
+
     options = options or RunOptions()
+    recover_orphans()  # faults a crashed run left behind are reverted before anything new starts
     run = _Run(experiment, options)
     secret_filter = run.writer.log_filter()
     for handler in logging.getLogger().handlers:
         handler.addFilter(secret_filter)
-    run.flush()  # the journal store must be writable before anything is touched
+    try:
+        run.flush()  # the journal store must be writable before anything is touched
+    except OSError as e:
+        return RunResult(run.run_id, Verdict.REFUSED, f"journal store not writable, nothing injected: {e}", None)
 
-    events = _RunEvents(run)
-    runner = _Runner(
-        extra_configuration={**options.variables, "chaosrunner_targets": run.writer.section["targets"]},
-        on_secrets=lambda secrets: run.writer.add_secrets(secret_values(secrets)),
+    try:
+        pre = _preflight(run)
+    except InvalidInput as e:
+        run.writer.finish(Verdict.INVALID, e.render())
+        return RunResult(run.run_id, Verdict.INVALID, e.render(), run.writer.path)
+    if not pre.allowed:
+        reason = "preflight refused: " + "; ".join(c.detail for c in pre.checks if not c.ok)
+        run.writer.finish(Verdict.REFUSED, reason)
+        return RunResult(run.run_id, Verdict.REFUSED, reason, run.writer.path)
+    try:
+        return _execute(run, pre)
+    finally:
+        if pre.locks is not None:
+            pre.locks.release()
+
+
+def _preflight(run: _Run) -> Any:
+    """Kill switch, calendar window, targets vs blast radius, budget gate, locks (chaosrunner.preflight);
+    records the result in the journal and builds the guard when the experiment declares one."""
+    from chaosrunner.blast_radius import touched
+    from chaosrunner.preflight import (
+        Check,
+        NoPrometheus,
+        PreflightContext,
+        PreflightResult,
+        build_sli_source,
+        load_guard_catalog,
+        run_preflight,
     )
-    runner.register_event_handler(events)
+
+    ext = run.experiment.extension
+    catalog = source = None
+    missing: Check | None = None
+    if ext.slo_guard is not None:
+        catalog = load_guard_catalog(ext.slo_guard, run.experiment.path)
+        try:
+            source = build_sli_source(ext.slo_guard)
+        except NoPrometheus as e:
+            missing = Check("slo_guard", False, f"the SLO guard cannot watch anything: {e}")
+    pre: PreflightResult = run_preflight(
+        PreflightContext(
+            run_id=run.run_id,
+            targets=ext.targets,
+            blast_radius=ext.blast_radius,
+            slo_guard=ext.slo_guard if missing is None else None,
+            experiment_path=run.experiment.path,
+            calendar=run.options.calendar,
+            entry=run.options.calendar_entry,
+            catalog=catalog,
+            source=source,
+        )
+    )
+    if missing is not None:
+        pre.checks.append(missing)
+        pre.allowed = False
+        if pre.locks is not None:
+            pre.locks.release()
+            pre.locks = None
+    s = run.writer.section
+    s["preflight"] = {
+        "allowed": pre.allowed,
+        "checks": [c.to_dict() for c in pre.checks],
+        "budget": pre.budget.to_dict() if pre.budget is not None else None,
+    }
+    s["targets"] = [t.to_dict() for t in pre.targets]
+    if s.get("blast_radius") is not None:
+        s["blast_radius"]["touched"] = touched(pre.targets)
+    if pre.allowed and ext.slo_guard is not None:
+        from chaosrunner.guard import Guard
+
+        run.guard = Guard(
+            ext.slo_guard,
+            ext.blast_radius,
+            pre.targets,
+            catalog,
+            source,
+            on_abort=run.abort.trigger,
+            record=run.on_sample,
+        )
+    run.flush()
+    return pre
+
+
+def _execute(run: _Run, pre: Any) -> RunResult:
+    """Heartbeat + watchdog around chaoslib's run; rollbacks always; leftovers reverted; verdict."""
+    from chaosrunner.ledger import Ledger, revert_open
+    from chaosrunner.storage import state_dir
+    from chaosrunner.watchdog import Heartbeat, spawn_watchdog
+
+    os.environ["CHAOSRUNNER_RUN_ID"] = run.run_id  # drivers record their faults under this run
+    os.environ["CHAOSRUNNER_RUNNER_PID"] = str(os.getpid())
+    heartbeat = Heartbeat(run.run_id).start()
+    spawn_watchdog(run.run_id, os.getpid(), run.writer.path)
+
+    runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]})
+    runner.register_event_handler(_RunEvents(run))
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
-    config_vars = {k: v for k, v in options.variables.items()}
-    journal = runner.run(experiment.doc, settings=settings, experiment_vars=(config_vars, {}))
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        journal = runner.run(
+            run.experiment.doc, settings=settings, experiment_vars=(dict(run.options.variables), {})
+        )
+    except LedgerUnavailable as e:
+        heartbeat.stop(done=True)
+        run.writer.finish(Verdict.REFUSED, str(e))
+        return RunResult(run.run_id, Verdict.REFUSED, str(e), run.writer.path)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
     run.writer.ctk = journal
 
-    verdict, reason = decide(journal, abort_reason=run.abort.reason)
+    ledger = Ledger(state_dir())
+    rollbacks_ok = all(r.get("status") == "succeeded" for r in journal.get("rollbacks") or [])
+    if run.ledger_entry is not None and rollbacks_ok:
+        ledger.close(run.ledger_entry, "undone", "experiment rollbacks succeeded", run_id=run.run_id)
+    # Faults our drivers recorded and the rollbacks did not close: revert them now, never leave them.
+    leftovers = [e for e in ledger.open_entries(run.run_id) if e.id != run.ledger_entry]
+    outcomes = revert_open(ledger, run.run_id) if leftovers else []
+    run.writer.section["ledger"] = [e.journal_view() for e in ledger.entries(run.run_id)]
+    still_open = len(ledger.open_entries(run.run_id))
+
+    recovery_problem = None
+    if run.guard is not None:
+        if run.abort.reason is None and rollbacks_ok:
+            result = run.guard.wait_recovery()
+            if not result.recovered:
+                recovery_problem = f"system did not recover: {result.reason}"
+        summary = run.guard.summary()
+        run.writer.section["guard"] = summary
+        timings = run.writer.section["timings"]
+        for key in ("time_to_detect_s", "time_to_abort_s", "time_to_recover_s"):
+            timings[key] = summary["timings"].get(key)
+    if outcomes and any(not o.ok for o in outcomes):
+        recovery_problem = recovery_problem or "a driver's fault could not be reverted"
+
+    verdict, reason = decide(
+        journal, abort_reason=run.abort.reason, open_faults=still_open, recovery_problem=recovery_problem
+    )
     reason = run.writer.redact(reason)
     run.writer.finish(verdict, reason)
-    if options.on_update is not None:
-        options.on_update(run.writer.section)
+    heartbeat.stop(done=True)
+    if run.options.on_update is not None:
+        run.options.on_update(run.writer.section)
     return RunResult(run.run_id, verdict, reason, run.writer.path)
-

@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import secrets as _random
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,7 @@ class JournalWriter:
         self.run_id = run_id
         self.path = journal_path(run_id, root)
         self._secrets: set[str] = set()
+        self.lock = threading.RLock()  # the guard's sampler thread appends samples while the main thread writes
         self.ctk: dict[str, Any] = {}
         self.section: dict[str, Any] = {
             "format": FORMAT,
@@ -141,7 +143,8 @@ class JournalWriter:
         return redact(doc, self._secrets)
 
     def flush(self) -> None:
-        atomic_write_json(self.path, self.document())
+        with self.lock:
+            atomic_write_json(self.path, self.document())
 
     def finish(self, verdict: Verdict, reason: str) -> None:
         self.section.update(

@@ -29,7 +29,9 @@ def write_experiment(path: Path, doc: dict[str, Any]) -> Path:
     return path
 
 
-def chaosrunner(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def chaosrunner(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chaosrunner", *args],
         capture_output=True, text=True, env=child_env(env), timeout=timeout, stdin=subprocess.DEVNULL,

@@ -66,7 +66,8 @@ def test_ctk_style_experiment_runs_the_same_activities_as_chaos_run(tmp_path: Pa
              "provider": {"type": "process", "path": sys.executable,
                           "arguments": ["-c", f"open({str(trace)!r}, 'a').write('process-action\\n')"]},
              "pauses": {"after": 0.2}},
-            {"type": "probe", "name": "http-probe", "provider": {"type": "http", "url": "${service_url}/x", "timeout": 3}},
+            {"type": "probe", "name": "http-probe",
+             "provider": {"type": "http", "url": "${service_url}/x", "timeout": 3}},
         ],
         "rollbacks": [marker_action("python-rollback", trace)],
     }
@@ -110,7 +111,8 @@ def test_failing_action_is_failed_with_exit_1_and_rolls_back(tmp_path: Path) -> 
 
 
 def test_failed_process_action_is_not_passed(tmp_path: Path) -> None:
-    doc = experiment(tmp_path, [{"type": "action", "name": "exit-3", "provider": {"type": "process", "path": "/bin/false"}}])
+    doc = experiment(tmp_path, [{"type": "action", "name": "exit-3",
+                                 "provider": {"type": "process", "path": "/bin/false"}}])
     result = chaosrunner("run", str(write_experiment(tmp_path / "e.yaml", doc)), "--json")
     assert result.returncode == 1
     assert "exit-3" in json.loads(result.stdout)["reason"]
@@ -212,7 +214,7 @@ def test_chaos_run_skips_rollbacks_after_sigterm_chaosrunner_does_not(tmp_path: 
     assert lines(tmp_path / "rolled-back") == ["undo"]
 
 
-def test_kill_9_mid_method_leaves_a_readable_journal(tmp_path: Path) -> None:
+def test_kill_9_mid_method_leaves_a_readable_journal_and_the_watchdog_rolls_back(tmp_path: Path) -> None:
     doc = experiment(tmp_path, [
         marker_action("first", tmp_path / "trace"),
         marker_action("second", tmp_path / "trace"),
@@ -230,6 +232,11 @@ def test_kill_9_mid_method_leaves_a_readable_journal(tmp_path: Path) -> None:
     assert [(a["name"], a["status"]) for a in section["activities"]] == [
         ("first", "succeeded"), ("second", "succeeded"), ("stuck", "running")]
     assert [r["activity"]["name"] for r in journal["run"]] == ["first", "second", "stuck"]
+    # The dead-man's switch notices the silent runner and replays the rollbacks by itself.
+    wait_for(lambda: (tmp_path / "rolled-back").exists(), 20, "the watchdog to replay the rollbacks")
+    marked = wait_for(lambda: only_journal(root)["chaosrunner"]["recovered_by"], 20, "the journal to be marked")
+    assert marked == "watchdog"
+    assert only_journal(root)["chaosrunner"]["complete"] is True
 
 
 def test_secrets_never_reach_journal_or_log(tmp_path: Path) -> None:
