@@ -41,7 +41,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_port(port, 30)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.stop()
+        proc.stop(timeout=2)
 
 
 def _reset(url: str) -> None:
@@ -115,7 +115,11 @@ def chaosrunner_run(experiment: Path, journals: Path, timeout: float = 120) -> t
     Returns (exit code, journal dict, stderr)."""
     proc = subprocess.run(
         [str(VENV_BIN / "chaosrunner"), "run", str(experiment), "--json", "--journal-dir", str(journals)],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=dict(os.environ),
     )
     journal: dict[str, Any] = {}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]

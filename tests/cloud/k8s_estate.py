@@ -20,11 +20,35 @@ def build(kube: FakeKube) -> None:
             kube.add_node(f"node-{az[-1]}{n}", az)
     for az in ZONES:
         for n in (1, 2):
-            kube.add_pod(f"pinboard-{az[-1]}{n}", NS, {"app": "pinboard", "tier": "non-critical"},
-                         f"node-{az[-1]}{n}", ["pinboard", "envoy"], owner="pinboard-7d9f")
-        kube.add_pod(f"checkout-{az[-1]}", NS, {"app": "checkout", "tier": "critical"}, f"node-{az[-1]}1",
-                     ["checkout"], owner="checkout-5c4b")
-    kube.add_pod("pinboard-db-0", NS, {"app": "pinboard-db", "tier": "critical", "role": "primary"}, "node-a2",
-                 ["postgres"], owner="pinboard-db")
-    kube.add_pod("pinboard-db-1", NS, {"app": "pinboard-db", "tier": "critical", "role": "replica"}, "node-b2",
-                 ["postgres"], owner="pinboard-db")
+            kube.add_pod(
+                f"pinboard-{az[-1]}{n}",
+                NS,
+                {"app": "pinboard", "tier": "non-critical"},
+                f"node-{az[-1]}{n}",
+                ["pinboard", "envoy"],
+                owner="pinboard-7d9f",
+            )
+        kube.add_pod(
+            f"checkout-{az[-1]}",
+            NS,
+            {"app": "checkout", "tier": "critical"},
+            f"node-{az[-1]}1",
+            ["checkout"],
+            owner="checkout-5c4b",
+        )
+    kube.add_pod(
+        "pinboard-db-0",
+        NS,
+        {"app": "pinboard-db", "tier": "critical", "role": "primary"},
+        "node-a2",
+        ["postgres"],
+        owner="pinboard-db",
+    )
+    kube.add_pod(
+        "pinboard-db-1",
+        NS,
+        {"app": "pinboard-db", "tier": "critical", "role": "replica"},
+        "node-b2",
+        ["postgres"],
+        owner="pinboard-db",
+    )
