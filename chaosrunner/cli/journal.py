@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.validation import InvalidInput
 
         try:
-            loaded = load_journal(find_journal(run_id, _root(journal_dir)))
+            loaded = load_journal(find_journal(run_id, _root(journal_dir), allow_files=True))
         except InvalidInput as e:
             raise _fail(e) from None
         if as_json:
@@ -183,7 +183,7 @@ def register(app: typer.Typer) -> None:
             kind = fmt or ("md" if out and out.endswith((".md", ".markdown")) else "html")
             if kind not in ("html", "md"):
                 raise InvalidInput("--format", [("", f"{kind!r}: expected html or md")])
-            loaded = [load_journal(find_journal(i, root)) for i in run_ids]
+            loaded = [load_journal(find_journal(i, root, allow_files=True)) for i in run_ids]
         except InvalidInput as e:
             raise _fail(e) from None
         trend_data = None

@@ -250,6 +250,7 @@ class _HeadSection(_Head):
 class _HeadRun(_Head):
     activity: dict[str, Any] | None = None
     status: str | None = None
+    output: Any = None
     exception: list[str] | str | None = None
 
 
@@ -391,9 +392,7 @@ def parse_journal(data: bytes | str, path: Path) -> LoadedJournal:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InvalidInput(
-            path, [("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]
-        ) from None
+        raise InvalidInput(path, [("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
     except (RecursionError, ValueError) as e:
         raise InvalidInput(path, [("", f"cannot parse JSON: {type(e).__name__}")]) from None
     if not isinstance(raw, dict):
@@ -430,7 +429,7 @@ def ctk_verdict(j: Journal) -> str:
         return "deviated"
     if status == "failed":
         return "failed"
-    if any(r is not None and r.status == "failed" for r in j.run):
+    if any(r is not None and (r.status == "failed" or _process_failed(r)) for r in j.run):
         return "failed"
     before = (j.steady_states or {}).get("before")
     if isinstance(before, dict) and before.get("steady_state_met") is False:
@@ -440,6 +439,17 @@ def ctk_verdict(j: Journal) -> str:
     if status == "completed":
         return "passed"
     return "running" if not j.end else "failed"
+
+
+def _process_failed(r: Any) -> bool:
+    """A ``process`` activity whose command exited non-zero: Chaos Toolkit logs a warning and calls it
+    "succeeded"; we call it failed (the same rule the runner applies)."""
+    provider = (r.activity or {}).get("provider")
+    out = r.output if hasattr(r, "output") else None
+    if not (isinstance(provider, dict) and provider.get("type") == "process" and isinstance(out, dict)):
+        return False
+    status = out.get("status")
+    return isinstance(status, int) and not isinstance(status, bool) and status != 0
 
 
 def experiment_title(j: Journal) -> str:
@@ -492,11 +502,18 @@ def activity_errors(j: Journal) -> list[tuple[str, str]]:
                 out.append((a.name or "(unnamed)", a.error or "failed"))
         return out
     for r in [*j.run, *j.rollbacks]:
-        if r is not None and r.status == "failed":
+        if r is None:
+            continue
+        name = (r.activity or {}).get("name")
+        name = name if isinstance(name, str) else "(unnamed)"
+        if r.status == "failed":
             exc = r.exception
             text = "".join(exc) if isinstance(exc, list) else (exc or "failed")
-            name = (r.activity or {}).get("name")
-            out.append((name if isinstance(name, str) else "(unnamed)", text.strip()))
+            out.append((name, text.strip()))
+        elif _process_failed(r):
+            stderr = r.output.get("stderr")
+            detail = f": {stderr.strip()[:2000]}" if isinstance(stderr, str) and stderr.strip() else ""
+            out.append((name, f"process exited with status {r.output['status']}{detail}"))
     return out
 
 
@@ -510,9 +527,7 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
         started = try_time(start)
         ended = try_time(end)
         duration = (
-            j.duration
-            if j.duration is not None
-            else ((ended - started).total_seconds() if started and ended else None)
+            j.duration if j.duration is not None else ((ended - started).total_seconds() if started and ended else None)
         )
         return JournalSummary(
             run_id=run_id,
@@ -668,11 +683,7 @@ class SummaryIndex:
         self.dirty = False
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
-            if (
-                isinstance(doc, dict)
-                and doc.get("version") == INDEX_VERSION
-                and isinstance(doc.get("entries"), dict)
-            ):
+            if isinstance(doc, dict) and doc.get("version") == INDEX_VERSION and isinstance(doc.get("entries"), dict):
                 self.entries = doc["entries"]
         except (OSError, ValueError):
             self.entries = {}
@@ -706,9 +717,7 @@ class SummaryIndex:
         self.dirty = False
 
 
-def list_journals(
-    root: Path | None = None, filters: Filters | None = None, *, use_index: bool = True
-) -> Listing:
+def list_journals(root: Path | None = None, filters: Filters | None = None, *, use_index: bool = True) -> Listing:
     """Every journal in the store matching ``filters``, newest first. Never raises for a bad file."""
     root = root or journal_dir()
     filters = filters or Filters()
@@ -741,13 +750,13 @@ def list_journals(
     return Listing(out, problems)
 
 
-def find_journal(ident: str, root: Path | None = None) -> Path:
-    """Resolve ``ident`` to a journal file: a run id in the store, ``latest``, or a path to a file.
+def find_journal(ident: str, root: Path | None = None, *, allow_files: bool = False) -> Path:
+    """Resolve ``ident`` to a journal file: a run id in the store or ``latest``.
 
     A run id is checked against the strict run-id pattern *before* any path is built from it, so
-    ``../../etc/passwd`` can never escape the store. A path (anything containing ``/`` or ending in
-    ``.json`` that exists) is taken as the user's explicit choice — that is how plain ``chaos run``
-    journals are read. Raises InvalidInput with a clear message otherwise.
+    ``../../etc/passwd`` can never escape the store. Only with ``allow_files`` (the CLI, where the user
+    names a file explicitly) is an existing file whose name ends in ``.json`` accepted too — that is how
+    plain ``chaos run`` journals are read. Raises InvalidInput with a clear message otherwise.
     """
     root = root or journal_dir()
     if ident == "latest":
@@ -764,12 +773,12 @@ def find_journal(ident: str, root: Path | None = None) -> Path:
                 return Path(e.path)
         raise InvalidInput(root, [("", f"no journal with run id {ident}")])
     candidate = Path(ident)
-    if ("/" in ident or ident.endswith(".json")) and candidate.is_file():
+    if allow_files and ident.endswith(".json") and candidate.is_file():
         return candidate
-    raise InvalidInput(
-        ident,
-        [("", "not a run id (YYYYMMDDTHHMMSSZ-<slug>-<6 hex>), 'latest', or an existing journal file")],
-    )
+    wanted = "a run id (YYYYMMDDTHHMMSSZ-<slug>-<6 hex>) or 'latest'"
+    if allow_files:
+        wanted += " or an existing *.json journal file"
+    raise InvalidInput(ident, [("", f"not {wanted}")])
 
 
 def median(values: list[float]) -> float | None:

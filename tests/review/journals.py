@@ -503,9 +503,7 @@ def ctk(start: datetime = BASE, *, failed_action: bool = True) -> dict[str, Any]
             "version": "1.0.0",
             "title": "Plain Chaos Toolkit experiment",
             "description": "n/a",
-            "method": [
-                {"type": "action", "name": "break-things", "provider": {"type": "process", "path": "false"}}
-            ],
+            "method": [{"type": "action", "name": "break-things", "provider": {"type": "process", "path": "false"}}],
         },
         "start": iso(t),
         "status": "completed",
