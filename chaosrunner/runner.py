@@ -336,53 +336,18 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
 
 
 def _preflight(run: _Run) -> Any:
-    """Kill switch, calendar window, targets vs blast radius, budget gate, locks (chaosrunner.preflight);
+    """Preflight through :func:`chaosrunner.plan.evaluate_preflight` (the one place ``plan`` shares);
     records the result in the journal and builds the guard when the experiment declares one."""
     from chaosrunner.blast_radius import touched
-    from chaosrunner.preflight import (
-        Check,
-        NoPrometheus,
-        PreflightContext,
-        PreflightResult,
-        build_sli_source,
-        load_guard_catalog,
-        run_preflight,
-    )
+    from chaosrunner.plan import evaluate_preflight
 
     ext = run.experiment.extension
-    catalog = source = None
-    missing: Check | None = None
-    if ext.slo_guard is not None:
-        catalog = load_guard_catalog(ext.slo_guard, run.experiment.path)
-        try:
-            source = build_sli_source(ext.slo_guard)
-        except NoPrometheus as e:
-            missing = Check("slo_guard", False, f"the SLO guard cannot watch anything: {e}")
-    pre: PreflightResult = run_preflight(
-        PreflightContext(
-            run_id=run.run_id,
-            targets=ext.targets,
-            blast_radius=ext.blast_radius,
-            slo_guard=ext.slo_guard if missing is None else None,
-            experiment_path=run.experiment.path,
-            calendar=run.options.calendar,
-            entry=run.options.calendar_entry,
-            catalog=catalog,
-            source=source,
-        )
+    outcome = evaluate_preflight(
+        run.experiment, run.run_id, calendar=run.options.calendar, calendar_entry=run.options.calendar_entry
     )
-    if missing is not None:
-        pre.checks.append(missing)
-        pre.allowed = False
-        if pre.locks is not None:
-            pre.locks.release()
-            pre.locks = None
+    pre = outcome.result
     s = run.writer.section
-    s["preflight"] = {
-        "allowed": pre.allowed,
-        "checks": [c.to_dict() for c in pre.checks],
-        "budget": pre.budget.to_dict() if pre.budget is not None else None,
-    }
+    s["preflight"] = outcome.journal_view()
     s["targets"] = [t.to_dict() for t in pre.targets]
     if s.get("blast_radius") is not None:
         s["blast_radius"]["touched"] = touched(pre.targets)
@@ -393,8 +358,8 @@ def _preflight(run: _Run) -> Any:
             ext.slo_guard,
             ext.blast_radius,
             pre.targets,
-            catalog,
-            source,
+            outcome.catalog,
+            outcome.source,
             on_abort=run.abort.trigger,
             record=run.on_sample,
         )

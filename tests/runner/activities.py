@@ -3,14 +3,16 @@ the tests put this directory on PYTHONPATH). Each leaves a trace in a file so te
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 
-def mark(path: str, text: str = "x") -> str:
-    """Append ``text`` and a newline to ``path``; returns ``text``."""
+def mark(path: str, text: Any = "x") -> Any:
+    """Append ``text`` (JSON when it is not a string) and a newline to ``path``; returns ``text``."""
     with open(path, "a") as f:
-        f.write(text + "\n")
+        f.write((text if isinstance(text, str) else json.dumps(text)) + "\n")
     return text
 
 

@@ -1,0 +1,173 @@
+"""What a run would do, without doing it: the activities in order and the preflight verdict.
+
+:func:`evaluate_preflight` is the one place an experiment is turned into a preflight decision;
+``chaosrunner run`` (through the runner) and ``chaosrunner plan`` both call it, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaosrunner.experiment import Experiment, activity_timeout
+
+
+@dataclass
+class PreflightOutcome:
+    result: Any  # chaosrunner.preflight.PreflightResult
+    catalog: Any  # chaosrunner.slo.SloCatalog | None
+    source: Any  # chaosrunner.slo.SliSource | None
+
+    def journal_view(self) -> dict[str, Any]:
+        pre = self.result
+        return {
+            "allowed": pre.allowed,
+            "checks": [c.to_dict() for c in pre.checks],
+            "budget": pre.budget.to_dict() if pre.budget is not None else None,
+        }
+
+
+def evaluate_preflight(
+    experiment: Experiment,
+    run_id: str,
+    *,
+    calendar: Path | None = None,
+    calendar_entry: str | None = None,
+    acquire_locks: bool = True,
+) -> PreflightOutcome:
+    """Kill switch, calendar window, targets vs blast radius, budget gate, locks (chaosrunner.preflight).
+
+    An SLO guard with no Prometheus to read is refused here: a guard that cannot see cannot protect.
+    Raises InvalidInput for bad content (an SLO name missing from the catalog, a bad inventory file).
+    """
+    from chaosrunner.preflight import (
+        Check,
+        NoPrometheus,
+        PreflightContext,
+        build_sli_source,
+        load_guard_catalog,
+        run_preflight,
+    )
+
+    ext = experiment.extension
+    catalog = source = None
+    missing: Check | None = None
+    if ext.slo_guard is not None:
+        catalog = load_guard_catalog(ext.slo_guard, experiment.path)
+        try:
+            source = build_sli_source(ext.slo_guard)
+        except NoPrometheus as e:
+            missing = Check("slo_guard", False, f"the SLO guard cannot watch anything: {e}")
+    pre = run_preflight(
+        PreflightContext(
+            run_id=run_id,
+            targets=ext.targets,
+            blast_radius=ext.blast_radius,
+            slo_guard=ext.slo_guard if missing is None else None,
+            experiment_path=experiment.path,
+            calendar=calendar,
+            entry=calendar_entry,
+            catalog=catalog,
+            source=source,
+            acquire_locks=acquire_locks,
+        )
+    )
+    if missing is not None:
+        pre.checks.append(missing)
+        pre.allowed = False
+        if pre.locks is not None:
+            pre.locks.release()
+            pre.locks = None
+    return PreflightOutcome(pre, catalog, source)
+
+
+def _describe_activity(activity: dict[str, Any], phase: str, default_timeout_s: float) -> dict[str, Any]:
+    if "ref" in activity and "provider" not in activity:
+        return {"phase": phase, "name": f"ref:{activity['ref']}", "type": None, "provider": None, "call": None}
+    provider = activity.get("provider") or {}
+    ptype = provider.get("type")
+    call = {
+        "python": f"{provider.get('module')}.{provider.get('func')}",
+        "http": f"{provider.get('method', 'GET')} {provider.get('url')}",
+        "process": f"{provider.get('path')} {provider.get('arguments') or ''}".strip(),
+    }.get(ptype)
+    timeout = activity_timeout(activity, default_timeout_s)
+    if timeout is None and provider.get("timeout") is not None:
+        timeout = provider.get("timeout")
+    return {
+        "phase": phase,
+        "name": activity.get("name"),
+        "type": activity.get("type"),
+        "provider": ptype,
+        "call": call,
+        "arguments": provider.get("arguments") if ptype == "python" else None,
+        "timeout_s": timeout,
+        "pauses": activity.get("pauses"),
+        "background": bool(activity.get("background")),
+    }
+
+
+def build_plan(
+    experiment: Experiment,
+    *,
+    variables: dict[str, Any] | None = None,
+    calendar: Path | None = None,
+    calendar_entry: str | None = None,
+) -> dict[str, Any]:
+    """The dry run as plain data (``plan --json`` prints it as is)."""
+    from chaosrunner.blast_radius import touched
+    from chaosrunner.journal.writer import new_run_id
+
+    doc = experiment.doc
+    default_timeout = experiment.extension.timeouts.activity
+    ssh = doc.get("steady-state-hypothesis") or {}
+    activities = (
+        [_describe_activity(a, "steady-state-before", default_timeout) for a in ssh.get("probes", [])]
+        + [_describe_activity(a, "method", default_timeout) for a in doc.get("method", [])]
+        + [_describe_activity(a, "steady-state-after", default_timeout) for a in ssh.get("probes", [])]
+        + [_describe_activity(a, "rollback", default_timeout) for a in doc.get("rollbacks", [])]
+    )
+    outcome = evaluate_preflight(
+        experiment, new_run_id(experiment.title), calendar=calendar, calendar_entry=calendar_entry, acquire_locks=False
+    )
+    pre = outcome.result
+    ext = experiment.extension
+    return {
+        "experiment": str(experiment.path),
+        "title": experiment.title,
+        "variables": sorted((variables or {}).keys()),
+        "activities": activities,
+        "rollbacks_always": True,
+        "preflight": outcome.journal_view(),
+        "targets": [t.to_dict() for t in pre.targets],
+        "blast_radius": {
+            "declared": ext.blast_radius.model_dump(mode="json") if ext.blast_radius else None,
+            "touched": touched(pre.targets),
+        },
+        "slo_guard": ext.slo_guard.model_dump(mode="json") if ext.slo_guard else None,
+    }
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """A plain-text rendering for people (no colour codes: it is pasted into tickets)."""
+    lines = [f"plan for {plan['title']} ({plan['experiment']}) — injects nothing", "", "activities:"]
+    for a in plan["activities"]:
+        extra = []
+        if a.get("timeout_s") is not None:
+            extra.append(f"timeout {a['timeout_s']}s")
+        if a.get("pauses"):
+            extra.append(f"pauses {a['pauses']}")
+        if a.get("background"):
+            extra.append("background")
+        suffix = f"  [{', '.join(extra)}]" if extra else ""
+        lines.append(f"  {a['phase']:<19} {a['type'] or '':<6} {a['name']}: {a['provider']} {a['call']}{suffix}")
+    lines.append("  rollbacks run always: after failures, aborts, Ctrl-C and SIGTERM")
+    lines += ["", "targets:"]
+    lines += [f"  {t['id']} (service {t['service']}, {t['region']}/{t['zone']}, tier {t['tier']})"
+              for t in plan["targets"]] or ["  (none declared)"]
+    pre = plan["preflight"]
+    lines += ["", f"preflight: {'ALLOWED' if pre['allowed'] else 'REFUSED'}"]
+    for c in pre["checks"]:
+        lines.append(f"  [{'ok' if c['ok'] else 'NO'}] {c['name']}: {c['detail']}")
+    return "\n".join(lines)
