@@ -230,14 +230,12 @@ class Entry(_Strict):
     def _cron(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from apscheduler.triggers.cron import CronTrigger
+        from chaosrunner.schedule.triggers import crontab_trigger
 
-        if len(v.split()) != 5:
-            raise ValueError("must be a 5-field crontab expression (minute hour day month weekday)")
         try:
-            CronTrigger.from_crontab(v, timezone="UTC")
+            crontab_trigger(v, "UTC")
         except ValueError as e:
-            raise ValueError(f"invalid crontab expression: {e}") from None
+            raise ValueError(str(e)) from None
         return v
 
     @field_validator("configuration")

@@ -185,8 +185,9 @@ def validate_cronjob(doc: dict[str, Any]) -> list[str]:
     import json
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from apscheduler.triggers.cron import CronTrigger
     from kubernetes.client import ApiClient
+
+    from chaosrunner.schedule.triggers import crontab_trigger
 
     problems: list[str] = []
     client = ApiClient()
@@ -202,7 +203,7 @@ def validate_cronjob(doc: dict[str, Any]) -> list[str]:
         problems.append(f"metadata.name {name!r} is not a DNS-1123 label of at most {K8S_NAME_MAX} characters")
     spec = doc.get("spec", {})
     try:
-        CronTrigger.from_crontab(spec.get("schedule", ""), timezone="UTC")
+        crontab_trigger(str(spec.get("schedule", "")), "UTC")
     except ValueError as e:
         problems.append(f"spec.schedule: {e}")
     try:

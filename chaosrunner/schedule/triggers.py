@@ -23,6 +23,59 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from chaosrunner.schedule.calendar import WEEKDAYS, Calendar, Entry
 
+CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_dow(field: str) -> str:
+    """A standard crontab weekday field (0 or 7 = Sunday, names allowed) → APScheduler's, which
+    numbers Monday 0: APScheduler 3's ``CronTrigger.from_crontab`` passes the numbers through
+    unchanged, so ``1`` would silently mean Tuesday. We expand to day names instead."""
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    names = {n: i for i, n in enumerate(CRON_DAY_NAMES)}
+
+    def num(tok: str) -> int:
+        tok = tok.strip().lower()[:3]
+        if tok in names:
+            return names[tok]
+        v = int(tok)
+        if not 0 <= v <= 7:
+            raise ValueError(f"weekday {v} is out of range 0-7")
+        return v % 7 if v != 7 else 7
+
+    for part in field.split(","):
+        rng, _, step_s = part.partition("/")
+        step = int(step_s) if step_s else 1
+        if step < 1:
+            raise ValueError("step must be at least 1")
+        if rng == "*":
+            lo, hi = 0, 6
+        elif "-" in rng:
+            a, b = rng.split("-", 1)
+            lo, hi = num(a), num(b)
+            if lo > hi:
+                raise ValueError(f"weekday range {rng} runs backwards")
+        else:
+            lo = hi = num(rng)
+            if step_s:
+                hi = 6
+        days.update(d % 7 for d in range(lo, hi + 1, step))
+    return ",".join(CRON_DAY_NAMES[d] for d in sorted(days))
+
+
+def crontab_trigger(expr: str, zone: tzinfo | str) -> CronTrigger:
+    """A ``CronTrigger`` from a standard 5-field crontab line (``0 10 * * 1`` = Mondays 10:00)."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError("must be a 5-field crontab expression (minute hour day month weekday)")
+    minute, hour, day, month, dow = fields
+    try:
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_cron_dow(dow),
+                           timezone=zone)
+    except ValueError as e:
+        raise ValueError(f"invalid crontab expression: {e}") from None
+
 
 class WallClockCronTrigger(BaseTrigger):
     """A cron trigger in a zone that fires each wall-clock time at most once (see module doc)."""
@@ -77,7 +130,7 @@ def trigger_for(calendar: Calendar, entry: Entry, *, start: datetime | None = No
                                                 second=0, timezone=zone))
     if entry.kind == "cron":
         assert entry.cron is not None
-        return WallClockCronTrigger(CronTrigger.from_crontab(entry.cron, timezone=zone))
+        return WallClockCronTrigger(crontab_trigger(entry.cron, zone))
     if entry.kind == "every":
         assert entry.every is not None
         return IntervalTrigger(seconds=entry.every, start_date=start, timezone=zone)
