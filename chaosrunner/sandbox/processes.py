@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +58,7 @@ class ManagedProcess:
         """SIGTERM the process group, then SIGKILL after ``timeout`` seconds."""
         if self.proc is None:
             return
-        stop_group(self.proc.pid, timeout)
+        stop_group(self.proc.pid, timeout, reap=self.proc.poll)
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -72,14 +72,21 @@ class ManagedProcess:
             return ""
 
 
-def stop_group(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM the process group led by ``pid``, wait, SIGKILL what is left. Safe if already gone."""
+def stop_group(pid: int, timeout: float = 5.0, reap: Callable[[], object] | None = None) -> None:
+    """SIGTERM the process group led by ``pid``, wait, SIGKILL what is left. Safe if already gone.
+
+    ``reap`` (e.g. ``Popen.poll``) is called while waiting: when the leader is our own child it stays a
+    zombie until reaped, and a zombie keeps the group "alive" — without it we would always wait the
+    full ``timeout``.
+    """
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if reap is not None:
+            reap()
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
