@@ -38,3 +38,28 @@ def record_configuration(path: str, configuration: dict | None = None, secrets: 
     import json
 
     Path(path).write_text(json.dumps({"configuration": configuration, "secrets": secrets}, default=str))
+
+
+def inject_file(path: str) -> str:
+    """A fault the way a third-party driver injects it: no ledger entry, only the experiment's rollback."""
+    Path(path).write_text("fault")
+    return path
+
+
+def inject_file_with_ledger(path: str) -> str:
+    """A fault the way chaosrunner's own drivers inject it: ledger entry first, then the fault."""
+    from chaosrunner.ledger import record_fault
+
+    record_fault(
+        "file-exists",
+        path,
+        {"type": "python", "module": "chaos_undo_marks", "func": "delete_file", "arguments": {"path": path}},
+    )
+    Path(path).write_text("fault")
+    return path
+
+
+def hold(ready: str, seconds: float = 60.0) -> None:
+    """Mark the moment the method is under way, then stay in it (the test kills the runner here)."""
+    Path(ready).write_text(str(os.getpid()))
+    time.sleep(seconds)

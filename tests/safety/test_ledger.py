@@ -34,9 +34,7 @@ def dead_pid() -> int:
 
 def test_record_is_on_disk_before_it_returns(state: Path) -> None:
     ledger = Ledger(state)
-    entry_id = ledger.record(
-        "run-1", "latency-toxic", "proxy a", undo("delete_file", path="/x"), expires_at=123.0
-    )
+    entry_id = ledger.record("run-1", "latency-toxic", "proxy a", undo("delete_file", path="/x"), expires_at=123.0)
     data = json.loads((state / "ledger" / "run-1" / f"{entry_id}.json").read_text())
     assert data["status"] == "open" and data["fault"] == "latency-toxic" and data["expires_at"] == 123.0
     assert data["pid"] == os.getpid() and data["undo"]["func"] == "delete_file"
@@ -130,9 +128,7 @@ def test_a_planted_entry_writable_by_others_is_never_executed(state: Path, tmp_p
     assert not log.exists()
 
 
-def test_driver_api_uses_the_run_id_from_the_environment(
-    state: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_driver_api_uses_the_run_id_from_the_environment(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     adhoc = record_fault("f", "t", None)
     monkeypatch.setenv("CHAOSRUNNER_RUN_ID", "20261122T010000Z-latency-abc123")
     monkeypatch.setenv("CHAOSRUNNER_RUNNER_PID", "4242")
@@ -190,9 +186,7 @@ def test_journal_mark_merges_ledger_outcomes(state: Path, tmp_path: Path) -> Non
     ledger = Ledger(state)
     eid = ledger.record("r1", "latency", "proxy", undo("append_line", path=str(tmp_path / "log")))
     journal = tmp_path / "j.json"
-    journal.write_text(
-        json.dumps({"chaosrunner": {"ledger": [{"id": eid, "fault": "latency", "outcome": None}]}})
-    )
+    journal.write_text(json.dumps({"chaosrunner": {"ledger": [{"id": eid, "fault": "latency", "outcome": None}]}}))
     outcomes = revert_open(ledger)
     data = mark_journal(journal, ledger, "r1", outcomes, "watchdog")
     cr = data["chaosrunner"]
@@ -263,10 +257,7 @@ def test_run_level_entry_replays_the_experiments_rollbacks(
     experiment.write_text(json.dumps(EXPERIMENT))
     ledger = Ledger(state)
     ledger.record("r1", "experiment", str(experiment), rollbacks_undo(experiment, {}, EXPERIMENT))
-    assert (
-        "s3cret-token"
-        not in (state / "ledger" / "r1").joinpath(os.listdir(state / "ledger" / "r1")[0]).read_text()
-    )
+    assert "s3cret-token" not in (state / "ledger" / "r1").joinpath(os.listdir(state / "ledger" / "r1")[0]).read_text()
     [outcome] = revert_open(ledger)
     assert outcome.outcome == "undo-failed" and "broken" in outcome.detail  # one rollback failed: reported
     assert marks.read_text().split() == ["ref-us-east-a"]  # the others still ran, with configuration
@@ -276,9 +267,7 @@ def test_run_level_entry_replays_the_experiments_rollbacks(
 
 def test_watchdog_decisions() -> None:
     assert decide(runner_alive=True, done=False, heartbeat_age_s=0.4, open_entries=2) is Decision.WAIT
-    assert (
-        decide(runner_alive=True, done=False, heartbeat_age_s=3.1, open_entries=2) is Decision.KILL_AND_REVERT
-    )
+    assert decide(runner_alive=True, done=False, heartbeat_age_s=3.1, open_entries=2) is Decision.KILL_AND_REVERT
     assert decide(runner_alive=True, done=False, heartbeat_age_s=9.0, open_entries=0) is Decision.WAIT
     assert decide(runner_alive=False, done=False, heartbeat_age_s=0.1, open_entries=1) is Decision.REVERT
     assert decide(runner_alive=False, done=False, heartbeat_age_s=0.1, open_entries=0) is Decision.EXIT

@@ -55,9 +55,7 @@ def test_kill_9_of_the_runner_reverts_every_fault_and_marks_the_journal(state, t
     runner, info, files, journal = start_runner(spawn, tmp_path, "hold", reap=reap)
     assert all(f.exists() for f in files)
     os.kill(runner.pid, signal.SIGKILL)
-    took = wait_for(
-        lambda: not any(f.exists() for f in files), REVERT_DEADLINE_S, "every fault to be reverted"
-    )
+    took = wait_for(lambda: not any(f.exists() for f in files), REVERT_DEADLINE_S, "every fault to be reverted")
     assert took < REVERT_DEADLINE_S
     wait_for(lambda: pid_gone(info["watchdog_pid"]), 10, "the watchdog to exit")
     cr = json.loads(journal.read_text())["chaosrunner"]
@@ -76,9 +74,7 @@ def test_watchdog_survives_the_runners_whole_process_group_being_killed(state, t
 def test_a_runner_that_stops_beating_is_killed_and_its_faults_reverted(state, tmp_path, spawn, reap) -> None:
     runner, info, files, journal = start_runner(spawn, tmp_path, "hold", faults=2, reap=reap)
     os.kill(runner.pid, signal.SIGSTOP)  # hung: alive, but no heartbeat
-    wait_for(
-        lambda: not any(f.exists() for f in files), 3 + REVERT_DEADLINE_S, "faults of a hung runner reverted"
-    )
+    wait_for(lambda: not any(f.exists() for f in files), 3 + REVERT_DEADLINE_S, "faults of a hung runner reverted")
     wait_for(lambda: runner.poll() is not None, 5, "the hung runner to be killed")
     assert runner.returncode == -signal.SIGKILL
     wait_for(lambda: journal_cr(journal).get("recovered_by") == "watchdog", 10, "the journal mark")
@@ -95,9 +91,7 @@ def test_a_failed_undo_is_reported_as_rollback_failed(state, tmp_path, spawn, re
     assert files[1].exists()  # honestly reported as still in place
 
 
-def test_a_clean_finish_lets_the_watchdog_exit_without_touching_anything(
-    state, tmp_path, spawn, reap
-) -> None:
+def test_a_clean_finish_lets_the_watchdog_exit_without_touching_anything(state, tmp_path, spawn, reap) -> None:
     runner, info, files, journal = start_runner(spawn, tmp_path, "finish", faults=2, reap=reap)
     assert runner.wait(timeout=20) == 0
     wait_for(lambda: pid_gone(info["watchdog_pid"]), 10, "the watchdog to exit after a clean finish")
@@ -115,9 +109,7 @@ def test_recover_command_reverts_a_run_that_had_no_watchdog(state, tmp_path, spa
         text=True,
         timeout=60,
     )
-    assert (
-        live.returncode == 0 and json.loads(live.stdout)["reverted"] == []
-    )  # its runner is alive: hands off
+    assert live.returncode == 0 and json.loads(live.stdout)["reverted"] == []  # its runner is alive: hands off
     assert all(f.exists() for f in files)
     os.kill(runner.pid, signal.SIGKILL)
     runner.wait(timeout=5)
