@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from chaosrunner.ports import LOOPBACK, free_port
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
+BODY: web.RequestKey[Any] = web.RequestKey("body", object)
 REGION_LABEL = "topology.kubernetes.io/region"
 
 
@@ -295,7 +296,7 @@ class FakeKube:
                 body = raw.decode("utf-8", "replace")
         rec = Recorded(request.method, request.path, query, body)
         self.requests.append(rec)
-        request["body"] = body
+        request[BODY] = body
         try:
             resp = await handler(request)
         except web.HTTPException as e:
@@ -415,7 +416,7 @@ class FakeKube:
         return web.json_response(node.to_json())
 
     async def _patch_node(self, request: web.Request) -> web.Response:
-        body = request["body"] or {}
+        body = request[BODY] or {}
         with self._lock:
             node = self.nodes.get(request.match_info["name"])
             if node is None:

@@ -1,0 +1,130 @@
+"""The five Kubernetes experiments, run by ``chaosrunner run`` against the fake API server, asserting
+the exact requests chaosk8s and our drivers sent (selectors, deletions, exec commands, node patches)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cloud.conftest import REPO, chaosrunner_run, quick_copy
+from tests.cloud.fake_kube import FakeKube
+
+pytestmark = pytest.mark.slow
+EXP = REPO / "experiments" / "k8s"
+PODS = "/api/v1/namespaces/pinboard/pods"
+PINBOARD = "app=pinboard,tier=non-critical"
+
+
+def _deleted(kube: FakeKube) -> list[str]:
+    return [r.path.rsplit("/", 1)[1] for r in kube.requests_for("DELETE", PODS + "/")]
+
+
+def _pod_lists(kube: FakeKube) -> list[str | None]:
+    return [r.q("labelSelector") for r in kube.requests if r.method == "GET" and r.path == PODS]
+
+
+def _execs(kube: FakeKube) -> list[tuple[str, list[str], str | None]]:
+    return [
+        (r.path.split("/")[-2], r.query.get("command", []), r.q("container"))
+        for r in kube.requests
+        if r.path.endswith("/exec")
+    ]
+
+
+def test_monday_deletes_exactly_the_chosen_pod_through_a_label_selector(kube: FakeKube, state_dirs) -> None:
+    code, journal, err = chaosrunner_run(EXP / "mon-instance-kill.yaml", state_dirs["journals"])
+    assert code == 0, err[-3000:]
+    (target,) = journal["chaosrunner"]["targets"]
+    assert _deleted(kube) == [target["attrs"]["pod"]]
+    assert target["labels"] == {"app": "pinboard", "tier": "non-critical"}
+    # one unfiltered listing (the inventory's population); every chaosk8s listing carries the selector
+    lists = _pod_lists(kube)
+    assert lists.count(None) == 1 and set(lists) == {None, PINBOARD}
+    assert journal["chaosrunner"]["figures"]["replacement_time_s"] > 0
+    assert len(kube.pods_matching("pinboard", PINBOARD)) == 6
+    assert journal["chaosrunner"]["verdict"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("name", "inject"),
+    [
+        (
+            "tue-latency",
+            [
+                "sh",
+                "-c",
+                "tc qdisc replace dev eth0 root netem delay 200ms 20ms && "
+                "(nohup sh -c 'sleep 300; tc qdisc del dev eth0 root' >/dev/null 2>&1 &)",
+            ],
+        ),
+        ("wed-resource-starvation", ["stress-ng", "--cpu", "4", "--vm", "1", "--vm-bytes", "128M", "--timeout", "60s"]),
+    ],
+)
+def test_exec_fault_runs_in_the_chosen_pod_and_the_rollback_in_every_pod(
+    kube: FakeKube, state_dirs, tmp_path: Path, name: str, inject: list[str]
+) -> None:
+    doc = yaml.safe_load((EXP / f"{name}.yaml").read_text())
+    undo = doc["rollbacks"][0]["provider"]["arguments"]["cmd"]
+    code, journal, err = chaosrunner_run(quick_copy(EXP / f"{name}.yaml", tmp_path), state_dirs["journals"])
+    assert code == 0, err[-3000:]
+    (target,) = journal["chaosrunner"]["targets"]
+    execs = _execs(kube)
+    assert execs[0] == (target["attrs"]["pod"], inject, "pinboard")
+    assert sorted(execs[1:]) == sorted((p.name, undo, "pinboard") for p in kube.pods_matching("pinboard", PINBOARD))
+    exec_req = next(r for r in kube.requests if r.path.endswith("/exec"))
+    assert {k: exec_req.q(k) for k in ("stdout", "stderr", "stdin", "tty")} == {
+        "stdout": "true",
+        "stderr": "true",
+        "stdin": "false",
+        "tty": "false",
+    }
+    assert _deleted(kube) == []
+    assert journal["chaosrunner"]["verdict"] == "passed"
+
+
+def test_thursday_kills_the_primary_and_measures_the_promotion(kube: FakeKube, state_dirs) -> None:
+    code, journal, err = chaosrunner_run(EXP / "thu-database-failover.yaml", state_dirs["journals"])
+    assert code == 0, err[-3000:]
+    assert _deleted(kube) == ["pinboard-db-0"]
+    assert "app=pinboard-db,role=primary" in _pod_lists(kube)
+    delete = kube.requests_for("DELETE", PODS + "/")[0]
+    assert delete.body["gracePeriodSeconds"] == 0
+    assert [p.name for p in kube.pods_matching("pinboard", "app=pinboard-db,role=primary")] == ["pinboard-db-1"]
+    figures = journal["chaosrunner"]["figures"]
+    assert figures["failover_time_s"] > 0 and "rebuild_time_s" in figures
+    assert len(kube.pods_matching("pinboard", "app=pinboard-db")) == 2
+
+
+def test_friday_cordons_the_zone_deletes_its_pods_and_uncordons(kube: FakeKube, state_dirs) -> None:
+    code, journal, err = chaosrunner_run(EXP / "fri-regional-failover.yaml", state_dirs["journals"])
+    assert code == 0, err[-3000:]
+    node_lists = [r.q("labelSelector") for r in kube.requests if r.method == "GET" and r.path == "/api/v1/nodes"]
+    assert "topology.kubernetes.io/zone=us-east-1a" in node_lists
+    patches = [(r.path.rsplit("/", 1)[1], r.body) for r in kube.requests_for("PATCH", "/api/v1/nodes/")]
+    assert patches == [
+        ("node-a1", {"spec": {"unschedulable": True}}),
+        ("node-a2", {"spec": {"unschedulable": True}}),
+        ("node-a1", {"spec": {"unschedulable": False}}),
+        ("node-a2", {"spec": {"unschedulable": False}}),
+    ]
+    assert _deleted(kube) == ["pinboard-a1", "pinboard-a2"]
+    assert {t["attrs"]["pod"] for t in journal["chaosrunner"]["targets"]} == {"pinboard-a1", "pinboard-a2"}
+    out = {r["activity"]["name"]: r.get("output") for r in journal["run"]}
+    assert out["pinboard-pods-left-in-zone"] == 0
+    survivors = kube.pods_matching("pinboard", PINBOARD)
+    assert len(survivors) == 6 and all(not p.node.startswith("node-a") for p in survivors)
+    assert journal["chaosrunner"]["figures"]["time_to_recover_s"] > 0
+    assert not any(n.unschedulable for n in kube.nodes.values())
+
+
+def test_killing_every_pinboard_pod_is_refused_and_nothing_is_deleted(kube: FakeKube, state_dirs, tmp_path) -> None:
+    doc = yaml.safe_load((EXP / "mon-instance-kill.yaml").read_text())
+    doc["extensions"][0]["targets"]["pick"] = "all"
+    wide = tmp_path / "mon-all-pods.yaml"
+    wide.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, journal, _ = chaosrunner_run(wide, state_dirs["journals"])
+    assert code == 4
+    assert journal["chaosrunner"]["verdict"] == "refused"
+    assert _deleted(kube) == [] and _execs(kube) == []
