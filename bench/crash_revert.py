@@ -10,6 +10,11 @@ has no open entry. Three recovery paths are measured side by side:
 * ``hang``     — the runner is SIGSTOPped: the watchdog sees the heartbeat stale (> 3 s), kills it, reverts;
 * ``recover``  — no watchdog; ``chaosrunner recover`` is run by hand right after the kill (the path every
   command takes on start), timed including its Python start-up.
+* ``run``      — the real ``chaosrunner run`` of an experiment that injects a third-party-style fault (only its
+  rollback undoes it), an own-driver fault (own ledger entry), holds ~1 s, then rolls back slowly (3 × 0.3 s);
+  killed with SIGKILL on its whole process group at a random moment from 0.2 s before the first activity
+  (when the run-level ledger entry appears) to the end of the rollbacks, so hits land before and during
+  injection, in the method and during rollback.
 
 Run: ``.venv/bin/python -m bench.crash_revert [--trials 30]``; writes ``bench/results/crash_revert.json``.
 The crash matrix on the real sandbox (five experiments) is separate: it needs the sandbox runner.
@@ -37,6 +42,115 @@ DEADLINE_S = 10.0
 def delete_file(path: str) -> None:
     """The undo of a file fault."""
     Path(path).unlink(missing_ok=True)
+
+
+def inject(path: str, own: bool = False) -> None:
+    """A file fault; ``own``: recorded in the ledger first, the way chaosrunner's drivers do."""
+    if own:
+        from chaosrunner.ledger import record_fault
+
+        record_fault(
+            "file",
+            path,
+            {"type": "python", "module": "bench.crash_revert", "func": "delete_file", "arguments": {"path": path}},
+        )
+    Path(path).write_text("fault")
+
+
+def slow_delete(path: str, seconds: float = 0.3) -> None:
+    """A rollback that takes a while, so kills land during rollback too."""
+    time.sleep(seconds)
+    delete_file(path)
+
+
+def _run_experiment(home: Path) -> tuple[Path, list[str]]:
+    faults = [str(home / "fault-third-party"), str(home / "fault-own")]
+    act = lambda name, func, **arguments: {  # noqa: E731
+        "type": "action",
+        "name": name,
+        "provider": {"type": "python", "module": "bench.crash_revert", "func": func, "arguments": arguments},
+    }
+    doc = {
+        "title": "bench crash revert",
+        "description": "two file faults, a short method, slow rollbacks",
+        "method": [
+            act("inject-third-party", "inject", path=faults[0]),
+            act("inject-own", "inject", path=faults[1], own=True),
+            {**act("hold", "slow_delete", path=str(home / "nothing"), seconds=1.0)},
+        ],
+        "rollbacks": [
+            act("remove-third-party", "slow_delete", path=faults[0]),
+            act("slow-1", "slow_delete", path=str(home / "nothing")),
+            act("slow-2", "slow_delete", path=str(home / "nothing")),
+        ],
+    }
+    path = home / "experiment.json"
+    path.write_text(json.dumps(doc))
+    return path, faults
+
+
+def run_trial(rng: random.Random) -> dict[str, object]:
+    """One kill -9 of the real ``chaosrunner run`` at a random moment."""
+    import psutil
+
+    with tempfile.TemporaryDirectory(prefix="crash-revert-run-") as tmp:
+        home = Path(tmp)
+        path, faults = _run_experiment(home)
+        env = _env(home)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "chaosrunner", "run", str(path), "--json"],
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # Start the clock when the run-level ledger entry exists (right before the first activity);
+            # the method then takes ~1 s and the rollbacks ~0.9 s.
+            deadline = time.monotonic() + 60
+            while not _open_entries(home) and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            delay = rng.uniform(-0.2, 2.4)
+            if delay > 0:
+                time.sleep(delay)
+            injected = sum(Path(f).exists() for f in faults)
+            open_at_hit = _open_entries(home)
+            t0 = time.monotonic()
+            finished = run.poll() is not None
+            try:
+                os.killpg(run.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            run.wait(timeout=5)
+            while any(Path(f).exists() for f in faults) or _open_entries(home):
+                if time.monotonic() - t0 > DEADLINE_S:
+                    break
+                time.sleep(0.005)
+            seconds = time.monotonic() - t0
+            left = sum(Path(f).exists() for f in faults) + _open_entries(home)
+            return {
+                "mode": "run",
+                "faults": len(faults),
+                "hit_after_s": round(delay, 3),
+                "injected_at_hit": injected,
+                "open_at_hit": open_at_hit,
+                "finished_before_hit": finished,
+                "seconds": round(seconds, 3),
+                "left_behind": left,
+            }
+        finally:
+            for p in psutil.process_iter(["cmdline"]):
+                cmd = p.info.get("cmdline") or []
+                if "chaosrunner.watchdog" in cmd and str(home / "state") in cmd:
+                    deadline = time.monotonic() + 10
+                    while p.is_running() and p.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    try:
+                        p.kill()
+                    except psutil.Error:
+                        pass
 
 
 def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -> None:
@@ -146,6 +260,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="time from kill -9 of the runner to the last fault reverted")
     parser.add_argument("--trials", type=int, default=30, help="crashes per kill-9 path (hang/recover: a third)")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--only", choices=["kill-9", "hang", "recover", "run"], help="measure one path")
     parser.add_argument("--as-runner", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.as_runner:
@@ -153,11 +268,18 @@ def main() -> None:
         as_runner(run_id, ready, with_watchdog == "1", faults)
         return
     rng = random.Random(args.seed)
-    plan = {"kill-9": args.trials, "hang": max(3, args.trials // 3), "recover": max(3, args.trials // 3)}
+    plan = {
+        "kill-9": args.trials,
+        "hang": max(3, args.trials // 3),
+        "recover": max(3, args.trials // 3),
+        "run": args.trials,
+    }
+    if args.only:
+        plan = {args.only: plan[args.only]}
     rows = []
     summary = {}
     for mode, n in plan.items():
-        results = [trial(mode, rng) for _ in range(n)]
+        results = [run_trial(rng) if mode == "run" else trial(mode, rng) for _ in range(n)]
         rows += results
         secs = [float(r["seconds"]) for r in results]
         summary[mode] = {
@@ -167,7 +289,7 @@ def main() -> None:
             "median_s": round(statistics.median(secs), 3),
             "worst_s": round(max(secs), 3),
         }
-    base = summary["kill-9"]["median_s"] or 1e-9
+    base = (summary.get("kill-9") or next(iter(summary.values())))["median_s"] or 1e-9
     print(f"{'path':10} {'crashes':>7} {'faults':>6} {'left':>4} {'median s':>9} {'worst s':>8} {'× kill-9':>8}")
     for mode, s in summary.items():
         print(
