@@ -209,9 +209,7 @@ class Ledger:
             raise
         return entry.id
 
-    def close(
-        self, entry_id: str, outcome: str = "undone", detail: str = "", *, run_id: str | None = None
-    ) -> None:
+    def close(self, entry_id: str, outcome: str = "undone", detail: str = "", *, run_id: str | None = None) -> None:
         """Close an entry with its outcome. Closing an already-closed or unknown entry is a no-op."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
@@ -242,12 +240,7 @@ class Ledger:
         out = []
         for name in names:
             parts = name.split("+")
-            if (
-                len(parts) == 3
-                and RUN_ID_RE.match(parts[0])
-                and ENTRY_ID_RE.match(parts[1])
-                and parts[2].isdigit()
-            ):
+            if len(parts) == 3 and RUN_ID_RE.match(parts[0]) and ENTRY_ID_RE.match(parts[1]) and parts[2].isdigit():
                 out.append((parts[0], parts[1], int(parts[2])))
         return out
 
@@ -257,7 +250,10 @@ class Ledger:
         for rid, eid, _pid in self.open_markers():
             if run_id is not None and rid != run_id:
                 continue
-            entry = self._read(self._entry_path(rid, eid))
+            path = self._entry_path(rid, eid)
+            entry = self._read(path)
+            if entry is None and path.exists():
+                continue  # unreadable: keep the marker, see unreadable_open()
             if entry is None or entry.status == "closed":
                 self._drop_marker(rid, eid)
                 continue
@@ -269,6 +265,20 @@ class Ledger:
                 if entry.status == "open" and entry.id not in seen:
                     out.append(entry)
         return sorted(out, key=lambda e: e.recorded_at)
+
+    def unreadable_open(self, run_id: str | None = None) -> list[tuple[str, str, Path]]:
+        """Open entries that cannot be trusted (corrupt, or not owner-only): ``(run_id, entry_id, path)``.
+
+        They are never executed and never forgotten: their marker stays, and every recovery reports them
+        as ``undo-failed`` until a human reverts the fault and deletes the file.
+        """
+        out = []
+        for rid, eid, _pid in self.open_markers():
+            if run_id is None or rid == run_id:
+                path = self._entry_path(rid, eid)
+                if path.exists() and self._read(path) is None:
+                    out.append((rid, eid, path))
+        return out
 
     def entries(self, run_id: str) -> list[LedgerEntry]:
         """Every entry of a run, open and closed, oldest first."""
@@ -415,11 +425,7 @@ def rollbacks_undo(
     for scope in ((experiment or {}).get("secrets") or {}).values():
         if isinstance(scope, dict):
             for value in scope.values():
-                if (
-                    isinstance(value, dict)
-                    and value.get("type") == "env"
-                    and isinstance(value.get("key"), str)
-                ):
+                if isinstance(value, dict) and value.get("type") == "env" and isinstance(value.get("key"), str):
                     secret_env.append(value["key"])
     return {
         "type": ROLLBACKS_UNDO,
@@ -447,9 +453,7 @@ def replay_rollbacks(undo: dict[str, Any], timeout_s: float) -> list[str]:
     named = {a.get("name"): a for a in _all_activities(experiment) if isinstance(a, dict)}
     problems = []
     for i, rollback in enumerate(experiment.get("rollbacks") or []):
-        activity = (
-            named.get(rollback.get("ref")) if isinstance(rollback, dict) and "ref" in rollback else rollback
-        )
+        activity = named.get(rollback.get("ref")) if isinstance(rollback, dict) and "ref" in rollback else rollback
         label = (activity or {}).get("name") if isinstance(activity, dict) else None
         label = label or f"rollbacks[{i}]"
         try:
@@ -467,9 +471,7 @@ def _all_activities(experiment: dict[str, Any]) -> list[Any]:
     return [*probes, *(experiment.get("method") or []), *(experiment.get("rollbacks") or [])]
 
 
-def revert_entry(
-    ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_UNDO_TIMEOUT_S
-) -> UndoOutcome:
+def revert_entry(ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_UNDO_TIMEOUT_S) -> UndoOutcome:
     """Run one entry's undo and close it with the outcome. Never raises for a failing undo."""
     started = time.monotonic()
     expired = entry.expires_at is not None and time.time() >= entry.expires_at
@@ -544,6 +546,9 @@ def revert_open(
                 if fresh is None or fresh.status == "closed":
                     continue
                 outcomes.append(revert_entry(ledger, fresh, timeout_s))
+    for rid, eid, path in ledger.unreadable_open(run_id):
+        detail = "ledger entry unreadable or not owner-only, not executed: revert by hand, then delete it"
+        outcomes.append(UndoOutcome(eid, rid, "unknown", str(path), "undo-failed", detail))
     return outcomes
 
 
@@ -592,9 +597,7 @@ def current_run_id() -> str:
     return check_run_id(rid)
 
 
-def record_fault(
-    fault: str, target: str, undo: dict[str, Any] | None, expires_at: float | None = None
-) -> str:
+def record_fault(fault: str, target: str, undo: dict[str, Any] | None, expires_at: float | None = None) -> str:
     """For drivers: record a fault before injecting it; returns the entry id to close in the undo.
 
     Raises (OSError, ValueError) when the entry cannot be made durable — then the driver must not inject.

@@ -66,9 +66,7 @@ class Heartbeat:
     call it after the rollbacks and the final journal write.
     """
 
-    def __init__(
-        self, run_id: str, state: Path | None = None, interval_s: float = HEARTBEAT_INTERVAL_S
-    ) -> None:
+    def __init__(self, run_id: str, state: Path | None = None, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
         self.run_id = check_run_id(run_id)
         self.state = Path(state) if state is not None else storage.state_dir()
         self.interval_s = interval_s
@@ -215,13 +213,10 @@ def mark_journal(
     now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if reason is None:
         reason = (
-            f"the runner died; {recovered_by} reverted {len(outcomes) - len(failed)} of {len(outcomes)} "
-            "open fault(s)"
+            f"the runner died; {recovered_by} reverted {len(outcomes) - len(failed)} of {len(outcomes)} open fault(s)"
         )
         if failed:
-            reason += "; still in place: " + ", ".join(
-                f"{o.fault} on {o.target} ({o.detail})" for o in failed
-            )
+            reason += "; still in place: " + ", ".join(f"{o.fault} on {o.target} ({o.detail})" for o in failed)
     cr.update(
         {
             "complete": True,
@@ -276,7 +271,7 @@ def watch(
                 runner_alive=owner_alive(pid, started_at),
                 done=done.exists(),
                 heartbeat_age_s=time.time() - last,
-                open_entries=len(ledger.open_entries(run_id)),
+                open_entries=len(ledger.open_entries(run_id)) + len(ledger.unreadable_open(run_id)),
                 stale_after_s=stale_after_s,
             )
             if decision is Decision.WAIT:
@@ -288,9 +283,7 @@ def watch(
                 log.info("run %s finished; exiting", run_id)
                 return 0
             if decision is Decision.KILL_AND_REVERT:
-                log.warning(
-                    "run %s: no heartbeat for %.1f s; killing pid %s", run_id, time.time() - last, pid
-                )
+                log.warning("run %s: no heartbeat for %.1f s; killing pid %s", run_id, time.time() - last, pid)
                 if owner_alive(pid, started_at):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
@@ -339,16 +332,12 @@ def _mark_unfinished(journal: Path, ledger: Ledger, run_id: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m chaosrunner.watchdog", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m chaosrunner.watchdog", description=__doc__.split("\n")[0])
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--pid", required=True, type=int)
     parser.add_argument("--journal", type=Path, default=None)
     parser.add_argument("--state", type=Path, default=None)
-    parser.add_argument(
-        "--stale-after", type=float, default=STALE_AFTER_S, help="seconds without a heartbeat"
-    )
+    parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S, help="seconds without a heartbeat")
     parser.add_argument("--undo-timeout", type=float, default=DEFAULT_UNDO_TIMEOUT_S, help="seconds per undo")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -124,8 +124,20 @@ def test_a_planted_entry_writable_by_others_is_never_executed(state: Path, tmp_p
     entry_id = ledger.record("run-1", "f", "t", undo("append_line", path=str(log)))
     path = state / "ledger" / "run-1" / f"{entry_id}.json"
     os.chmod(path, 0o666)
-    assert revert_open(ledger) == []
+    [outcome] = revert_open(ledger)
+    assert outcome.outcome == "undo-failed" and "not owner-only" in outcome.detail
     assert not log.exists()
+    assert ledger.unreadable_open() == [("run-1", entry_id, path)]  # still reported, never forgotten
+    assert [o.outcome for o in revert_open(ledger)] == ["undo-failed"]
+
+
+def test_a_corrupt_entry_keeps_its_run_visible_as_not_reverted(state: Path, tmp_path: Path) -> None:
+    ledger = Ledger(state)
+    entry_id = ledger.record("run-1", "f", "t", None, pid=dead_pid())
+    (state / "ledger" / "run-1" / f"{entry_id}.json").write_text("{torn")
+    [outcome] = recover_orphans()
+    assert outcome.outcome == "undo-failed" and outcome.entry_id == entry_id
+    assert ledger.open_markers() != []
 
 
 def test_driver_api_uses_the_run_id_from_the_environment(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
