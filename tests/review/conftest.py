@@ -60,3 +60,34 @@ def write_json(path: Path, doc: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
+
+
+def check_in_browser(driver: Any, html_file: Path, screenshot: Path) -> dict[str, Any]:
+    """Open a report in Chromium; return what the DOM shows. Fails on console errors or network loads."""
+    from selenium.webdriver.common.by import By
+
+    driver.get_log("browser")  # drain anything left from an earlier page
+    driver.get(html_file.resolve().as_uri())
+    logs = driver.get_log("browser")
+    assert [e for e in logs if e.get("level") in ("SEVERE", "WARNING")] == [], logs
+    resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert resources == [], f"the report loaded external resources: {resources}"
+    banners = driver.find_elements(By.CSS_SELECTOR, "[data-role=verdict] .v")
+    charts = {
+        el.get_attribute("data-chart"): len(el.find_elements(By.CSS_SELECTOR, "polyline"))
+        for el in driver.find_elements(By.CSS_SELECTOR, "svg[data-chart]")
+    }
+    markers = sorted({el.get_attribute("data-marker") for el in driver.find_elements(By.CSS_SELECTOR, "[data-marker]")})
+    size = driver.execute_script("return [document.body.scrollWidth, document.body.scrollHeight]")
+    assert driver.save_screenshot(str(screenshot)), "screenshot failed"
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return {
+        "verdicts": [b.text.strip().lower() for b in banners],
+        "charts": charts,
+        "markers": markers,
+        "sections": len(driver.find_elements(By.CSS_SELECTOR, "section.run")),
+        "timelines": len(driver.find_elements(By.CSS_SELECTOR, "svg[data-role=timeline] rect")),
+        "title": driver.title,
+        "size": size,
+        "text": driver.find_element(By.TAG_NAME, "body").text,
+    }
