@@ -363,11 +363,20 @@ class Ledger:
 # -- undo execution ------------------------------------------------------------------------------
 
 
-def as_activity(undo: dict[str, Any], name: str) -> dict[str, Any]:
-    """Accept a full Chaos Toolkit activity or just its provider dict; return an activity."""
+def as_activity(undo: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Accept a full Chaos Toolkit activity or just its provider dict; return ``(activity, configuration)``.
+
+    An undo may carry a ``configuration`` mapping (e.g. ``{"toxiproxy_url": ...}`` for chaostoolkit-toxiproxy,
+    whose functions read their endpoint from it); it is handed to the activity the way chaoslib would.
+    Never put secret values in it — it is stored in the ledger.
+    """
+    undo = dict(undo)
+    configuration = undo.pop("configuration", None) or {}
+    if not isinstance(configuration, dict):
+        raise ValueError("undo configuration must be a mapping")
     if "provider" in undo:
-        return {"type": "action", "name": name, **undo}
-    return {"type": "action", "name": name, "provider": undo}
+        return {"type": "action", "name": name, **undo}, configuration
+    return {"type": "action", "name": name, "provider": undo}, configuration
 
 
 def call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> Any:
@@ -484,7 +493,8 @@ def revert_entry(ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_
             if problems:
                 raise RuntimeError("; ".join(problems))
         else:
-            run_undo_activity(as_activity(entry.undo, f"undo {entry.fault}"), {}, {}, timeout_s)
+            activity, configuration = as_activity(entry.undo, f"undo {entry.fault}")
+            run_undo_activity(activity, configuration, {}, timeout_s)
         outcome, detail = ("expired" if expired and entry.undo is None else "undone"), ""
     except BaseException as e:  # noqa: BLE001 - an undo may raise anything; recovery goes on
         outcome = "expired" if expired else "undo-failed"

@@ -1,0 +1,79 @@
+"""Failing dependencies during recovery: a hung Toxiproxy API never hangs a rollback forever."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaosrunner.ledger import Ledger, revert_open
+from chaosrunner.ports import free_port
+
+
+@pytest.fixture
+def hung_toxiproxy_api() -> Iterator[str]:
+    """A real TCP server on 127.0.0.1 that accepts connections and never answers (a wedged API)."""
+    port = free_port()
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        for c in held:
+            c.close()
+        server.close()
+
+
+@pytest.mark.slow
+def test_hung_toxiproxy_api_cannot_hang_recovery(state: Path, tmp_path: Path, hung_toxiproxy_api: str) -> None:
+    ledger = Ledger(state)
+    other = tmp_path / "other-fault"
+    other.write_text("x")
+    ledger.record(
+        "run-1",
+        "file",
+        str(other),
+        {"type": "python", "module": "chaos_undo_marks", "func": "delete_file", "arguments": {"path": str(other)}},
+    )
+    time.sleep(0.01)
+    # chaostoolkit-toxiproxy's own delete_toxic: plain requests.delete, no timeout of its own.
+    ledger.record(
+        "run-1",
+        "latency-toxic",
+        "proxy pinboard",
+        {
+            "type": "python",
+            "module": "chaostoxi.toxic.actions",
+            "func": "delete_toxic",
+            "arguments": {"for_proxy": "pinboard", "toxic_name": "latency"},
+            "configuration": {"toxiproxy_url": hung_toxiproxy_api},
+        },
+    )
+    start = time.monotonic()
+    outcomes = revert_open(ledger, timeout_s=1.0)
+    elapsed = time.monotonic() - start
+    assert [(o.fault, o.outcome) for o in outcomes] == [("latency-toxic", "undo-failed"), ("file", "undone")]
+    assert "within 1 s" in outcomes[0].detail
+    assert elapsed < 10  # bounded by the undo timeout, not by the hung API
+    assert not other.exists()
