@@ -8,8 +8,13 @@ inside the commands so ``chaosrunner --help`` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 
-import typer
+# Rich help rendering costs ~0.5 s per invocation; plain click help keeps `--help` fast. The live
+# view of a run still uses rich directly. Set TYPER_USE_RICH=1 to get typer's rich help back.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
+import typer  # noqa: E402
 
 from chaosrunner.verdict import EXIT_CODES_HELP
 

@@ -1,0 +1,89 @@
+"""Runner overhead: ``chaosrunner run`` vs ``chaos run`` on the same trivial 3-activity experiment.
+
+Whole processes (start-up, validation, run, journal), alternated A/B so drift and background load hit
+both alike; median of N each (default 12). Also the start-up cost of ``chaosrunner --help`` (drivers are
+imported lazily, so it should stay well under 0.3 s) next to ``python -c pass`` for scale.
+
+Run: ``.venv/bin/python -m bench.runner_overhead [--trials 12]``; writes bench/results/runner_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+RESULTS = Path(__file__).resolve().parent / "results" / "runner_overhead.json"
+BIN = Path(sys.executable).parent
+
+EXPERIMENT = {
+    "title": "trivial",
+    "description": "three quick activities",
+    "method": [
+        {"type": "action", "name": "one", "provider": {"type": "process", "path": "/bin/true"}},
+        {"type": "probe", "name": "two", "provider": {"type": "python", "module": "os.path", "func": "exists",
+                                                      "arguments": {"path": "/"}}},
+        {"type": "action", "name": "three", "provider": {"type": "process", "path": "/bin/true"}},
+    ],
+    "rollbacks": [],
+}
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} exited {proc.returncode}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--trials", type=int, default=12)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        exp = Path(tmp) / "trivial.yaml"
+        exp.write_text(yaml.safe_dump(EXPERIMENT))
+        env = {**os.environ, "CHAOSRUNNER_HOME": f"{tmp}/home", "CHAOSRUNNER_JOURNALS": f"{tmp}/journals"}
+        commands = {
+            "chaosrunner run": [str(BIN / "chaosrunner"), "run", str(exp)],
+            "chaos run": [str(BIN / "chaos"), "--no-version-check", "--log-file", f"{tmp}/ctk.log", "run",
+                          "--journal-path", f"{tmp}/ctk.json", str(exp)],
+            "chaosrunner --help": [str(BIN / "chaosrunner"), "--help"],
+            "python -c pass": [sys.executable, "-c", "pass"],
+        }
+        for argv in commands.values():  # warm the page cache once
+            timed(argv, env)
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        for _ in range(args.trials):
+            for name, argv in commands.items():
+                times[name].append(timed(argv, env))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med["chaosrunner run"] / med["chaos run"]
+    print(f"{'command':<22}{'median s':>10}{'min s':>10}{'max s':>10}")
+    for name, values in times.items():
+        print(f"{name:<22}{med[name]:>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
+    print(f"\nratio chaosrunner run / chaos run (median): {ratio:.3f}  (target <= 1.10)")
+    print(f"chaosrunner --help median: {med['chaosrunner --help']:.3f} s  (target <= 0.3 s)")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "trials": args.trials,
+        "median_s": med,
+        "samples_s": times,
+        "ratio_run": ratio,
+        "load_average": os.getloadavg(),
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
