@@ -35,3 +35,76 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({"engaged": False, "was_engaged": was}))
         else:
             typer.echo("chaos resumed" if was else "kill switch was not engaged")
+
+    _register_slo(app)
+
+
+def _register_slo(app: typer.Typer) -> None:
+    slo_app = typer.Typer(help="The SLO catalog (probes/): validate it, read the error budget.", no_args_is_help=True)
+    app.add_typer(slo_app, name="slo")
+
+    @slo_app.command("validate")
+    def slo_validate(
+        paths: list[str] = typer.Argument(None, help="catalog files or directories (default: probes)"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    ) -> None:
+        """Validate SLO catalogs. Exit 2 with `file: key: problem` on bad input."""
+        from chaosrunner.slo import load_catalog
+        from chaosrunner.validation import InvalidInput
+
+        try:
+            cat = load_catalog(paths or ["probes"])
+        except InvalidInput as e:
+            typer.echo(e.render(), err=True)
+            raise typer.Exit(2) from None
+        rows = [
+            {"name": s.name, "service": s.service, "objective": s.objective, "window_s": s.window, "sli": s.sli.type}
+            for s in cat.slos.values()
+        ]
+        if as_json:
+            typer.echo(json.dumps({"slos": rows, "probes": sorted(cat.probes)}))
+            return
+        for r in rows:
+            typer.echo(
+                f"ok  {r['name']:<32} {r['service']:<16} {r['objective'] * 100:g}% over "
+                f"{r['window_s'] / 86400:g}d ({r['sli']})"
+            )
+
+    @slo_app.command("budget")
+    def slo_budget(
+        names: list[str] = typer.Argument(None, help="SLO names (default: every SLO in the catalog)"),
+        catalog: list[str] = typer.Option(["probes"], "--catalog", help="catalog files or directories"),
+        prometheus: str = typer.Option(None, "--prometheus", help="Prometheus URL (default: env or sandbox)"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    ) -> None:
+        """Remaining error budget per SLO over its window (service-wide), read from Prometheus."""
+        from chaosrunner.guard import SloGuardSpec, prometheus_url
+        from chaosrunner.preflight import budget_status
+        from chaosrunner.prometheus import PrometheusSource
+        from chaosrunner.slo import load_catalog
+        from chaosrunner.validation import InvalidInput
+
+        try:
+            cat = load_catalog(catalog)
+            wanted = names or sorted(cat.slos)
+            for n in wanted:
+                cat.get(n)
+        except InvalidInput as e:
+            typer.echo(e.render(), err=True)
+            raise typer.Exit(2) from None
+        except KeyError as e:
+            typer.echo(f"slo budget: {e.args[0]}", err=True)
+            raise typer.Exit(2) from None
+        url = prometheus or prometheus_url(SloGuardSpec(slos=wanted))
+        if not url:
+            typer.echo("slo budget: no Prometheus URL (--prometheus, $CHAOSRUNNER_PROMETHEUS_URL or sandbox)", err=True)
+            raise typer.Exit(2)
+        status = budget_status(cat, wanted, PrometheusSource(url), None, None)
+        if as_json:
+            typer.echo(json.dumps(status.to_dict()))
+        else:
+            for n in wanted:
+                v = status.remaining.get(n)
+                shown = f"{v * 100:.2f}% left" if v is not None else f"unknown ({status.errors.get(n)})"
+                typer.echo(f"{n:<32} {shown}")
+        raise typer.Exit(0 if not status.errors else 1)
