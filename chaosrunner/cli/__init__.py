@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "chaosrunner.cli.schedule",
     "chaosrunner.cli.safety",
     "chaosrunner.cli.recover",
+    "chaosrunner.cli.sandbox",
 )
 
 app = typer.Typer(

@@ -110,6 +110,7 @@ class FaultProxy:
         if any(t.name == toxic.name for t in proxy.toxics):
             raise ApiError(409, "toxic already exists")
         proxy.toxics.append(toxic)
+        self._wake(name)
         log.info("added toxic %s to %s: %s", toxic.name, name, toxic.to_json())
         return toxic.to_json()
 
@@ -118,7 +119,13 @@ class FaultProxy:
         old = proxy.toxic(toxic_name)
         new = parse_toxic({**(data if isinstance(data, dict) else {}), "name": toxic_name}, time.time(), old)
         proxy.toxics[proxy.toxics.index(old)] = new
+        self._wake(name)
         return new.to_json()
+
+    def _wake(self, name: str) -> None:
+        listener = self.listeners.get(name)
+        if listener is not None:
+            listener.wake.set()
 
     def remove_toxic(self, name: str, toxic_name: str) -> None:
         proxy = self.get(name)

@@ -171,6 +171,7 @@ class Listener:
         self.server: asyncio.Server | None = None
         self.links: set[Link] = set()
         self._ticker: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()  # set when toxics change, so an idle ticker costs nothing
 
     async def start(self) -> str:
         """Bind ``proxy.listen``; returns the real ``host:port`` (port 0 → the one the OS picked)."""
@@ -197,9 +198,11 @@ class Listener:
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(TICK_S)
             if not any(t.type in ("timeout", "reset_peer") for t in self.proxy.toxics):
+                self.wake.clear()
+                await self.wake.wait()
                 continue
+            await asyncio.sleep(TICK_S)
             now = loop.time()
             for link in list(self.links):
                 link.tick(now)

@@ -1,0 +1,123 @@
+"""``chaosrunner sandbox up|down|status`` and ``chaosrunner demo`` — thin: parse, call, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+ROOT_HELP = "Sandbox state directory (default: $CHAOSRUNNER_SANDBOX or ./.sandbox)."
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not st.get("instances"):
+        console.print(f"sandbox is down (root {st['root']})")
+        return
+    console.print(f"sandbox at {st['root']} — supervisor {'up' if st['up'] else 'DOWN'}")
+    table = Table("instance", "region", "zone", "tier", "pid", "port", "proxy port", "state")
+    for i in st["instances"]:
+        table.add_row(i["id"], f"{i['region']} ({i['region_type']})", i["zone"], i["tier"], str(i["pid"] or "-"),
+                      str(i["port"]), str(i["proxy_port"]), "up" if i["up"] else f"down ({i['state']})")
+    console.print(table)
+    db = Table("database", "role", "port", "pid", "proxy")
+    for key, d in st["databases"].items():
+        db.add_row(f"{d['name']} (started as {key})", d["role"], str(d["port"]), str(d.get("pid") or "-"),
+                   d.get("proxy", ""))
+    console.print(db)
+    px = Table("proxy", "kind", "listen", "upstream", "enabled", "toxics")
+    for p in st["proxies"]:
+        px.add_row(p["name"], p["kind"], p["listen"], p["upstream"], str(p.get("enabled", "?")),
+                   ", ".join(p.get("toxics", [])) or "-")
+    console.print(px)
+    for name, url in st["urls"].items():
+        console.print(f"{name:>14}: {url}")
+
+
+def register(app: typer.Typer) -> None:
+    sandbox = typer.Typer(help="The local sandbox estate to experiment on (see docs/sandbox.md).",
+                          no_args_is_help=True)
+    app.add_typer(sandbox, name="sandbox")
+
+    @sandbox.command("up")
+    def up_cmd(
+        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
+        base_port: int = typer.Option(
+            None, "--base-port", help="Use consecutive ports from here (default: free ports)."),
+        rps: float = typer.Option(50.0, "--rps", help="Load generator rate, requests per second."),
+        replacement_delay: float = typer.Option(
+            0.0, "--replacement-delay", help="Extra boot time (seconds) of a replaced instance."),
+        as_json: bool = typer.Option(False, "--json", help="Print the state as JSON."),
+    ) -> None:
+        """Start the estate (idempotent) and write <root>/state.json."""
+        from chaosrunner.sandbox.estate import SandboxError, SandboxOptions, sandbox_root, up
+
+        if rps < 0 or replacement_delay < 0 or (base_port is not None and not 1024 <= base_port <= 64000):
+            typer.echo("sandbox up: --rps/--replacement-delay must be >= 0, --base-port in 1024..64000", err=True)
+            raise typer.Exit(2)
+        try:
+            state = up(SandboxOptions(root=sandbox_root(root), base_port=base_port, rps=rps,
+                                      replacement_delay_s=replacement_delay))
+        except SandboxError as exc:
+            typer.echo(f"sandbox up failed: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        if as_json:
+            typer.echo(json.dumps(state, indent=2))
+        else:
+            typer.echo(f"sandbox up: {len(state['instances'])} instances, pinboard at {state['haproxy']['url']}, "
+                       f"prometheus at {state['prometheus']['url']}, state {state['root']}/state.json")
+
+    @sandbox.command("down")
+    def down_cmd(
+        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Stop every sandbox process and remove the state directory."""
+        from chaosrunner.sandbox.estate import down, sandbox_root
+
+        result = down(sandbox_root(root))
+        text = f"sandbox down: stopped {', '.join(result['stopped']) or 'nothing'}"
+        typer.echo(json.dumps(result) if as_json else text)
+
+    @sandbox.command("status")
+    def status_cmd(
+        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Instances (region, zone, tier, pid, port, up/down), database roles, proxies and URLs."""
+        from chaosrunner.sandbox.estate import sandbox_root, status
+
+        st = status(sandbox_root(root))
+        if as_json:
+            typer.echo(json.dumps(st, indent=2))
+        else:
+            _print_status(st)
+        if not st.get("instances"):
+            raise typer.Exit(1)
+
+    @app.command("demo")
+    def demo_cmd(
+        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
+        experiments: Path = typer.Option(Path("experiments/sandbox"), "--experiments",
+                                         help="Directory of the week's sandbox experiments."),
+        traffic_s: float = typer.Option(10.0, "--traffic", help="Seconds of traffic stats when no experiment exists."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Sandbox up, run the week's experiments now (Mon..Fri), print a summary, sandbox down."""
+        from chaosrunner.sandbox.demo import run_demo
+        from chaosrunner.sandbox.estate import sandbox_root
+
+        summary = run_demo(sandbox_root(root), experiments, traffic_s=traffic_s,
+                           progress=None if as_json else typer.echo)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+        else:
+            from chaosrunner.sandbox.demo import render_summary
+
+            typer.echo(render_summary(summary))
+        raise typer.Exit(0 if summary["ok"] else 1)

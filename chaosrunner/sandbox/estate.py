@@ -1,0 +1,447 @@
+"""Bring the sandbox estate up, describe it, tear it down (``chaosrunner sandbox up|status|down``).
+
+Process model: PostgreSQL primary + standby are started by ``pg_ctl`` (they daemonize); everything else
+— the fault proxy, the eight pinboard instances, HAProxy, Prometheus and the load generator — runs
+under one supervisord (the "auto-scaling group": ``autorestart``, XML-RPC on 127.0.0.1). supervisord
+itself runs in its own session, so it outlives the ``sandbox up`` command; ``<root>/state.json`` (the
+contract in docs/architecture.md) tells every later command where everything is.
+
+``up`` is idempotent: a healthy estate described by ``state.json`` is returned as is; a stale or
+broken one is torn down first. ``down`` works from ``state.json`` plus supervisord's pid file and the
+PostgreSQL pid files, and removes ``<root>`` entirely: no process, no port, no stale state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+import xmlrpc.client
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaosrunner.ports import LOOPBACK, port_open
+from chaosrunner.sandbox import configs
+from chaosrunner.sandbox.configs import Program
+from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
+from chaosrunner.sandbox.processes import ManagedProcess, stop_group
+from chaosrunner.sandbox.topology import SERVICE, Ports, allocate_ports, instances
+from chaosrunner.storage import atomic_write_json
+
+STATE_VERSION = 1
+HTTP_TIMEOUT_S = 3.0
+DEFAULT_ROOT = ".sandbox"
+PRIMARY, STANDBY = "pg-a", "pg-b"
+
+
+class SandboxError(RuntimeError):
+    """The estate could not be brought up / reached; the message names the part and its log."""
+
+
+def sandbox_root(root: str | Path | None = None) -> Path:
+    """``root`` if given, else ``$CHAOSRUNNER_SANDBOX``, else ``./.sandbox`` — always absolute."""
+    return Path(root or os.environ.get("CHAOSRUNNER_SANDBOX") or DEFAULT_ROOT).absolute()
+
+
+@dataclass
+class SandboxOptions:
+    root: Path
+    base_port: int | None = None         # consecutive ports from here (order: topology.FIXED_PORTS…)
+    rps: float = 50.0                     # load generator rate (requests/s)
+    write_ratio: float = 0.2              # share of writes in the load
+    replacement_delay_s: float = 0.0      # extra boot time of a replaced (restarted) instance, seconds
+    toxiproxy_server: str | None = "auto"  # "auto": use `toxiproxy-server` if on PATH; None: builtin
+    ready_timeout_s: float = 60.0
+
+
+# ----------------------------------------------------------------------------- small clients
+def supervisor_rpc(url: str, timeout_s: float = HTTP_TIMEOUT_S) -> Any:
+    """An XML-RPC proxy to supervisord with a socket timeout (``.supervisor.getAllProcessInfo()``…)."""
+
+    class _Transport(xmlrpc.client.Transport):
+        def make_connection(self, host: Any) -> Any:
+            conn = super().make_connection(host)
+            conn.timeout = timeout_s
+            return conn
+
+    return xmlrpc.client.ServerProxy(url, transport=_Transport(), allow_none=True)
+
+
+def haproxy_command(stats_socket: str | Path, command: str, timeout_s: float = HTTP_TIMEOUT_S) -> str:
+    """Send one command to HAProxy's runtime API (e.g. ``set server pinboard/X state maint``)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(str(stats_socket))
+        s.sendall(command.strip().encode() + b"\n")
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def http_json(url: str, data: Any = None, method: str | None = None, timeout_s: float = HTTP_TIMEOUT_S) -> Any:
+    body = json.dumps(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else None
+
+
+def haproxy_servers(stats_socket: str | Path, backend: str = SERVICE) -> dict[str, str]:
+    """Server name → status (``UP``, ``DOWN``, ``MAINT``, ``UP 1/2``…) from the runtime API's ``show stat``."""
+    lines = haproxy_command(stats_socket, "show stat").splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    header = lines[0][2:].split(",")
+    out = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND"):
+            out[row["svname"]] = row.get("status", "")
+    return out
+
+
+def _servers_up(stats_socket: Path) -> int:
+    return sum(1 for st in haproxy_servers(stats_socket).values() if st == "UP")
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait(what: str, check: Any, timeout_s: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - any failure means "not yet"
+            pass
+        time.sleep(0.1)
+    hint = f" (log: {log})" if log else ""
+    raise SandboxError(f"{what} not ready after {timeout_s:.0f}s{hint}")
+
+
+# ----------------------------------------------------------------------------- state
+def state_path(root: Path) -> Path:
+    return root / "state.json"
+
+
+def read_state(root: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(state_path(root).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _healthy(state: dict[str, Any]) -> bool:
+    try:
+        infos = supervisor_rpc(state["supervisor"]["url"]).supervisor.getAllProcessInfo()
+    except (OSError, xmlrpc.client.Error, KeyError):
+        return False
+    if not infos or any(i["statename"] != "RUNNING" for i in infos):
+        return False
+    pg = state["postgres"]
+    return all(port_open(pg[role]["port"]) for role in ("primary", "standby") if pg.get(role))
+
+
+# ----------------------------------------------------------------------------- up
+def _toxiproxy_binary(choice: str | None) -> str | None:
+    if choice is None:
+        return None
+    if choice == "auto":
+        return shutil.which("toxiproxy-server")
+    return choice
+
+
+def _programs(opts: SandboxOptions, ports: Ports, paths: dict[str, Path], dsns: dict[str, str],
+              toxi_bin: str | None) -> list[Program]:
+    py = sys.executable
+    root = opts.root
+    if toxi_bin:
+        fault = Program("faultproxy", [toxi_bin, "-host", LOOPBACK, "-port", str(ports.toxiproxy)], 10)
+    else:
+        fault = Program("faultproxy", [py, "-m", "chaosrunner.sandbox.faultproxy", "--port",
+                                       str(ports.toxiproxy), "--proxies", str(paths["proxies"])], 10)
+    progs = [fault]
+    for spec in instances():
+        progs.append(Program(spec.id, [
+            py, "-m", "chaosrunner.sandbox.pinboard", "--id", spec.id, "--region", spec.region,
+            "--region-type", spec.region_type, "--zone", spec.zone, "--tier", spec.tier,
+            "--port", str(ports.instance[spec.id]),
+            "--write-dsn", dsns["write"],
+            "--read-dsn", dsns["read_full"] if spec.region_type == "Full" else dsns["read_replica"],
+            "--start-delay", str(opts.replacement_delay_s),
+            "--boot-marker", str(root / "run" / f"{spec.id}.booted"),
+        ], 20))
+    progs.append(Program("haproxy", ["haproxy", "-db", "-f", str(paths["haproxy"])], 30, autostart=False))
+    progs.append(Program("prometheus", [
+        "prometheus", f"--config.file={paths['prometheus']}", f"--storage.tsdb.path={root / 'prometheus' / 'data'}",
+        "--storage.tsdb.retention.time=1d", f"--web.listen-address={LOOPBACK}:{ports.prometheus}",
+        "--web.enable-lifecycle", "--log.level=warn"], 40, autostart=False))
+    progs.append(Program("loadgen", [
+        py, "-m", "chaosrunner.sandbox.loadgen", "--target", f"http://{LOOPBACK}:{ports.haproxy}",
+        "--port", str(ports.loadgen), "--rps", str(opts.rps), "--write-ratio", str(opts.write_ratio),
+        "--acked", str(root / "loadgen" / "acked.txt")], 50, autostart=False))
+    return progs
+
+
+def _proxy_list(ports: Ports) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for spec in instances():
+        out.append({"name": spec.proxy, "listen": f"{LOOPBACK}:{ports.instance_proxy[spec.id]}",
+                    "upstream": f"{LOOPBACK}:{ports.instance[spec.id]}", "enabled": True, "kind": "instance"})
+    out.append({"name": PRIMARY, "listen": f"{LOOPBACK}:{ports.db_proxy_primary}",
+                "upstream": f"{LOOPBACK}:{ports.pg_primary}", "enabled": True, "kind": "database"})
+    out.append({"name": STANDBY, "listen": f"{LOOPBACK}:{ports.db_proxy_standby}",
+                "upstream": f"{LOOPBACK}:{ports.pg_standby}", "enabled": True, "kind": "database"})
+    return out
+
+
+def up(opts: SandboxOptions) -> dict[str, Any]:
+    """Bring the estate up (idempotent) and return the state written to ``<root>/state.json``."""
+    from chaosrunner.sandbox.pinboard import SCHEMA, db_dsn
+    from chaosrunner.sandbox.prometheus import render_config
+
+    root = opts.root = opts.root.absolute()
+    existing = read_state(root)
+    if existing is not None and _healthy(existing):
+        return existing
+    if existing is not None or (root / "supervisor").exists():
+        down(root)
+    for d in ("supervisor", "logs", "run", "haproxy", "prometheus", "loadgen", "faultproxy"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    ports = allocate_ports(opts.base_port)
+    specs = instances()
+    toxi_bin = _toxiproxy_binary(opts.toxiproxy_server)
+
+    pg_base = pg_base_dir(root)
+    primary = PostgresCluster(pg_base, PRIMARY, ports.pg_primary)
+    standby = PostgresCluster(pg_base, STANDBY, ports.pg_standby)
+    supervisord: ManagedProcess | None = None
+    try:
+        for c in (primary, standby):
+            if c.dir.exists():
+                c.destroy()
+        primary.init_primary()
+        primary.start()
+        primary.execute(SCHEMA)
+        standby.init_standby(primary, slot="pg_b")
+        standby.start()
+
+        proxies = _proxy_list(ports)
+        paths = {
+            "proxies": root / "faultproxy" / "proxies.json",
+            "haproxy": root / "haproxy" / "haproxy.cfg",
+            "prometheus": root / "prometheus" / "prometheus.yml",
+            "rules": root / "prometheus" / "rules.yml",
+            "supervisor": root / "supervisor" / "supervisord.conf",
+        }
+        stats_socket = root / "run" / "haproxy.sock"
+        paths["proxies"].write_text(json.dumps([{k: v for k, v in p.items() if k != "kind"} for p in proxies],
+                                               indent=2))
+        paths["haproxy"].write_text(configs.haproxy_cfg(specs, ports, stats_socket))
+        prom_doc = render_config(configs.prometheus_jobs(specs, ports), scrape_interval_s=1.0)
+        paths["prometheus"].write_text(yaml.safe_dump(configs.finish_prometheus_config(prom_doc, paths["rules"]),
+                                                      sort_keys=False))
+        paths["rules"].write_text(yaml.safe_dump(configs.recording_rules(), sort_keys=False))
+        db_a, db_b = (LOOPBACK, ports.db_proxy_primary), (LOOPBACK, ports.db_proxy_standby)
+        dsns = {
+            "write": db_dsn([db_a, db_b], "read-write"),
+            "read_full": db_dsn([db_a, db_b], "any"),
+            "read_replica": db_dsn([db_b, db_a], "prefer-standby"),
+        }
+        programs = _programs(opts, ports, paths, dsns, toxi_bin)
+        paths["supervisor"].write_text(configs.supervisord_conf(programs, ports.supervisor, root))
+        supervisord = ManagedProcess(
+            "supervisord", [sys.executable, "-m", "supervisor.supervisord", "-c", str(paths["supervisor"])],
+            root / "supervisor" / "supervisord.out",
+        ).start()
+        (root / "supervisor" / "supervisord.pid.launch").write_text(str(supervisord.pid))
+        sup_url = f"http://{LOOPBACK}:{ports.supervisor}/RPC2"
+        deadline_s = opts.ready_timeout_s
+        _wait("supervisord", lambda: supervisor_rpc(sup_url).supervisor.getState()["statename"] == "RUNNING",
+              deadline_s, root / "supervisor" / "supervisord.log")
+        api = f"http://{LOOPBACK}:{ports.toxiproxy}"
+        _wait("fault proxy", lambda: http_json(f"{api}/version"), deadline_s, root / "logs" / "faultproxy.log")
+        if toxi_bin:
+            http_json(f"{api}/populate", [{k: v for k, v in p.items() if k != "kind"} for p in proxies])
+        for spec in specs:
+            _wait(spec.id, lambda s=spec: http_json(f"http://{LOOPBACK}:{ports.instance[s.id]}/healthz")["ok"],
+                  deadline_s, root / "logs" / f"{spec.id}.log")
+        rpc = supervisor_rpc(sup_url, timeout_s=deadline_s)
+        rpc.supervisor.startProcess("haproxy", True)
+        rpc.supervisor.startProcess("prometheus", True)
+        _wait("haproxy (all Full-region servers UP)",
+              lambda: _servers_up(stats_socket) >= sum(1 for s in specs if s.region_type == "Full"),
+              deadline_s, root / "logs" / "haproxy.log")
+        rpc.supervisor.startProcess("loadgen", True)
+        _wait("prometheus", lambda: urllib.request.urlopen(
+            f"http://{LOOPBACK}:{ports.prometheus}/-/ready", timeout=HTTP_TIMEOUT_S).status == 200,
+            deadline_s, root / "logs" / "prometheus.log")
+        _wait("loadgen", lambda: http_json(f"http://{LOOPBACK}:{ports.loadgen}/stats"), deadline_s,
+              root / "logs" / "loadgen.log")
+    except BaseException:
+        if supervisord is not None:
+            supervisord.stop(10)
+        for c in (standby, primary):
+            c.destroy()
+        raise
+
+    state = {
+        "version": STATE_VERSION,
+        "root": str(root),
+        "created_at": time.time(),
+        "supervisor": {"url": sup_url, "conf": str(paths["supervisor"]), "pid": supervisord.pid},
+        "prometheus": {"url": f"http://{LOOPBACK}:{ports.prometheus}"},
+        "toxiproxy": {"url": api, "kind": "toxiproxy-server" if toxi_bin else "builtin"},
+        "haproxy": {"url": f"http://{LOOPBACK}:{ports.haproxy}", "stats_socket": str(stats_socket),
+                    "metrics": f"http://{LOOPBACK}:{ports.haproxy_metrics}/metrics",
+                    "stats": f"http://{LOOPBACK}:{ports.haproxy_metrics}/stats", "backend": SERVICE},
+        "postgres": {
+            "primary": {**primary.describe(), "proxy": PRIMARY},
+            "standby": {**standby.describe(), "proxy": STANDBY},
+            "base_dir": str(pg_base),
+        },
+        "loadgen": {"url": f"http://{LOOPBACK}:{ports.loadgen}", "rps": opts.rps,
+                    "acked_file": str(root / "loadgen" / "acked.txt")},
+        "instances": [
+            {"id": s.id, "service": SERVICE, "region": s.region, "region_type": s.region_type, "zone": s.zone,
+             "tier": s.tier, "port": ports.instance[s.id], "program": s.id, "proxy": s.proxy,
+             "proxy_port": ports.instance_proxy[s.id], "url": f"http://{LOOPBACK}:{ports.instance[s.id]}",
+             "proxy_url": f"http://{LOOPBACK}:{ports.instance_proxy[s.id]}"}
+            for s in specs
+        ],
+        "proxies": [{"name": p["name"], "listen": p["listen"], "upstream": p["upstream"], "kind": p["kind"]}
+                    for p in proxies],
+        "ports": sorted(ports.all()),
+        "options": {"rps": opts.rps, "write_ratio": opts.write_ratio,
+                    "replacement_delay_s": opts.replacement_delay_s, "base_port": opts.base_port},
+    }
+    atomic_write_json(state_path(root), state)
+    return state
+
+
+def wait_scraped(state: dict[str, Any], timeout_s: float = 30.0) -> None:
+    """Block until Prometheus has scraped every target once (``up == 1`` for all of them)."""
+    from chaosrunner.sandbox.prometheus import PrometheusServer
+
+    port = int(state["prometheus"]["url"].rsplit(":", 1)[1])
+    jobs = {SERVICE: [i["url"] for i in state["instances"]], "haproxy": ["h"], "loadgen": ["l"]}
+    prom = PrometheusServer(Path(state["root"]) / "prometheus", jobs, port=port)
+    deadline = time.monotonic() + timeout_s
+    for job in jobs:
+        prom.wait_for_up(job, timeout=max(1.0, deadline - time.monotonic()))
+
+
+# ----------------------------------------------------------------------------- down
+def down(root: Path, timeout_s: float = 20.0) -> dict[str, Any]:
+    """Stop everything under ``root`` and delete it. Returns what was stopped (for the CLI)."""
+    root = root.absolute()
+    state = read_state(root) or {}
+    stopped: list[str] = []
+    pids: set[int] = set()
+    for f in ("supervisord.pid", "supervisord.pid.launch"):
+        try:
+            pids.add(int((root / "supervisor" / f).read_text().strip()))
+        except (OSError, ValueError):
+            pass
+    if state.get("supervisor", {}).get("pid"):
+        pids.add(int(state["supervisor"]["pid"]))
+    url = state.get("supervisor", {}).get("url")
+    if url:
+        try:
+            rpc = supervisor_rpc(url, timeout_s=10)
+            rpc.supervisor.stopAllProcesses()
+            rpc.supervisor.shutdown()
+            stopped.append("supervisor programs")
+        except (OSError, xmlrpc.client.Error):
+            pass
+    for pid in pids:
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            stop_group(pid, 5)
+        stopped.append(f"supervisord pid {pid}")
+    pg_state = state.get("postgres", {})
+    base = Path(pg_state["base_dir"]) if pg_state.get("base_dir") else pg_base_dir(root)
+    for role, name in (("primary", PRIMARY), ("standby", STANDBY)):
+        port = int(pg_state.get(role, {}).get("port", 0))
+        cluster = PostgresCluster(base, name, port)
+        if cluster.running():
+            stopped.append(f"postgres {name}")
+        cluster.destroy()
+    if base.name.startswith("chaosrunner-pg-") or base == root / "pg":
+        shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return {"root": str(root), "stopped": stopped}
+
+
+# ----------------------------------------------------------------------------- status
+def status(root: Path) -> dict[str, Any]:
+    """The inventory: instances (pid, up/down), DB roles, proxies and URLs. ``{"up": false}`` if none."""
+    state = read_state(root)
+    if state is None:
+        return {"up": False, "root": str(root)}
+    procs: dict[str, dict[str, Any]] = {}
+    try:
+        for info in supervisor_rpc(state["supervisor"]["url"]).supervisor.getAllProcessInfo():
+            procs[info["name"]] = info
+        supervisor_ok = True
+    except (OSError, xmlrpc.client.Error):
+        supervisor_ok = False
+    instances_out = []
+    for inst in state["instances"]:
+        info = procs.get(inst["program"], {})
+        instances_out.append({**inst, "pid": info.get("pid") or None, "state": info.get("statename", "UNKNOWN"),
+                              "up": info.get("statename") == "RUNNING" and port_open(inst["port"])})
+    db = {}
+    for role in ("primary", "standby"):
+        entry = dict(state["postgres"][role])
+        cluster = PostgresCluster(Path(state["postgres"]["base_dir"]), entry["name"], entry["port"])
+        entry["pid"] = cluster.pid()
+        try:
+            entry["role"] = "standby" if cluster.in_recovery() else "primary"
+            entry["up"] = True
+        except Exception:  # noqa: BLE001 - down or unreachable
+            entry["role"], entry["up"] = "unknown", False
+        db[role] = entry
+    proxies = state["proxies"]
+    try:
+        live = http_json(f"{state['toxiproxy']['url']}/proxies")
+        proxies = [{**p, "enabled": live.get(p["name"], {}).get("enabled"),
+                    "toxics": [t["name"] for t in live.get(p["name"], {}).get("toxics", [])]} for p in proxies]
+    except (OSError, ValueError, urllib.error.URLError):
+        pass
+    others = {name: {"pid": info.get("pid") or None, "state": info.get("statename")}
+              for name, info in procs.items() if name not in {i["program"] for i in state["instances"]}}
+    return {
+        "up": supervisor_ok,
+        "root": state["root"],
+        "urls": {"pinboard": state["haproxy"]["url"], "prometheus": state["prometheus"]["url"],
+                 "toxiproxy": state["toxiproxy"]["url"], "loadgen": state["loadgen"]["url"],
+                 "haproxy_stats": state["haproxy"]["stats"], "supervisor": state["supervisor"]["url"]},
+        "instances": instances_out,
+        "databases": db,
+        "proxies": proxies,
+        "processes": others,
+    }

@@ -1,0 +1,187 @@
+"""The demo service "pinboard": one instance = one process (aiohttp), labelled by region/zone/tier.
+
+Endpoints:
+
+* ``GET /pins/{id}`` (route ``read``) → 200 ``{"id", "body"}`` or 404; reads the region's read database.
+* ``POST /pins`` (route ``write``) ``{"body": str}`` → 201 ``{"id"}``; in a Read-Only region → 503 at
+  once (``{"error": "region eu-west is read-only"}``) without touching any database.
+* ``GET /healthz`` → 200 ``{"ok": true, ...}`` while the process serves (HAProxy health checks).
+* ``GET /metrics`` → Prometheus text: ``http_requests_total{service,region,zone,instance,tier,route,code}``
+  and ``http_request_duration_seconds{service,region,zone,instance,tier,route}`` (seconds); every
+  (route, code) series exists at 0 from the start (a rate() of an absent series is empty, not 0).
+
+Database access goes through the fault proxy (so a latency toxic on the ``database`` proxies slows
+queries) with short timeouts: 2 s to connect (per host), 2 s statement timeout, 3 s overall per query —
+a dead database yields a fast 503, never a hung request. Writes use a multi-host DSN with
+``target_session_attrs=read-write`` so that after the standby is promoted, the next (re)connection finds
+the new primary by itself.
+
+``--start-delay`` seconds are slept before listening: the "boot time" of a replacement instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+SERVICE = "pinboard"
+QUERY_TIMEOUT_S = 3.0
+POOL_SIZE = 3
+ROUTE_CODES = {"read": ("200", "404", "500", "503"), "write": ("201", "400", "500", "503")}
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0)
+SCHEMA = "CREATE TABLE IF NOT EXISTS pins (id bigserial PRIMARY KEY, body text NOT NULL, " \
+         "created_at timestamptz NOT NULL DEFAULT now())"
+log = logging.getLogger("pinboard")
+
+
+class DatabaseUnavailable(Exception):
+    """No usable connection (or the query failed/timed out): the request answers 503."""
+
+
+class ConnectionPool:
+    """A few persistent async connections for one DSN; broken ones are dropped and reopened lazily."""
+
+    def __init__(self, dsn: str, size: int = POOL_SIZE) -> None:
+        self.dsn = dsn
+        self.idle: asyncio.Queue[Any] = asyncio.Queue()
+        self.slots = asyncio.Semaphore(size)
+
+    async def run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        async with self.slots:
+            conn = None
+            if not self.idle.empty():
+                conn = self.idle.get_nowait()
+            try:
+                async with asyncio.timeout(QUERY_TIMEOUT_S):
+                    if conn is None or conn.closed:
+                        conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                    cur = await conn.execute(sql, params)
+                    rows = await cur.fetchall() if cur.description else []
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+                raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+            self.idle.put_nowait(conn)
+            return rows
+
+
+def db_dsn(hosts: list[tuple[str, int]], attrs: str) -> str:
+    """Multi-host libpq DSN with our timeouts; ``attrs`` is libpq's ``target_session_attrs``."""
+    return (
+        f"host={','.join(h for h, _ in hosts)} port={','.join(str(p) for _, p in hosts)} "
+        f"user=postgres dbname=postgres connect_timeout=2 target_session_attrs={attrs} "
+        "options='-c statement_timeout=2000'"
+    )
+
+
+def build_app(args: argparse.Namespace) -> web.Application:
+    labels = {"service": SERVICE, "region": args.region, "zone": args.zone, "instance": args.id,
+              "tier": args.tier}
+    registry = CollectorRegistry()
+    requests_total = Counter("http_requests_total", "HTTP requests by route and status code",
+                             [*labels, "route", "code"], registry=registry)
+    duration = Histogram("http_request_duration_seconds", "HTTP request duration (seconds)",
+                         [*labels, "route"], buckets=LATENCY_BUCKETS, registry=registry)
+    for route, codes in ROUTE_CODES.items():
+        duration.labels(**labels, route=route)
+        for code in codes:
+            requests_total.labels(**labels, route=route, code=code)
+    read_only = args.region_type.lower() != "full"
+    writer = ConnectionPool(args.write_dsn)
+    reader = ConnectionPool(args.read_dsn)
+    started = time.time()
+
+    def observe(route: str, code: int, t0: float) -> None:
+        requests_total.labels(**labels, route=route, code=str(code)).inc()
+        duration.labels(**labels, route=route).observe(time.perf_counter() - t0)
+
+    async def read(request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        try:
+            pin_id = int(request.match_info["id"])
+        except ValueError:
+            observe("read", 404, t0)
+            return web.json_response({"error": "no such pin"}, status=404)
+        try:
+            rows = await reader.run("SELECT id, body FROM pins WHERE id = %s", (pin_id,))
+        except DatabaseUnavailable as exc:
+            observe("read", 503, t0)
+            return web.json_response({"error": f"database unavailable: {exc}"}, status=503)
+        if not rows:
+            observe("read", 404, t0)
+            return web.json_response({"error": "no such pin"}, status=404)
+        observe("read", 200, t0)
+        return web.json_response({"id": rows[0][0], "body": rows[0][1], "instance": args.id})
+
+    async def write(request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        if read_only:
+            observe("write", 503, t0)
+            return web.json_response({"error": f"region {args.region} is read-only"}, status=503)
+        try:
+            body = await request.json()
+            text = str(body["body"])
+        except Exception:
+            observe("write", 400, t0)
+            return web.json_response({"error": "want JSON {\"body\": str}"}, status=400)
+        try:
+            rows = await writer.run("INSERT INTO pins (body) VALUES (%s) RETURNING id", (text,))
+        except DatabaseUnavailable as exc:
+            observe("write", 503, t0)
+            return web.json_response({"error": f"database unavailable: {exc}"}, status=503)
+        observe("write", 201, t0)
+        return web.json_response({"id": rows[0][0], "instance": args.id}, status=201)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "instance": args.id, "region": args.region, "zone": args.zone,
+                                  "tier": args.tier, "uptime_s": round(time.time() - started, 3)})
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.add_routes([web.get("/pins/{id}", read), web.post("/pins", write), web.get("/healthz", healthz),
+                    web.get("/metrics", metrics)])
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="pinboard demo service instance")
+    p.add_argument("--id", required=True)
+    p.add_argument("--region", required=True)
+    p.add_argument("--region-type", default="Full")
+    p.add_argument("--zone", required=True)
+    p.add_argument("--tier", default="non-critical")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--write-dsn", required=True)
+    p.add_argument("--read-dsn", required=True)
+    p.add_argument("--start-delay", type=float, default=0.0,
+                   help="seconds to wait before serving when restarted (replacement boot time)")
+    p.add_argument("--boot-marker", type=Path, default=None,
+                   help="file marking the first start; --start-delay applies only when it exists")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    first_start = args.boot_marker is None or not args.boot_marker.exists()
+    if args.boot_marker is not None:
+        args.boot_marker.parent.mkdir(parents=True, exist_ok=True)
+        args.boot_marker.touch()
+    if args.start_delay > 0 and not first_start:
+        time.sleep(args.start_delay)
+    web.run_app(build_app(args), host="127.0.0.1", port=args.port, access_log=None, print=None,
+                shutdown_timeout=1.0)
+
+
+if __name__ == "__main__":
+    main()
