@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import child_env, wait_for
+
+from tests.safety.harness import child_env, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 
 from chaosrunner.locks import TargetLocks, lock_file_name
+from tests.safety.harness import wait_for
 
 HOLDER = str(Path(__file__).parent / "lock_holder.py")
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import child_env, pid_gone, wait_for
 
 from chaosrunner.ledger import Ledger
+from tests.safety.harness import child_env, pid_gone, wait_for
 
 pytestmark = pytest.mark.slow
 
