@@ -60,3 +60,81 @@ def test_lock_files_are_private_and_keys_never_become_paths(state: Path) -> None
     assert stat.S_IMODE((state / "locks").stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (state / "locks").iterdir())
     locks.release()
+
+
+def locked_experiment(tmp_path: Path, ready: Path) -> Path:
+    import yaml
+
+    doc = {
+        "title": "hold a target",
+        "description": "takes the lock on one static target and stays in its method",
+        "method": [
+            {
+                "type": "action",
+                "name": "hold",
+                "provider": {
+                    "type": "python",
+                    "module": "chaos_undo_marks",
+                    "func": "hold",
+                    "arguments": {"ready": str(ready), "seconds": 60},
+                },
+            }
+        ],
+        "extensions": [
+            {
+                "name": "chaosrunner",
+                "targets": {
+                    "inventory": "static",
+                    "select": {"service": "pinboard"},
+                    "pick": 1,
+                    "static": [
+                        {
+                            "id": "pinboard-us-east-a-1",
+                            "service": "pinboard",
+                            "region": "us-east",
+                            "zone": "us-east-a",
+                            "tier": "non-critical",
+                        }
+                    ],
+                },
+                "blast_radius": {"services": ["pinboard"], "max_targets": 1, "zones": 1},
+            }
+        ],
+    }
+    path = tmp_path / "hold.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.mark.slow
+def test_two_concurrent_chaosrunner_runs_on_the_same_target(state, tmp_path, spawn, reap) -> None:
+    import subprocess
+    import sys
+
+    from tests.safety.harness import child_env
+
+    ready = tmp_path / "first-in-method"
+    path = locked_experiment(tmp_path, ready)
+    first = spawn("-m", "chaosrunner", "run", str(path), "--json", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: ready.exists() or first.poll() is not None, 60, "the first run to be in its method")
+        assert first.poll() is None
+        second = subprocess.run(
+            [sys.executable, "-m", "chaosrunner", "run", str(path), "--json"],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 4, (second.stdout, second.stderr)
+        result = json.loads(second.stdout)
+        assert result["verdict"] == "refused" and "pinboard-us-east-a-1" in result["reason"]
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=5)
+        import psutil
+
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info.get("cmdline") or []
+            if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+                reap.append(p.pid)
