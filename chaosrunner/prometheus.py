@@ -86,11 +86,11 @@ class PrometheusSource:
         result = self.query(promql)
         if not result:
             raise EmptyResult(f"no data for {promql!r}")
+        if len(result) == 2 and not isinstance(result[0], dict):  # resultType scalar: [ts, "value"]
+            result = [{"value": result}]
         total = 0.0
         for series in result:
             value = series.get("value") if isinstance(series, dict) else None
-            if value is None and isinstance(series, list | tuple):  # scalar result type
-                value = series
             try:
                 total += float(value[1])  # type: ignore[index]
             except (TypeError, ValueError, IndexError):

@@ -1,0 +1,158 @@
+"""Preflight refuses per blast-radius dimension, empty/match-everything selectors, the kill switch and
+locked targets (static inventory: no server needed)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from chaosrunner import killswitch
+from chaosrunner.blast_radius import BlastRadius, check_targets
+from chaosrunner.inventory.base import Target, TargetsSpec, select, selector_problem
+from chaosrunner.preflight import PreflightContext, run_preflight
+
+
+def fleet() -> list[dict[str, Any]]:
+    out = []
+    for region in ("us-east", "us-west"):
+        for z in ("a", "b"):
+            for i in (1, 2):
+                out.append({"id": f"pinboard-{region}-{z}-{i}", "service": "pinboard", "region": region,
+                            "zone": f"{region}-{z}", "tier": "critical" if i == 1 and z == "a" else "non-critical"})
+    out.append({"id": "search-us-east-a-1", "service": "search", "region": "us-east", "zone": "us-east-a",
+                "tier": "critical"})
+    return out
+
+
+def preflight(select_: dict[str, str], pick: int | str = 1, **br: Any) -> Any:
+    spec = TargetsSpec(inventory="static", select=select_, pick=pick, static=fleet())
+    return run_preflight(PreflightContext(run_id="r1", targets=spec, blast_radius=BlastRadius(**br),
+                                          rng=random.Random(7)))
+
+
+def failed(result: Any) -> dict[str, str]:
+    return {c.name: c.detail for c in result.checks if not c.ok}
+
+
+def test_allows_one_non_critical_instance_in_one_zone() -> None:
+    r = preflight({"service": "pinboard", "zone": "us-east-a", "tier": "non-critical"}, 1,
+                  services=["pinboard"], tiers=["non-critical"], max_targets=1, max_percent="25%", zones=1,
+                  regions=1)
+    assert r.allowed, failed(r)
+    assert [t.id for t in r.targets] == ["pinboard-us-east-a-2"]
+    assert r.locks is not None
+    r.locks.release()
+
+
+def test_refuses_more_targets_than_max_targets() -> None:
+    r = preflight({"service": "pinboard", "region": "us-east"}, 3, max_targets=2)
+    assert not r.allowed
+    assert failed(r) == {"blast_radius.max_targets": "3 targets, limit 2"}
+    check = next(c for c in r.checks if c.name == "blast_radius.max_targets")
+    assert check.numbers == {"count": 3, "limit": 2}
+
+
+def test_refuses_when_targets_exceed_max_percent_of_the_service() -> None:
+    r = preflight({"service": "pinboard", "region": "us-east"}, 3, max_percent="25%")
+    assert "blast_radius.max_percent" in failed(r)
+    assert "3 of 8 pinboard targets = 37.5%" in failed(r)["blast_radius.max_percent"]
+
+
+def test_refuses_when_targets_span_two_zones() -> None:
+    r = preflight({"service": "pinboard", "region": "us-east"}, "all", zones=1)
+    assert "blast_radius.zones" in failed(r)
+    assert "2 zones touched (us-east-a, us-east-b), limit 1" == failed(r)["blast_radius.zones"]
+
+
+def test_refuses_when_targets_span_two_regions() -> None:
+    r = preflight({"service": "pinboard", "tier": "non-critical"}, "all", regions=1)
+    assert "blast_radius.regions" in failed(r)
+
+
+def test_refuses_a_service_outside_the_allowlist() -> None:
+    r = preflight({"zone": "us-east-a", "tier": "critical"}, "all", services=["pinboard"])
+    assert "service search outside the allowlist" in failed(r)["blast_radius.services"]
+
+
+def test_refuses_a_tier_outside_the_allowlist() -> None:
+    r = preflight({"service": "pinboard", "zone": "us-east-a"}, "all", tiers=["non-critical"])
+    assert "tier critical outside the allowlist" in failed(r)["blast_radius.tiers"]
+
+
+@pytest.mark.parametrize(
+    ("sel", "words"),
+    [({}, "empty"), ({"service": "*"}, "wildcard"), ({"zone": ""}, "wildcard")],
+)
+def test_refuses_empty_or_wildcard_selectors(sel: dict[str, str], words: str) -> None:
+    r = preflight(sel, 1)
+    assert words in failed(r)["selector"]
+
+
+def test_refuses_a_selector_that_matches_the_whole_inventory() -> None:
+    spec = TargetsSpec(inventory="static", select={"service": "pinboard"}, static=fleet()[:8])
+    r = run_preflight(PreflightContext(run_id="r", targets=spec))
+    assert "matches all 8 targets" in failed(r)["selector"]
+
+
+def test_refuses_a_selector_that_matches_nothing() -> None:
+    r = preflight({"service": "nope"}, 1)
+    assert "matches no target" in failed(r)["selector"]
+
+
+def test_refuses_while_the_kill_switch_is_engaged(isolated_state: Path) -> None:
+    killswitch.engage("incident 42")
+    r = preflight({"service": "pinboard", "zone": "us-east-a"}, 1)
+    assert failed(r) == {"kill_switch": "chaos is halted: incident 42"}
+    assert r.locks is None
+    killswitch.release()
+    assert preflight({"service": "pinboard", "zone": "us-east-a"}, 1).allowed
+
+
+def test_refuses_targets_locked_by_another_run() -> None:
+    first = preflight({"service": "pinboard", "zone": "us-east-a"}, "all")
+    assert first.allowed
+    try:
+        second = preflight({"service": "pinboard", "zone": "us-east-a"}, "all")
+        assert "another run holds a lock" in failed(second)["target_locks"]
+        assert "run r1" in failed(second)["target_locks"]
+    finally:
+        first.locks.release()
+
+
+def test_undeclared_dimensions_are_reported_not_limited() -> None:
+    checks = check_targets(BlastRadius(), [Target(id="x", service="s", zone="z")], [])
+    assert all(c.ok for c in checks)
+    assert {c.name for c in checks} == {
+        "blast_radius.services", "blast_radius.tiers", "blast_radius.max_targets", "blast_radius.max_percent",
+        "blast_radius.zones", "blast_radius.regions",
+    }
+
+
+def test_select_picks_randomly_among_matches_and_keeps_order() -> None:
+    ts = [Target.from_dict(t) for t in fleet()]
+    matching, chosen = select(ts, {"service": "pinboard"}, 3, random.Random(1))
+    assert len(matching) == 8 and len(chosen) == 3
+    assert [t.id for t in chosen] == [t.id for t in matching if t in chosen]
+    assert selector_problem({"region": "us-east"}, ts) is None
+
+
+def test_kill_switch_cli_halts_and_resumes(isolated_state: Path) -> None:
+    from chaosrunner.cli import app
+
+    r = CliRunner().invoke(app, ["halt", "--reason", "freeze for black friday"])
+    assert r.exit_code == 0 and "freeze for black friday" in r.output
+    assert killswitch.status().engaged and killswitch.status().reason == "freeze for black friday"
+    assert CliRunner().invoke(app, ["halt"]).exit_code == 2
+    r = CliRunner().invoke(app, ["resume", "--json"])
+    assert r.exit_code == 0 and '"was_engaged": true' in r.output
+    assert not killswitch.status().engaged
+
+
+def test_corrupt_kill_switch_counts_as_engaged(isolated_state: Path) -> None:
+    killswitch.path().parent.mkdir(parents=True, exist_ok=True)
+    killswitch.path().write_text("{not json")
+    assert killswitch.status().engaged
