@@ -1,0 +1,97 @@
+"""Pure parts of the estate: topology, ports, rendered configs (validated by the real tools), demo order."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from chaosrunner.sandbox import configs
+from chaosrunner.sandbox.demo import render_summary, week_order, weekday_index
+from chaosrunner.sandbox.loadgen import percentile, summarize
+from chaosrunner.sandbox.topology import allocate_ports, instances
+
+
+def test_topology_has_two_regions_four_zones_eight_instances_and_two_critical() -> None:
+    specs = instances()
+    assert len(specs) == 8
+    assert {(s.region, s.region_type) for s in specs} == {("us-east", "Full"), ("eu-west", "Read-Only")}
+    assert len({s.zone for s in specs}) == 4
+    assert [s.id for s in specs if s.tier == "critical"] == ["pinboard-us-east-a-1", "pinboard-eu-west-a-1"]
+
+
+def test_base_port_gives_consecutive_unique_ports() -> None:
+    ports = allocate_ports(20000)
+    allp = ports.all()
+    assert len(allp) == len(set(allp)) == 10 + 16
+    assert min(allp) == 20000 and max(allp) == 20025
+    assert ports.haproxy == 20000
+
+
+def test_haproxy_config_is_valid_and_read_only_region_is_backup(tmp_path: Path) -> None:
+    ports = allocate_ports(21000)
+    text = configs.haproxy_cfg(instances(), ports, tmp_path / "h.sock")
+    assert "server pinboard-eu-west-a-1 127.0.0.1:" in text
+    for line in text.splitlines():
+        if "server pinboard-eu-west" in line:
+            assert line.endswith(" backup")
+        if "server pinboard-us-east" in line:
+            assert not line.endswith(" backup")
+    assert "inter 500ms fall 2 rise 2" in text and "option redispatch" in text
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    result = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_recording_rules_are_valid_promql(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump(configs.recording_rules()))
+    result = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {r["record"] for r in configs.recording_rules()["groups"][0]["rules"]}
+    assert "service_region_zone:http_request_errors:ratio_rate10s" in names
+    assert "loadgen:requests_errors:ratio_rate10s" in names
+
+
+def test_supervisord_conf_escapes_percent_and_sets_autorestart(tmp_path: Path) -> None:
+    conf = configs.supervisord_conf([configs.Program("a", ["echo", "50%"], 10, autostart=False)], 9001, tmp_path)
+    assert "command=echo 50%%" in conf and "autorestart=true" in conf and "autostart=false" in conf
+    assert "port=127.0.0.1:9001" in conf
+
+
+def test_week_order_is_monday_to_friday_then_undated() -> None:
+    names = ["zeta.yaml", "fri-region.yaml", "mon-kill.yaml", "wednesday_cpu.yaml", "02-tue-latency.yaml",
+             "thu.db.yaml"]
+    ordered = [p.name for p in week_order([Path(n) for n in names])]
+    assert ordered == ["mon-kill.yaml", "02-tue-latency.yaml", "wednesday_cpu.yaml", "thu.db.yaml",
+                       "fri-region.yaml", "zeta.yaml"]
+    assert weekday_index("monitoring") is None  # "mon" must be a whole token
+
+
+def test_loadgen_summary_is_windowed() -> None:
+    samples = [(100.0, "read", True, 0.010), (105.0, "write", False, 0.5), (109.0, "read", True, 0.020)]
+    s = summarize(samples, now=110.0, window_s=6.0)
+    assert (s["requests"], s["errors"], s["by_kind"]["write"]["errors"]) == (2, 1, 1)
+    assert s["success_ratio"] == 0.5
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0 and percentile([], 99) is None
+
+
+def test_summary_renders_without_experiments() -> None:
+    text = render_summary({"root": "/r", "runs": [], "ok": True, "up_s": 20, "total_s": 40,
+                           "experiments_dir": "experiments/sandbox",
+                           "status": {"instances_up": 8, "instances": 8, "databases": {}},
+                           "traffic": {"window_s": 10, "requests": 500, "success_ratio": 1.0, "p50_ms": 5.0,
+                                       "p99_ms": 50.0, "acked_writes": 100}})
+    assert "success 100.00 %" in text and "all passed" in text
+
+
+def test_cli_rejects_bad_options_with_exit_2(tmp_path: Path) -> None:
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "chaosrunner", "sandbox", "up", "--rps", "-1", "--root",
+                             str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--rps" in result.stderr
+    assert not (tmp_path / "r").exists()
