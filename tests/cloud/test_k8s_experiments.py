@@ -119,12 +119,37 @@ def test_friday_cordons_the_zone_deletes_its_pods_and_uncordons(kube: FakeKube, 
     assert not any(n.unschedulable for n in kube.nodes.values())
 
 
-def test_killing_every_pinboard_pod_is_refused_and_nothing_is_deleted(kube: FakeKube, state_dirs, tmp_path) -> None:
-    doc = yaml.safe_load((EXP / "mon-instance-kill.yaml").read_text())
-    doc["extensions"][0]["targets"]["pick"] = "all"
-    wide = tmp_path / "mon-all-pods.yaml"
+def _whole_service_variant(family: str, dest: Path) -> Path:
+    """The family with its selector widened to the whole service, every zone, every pod."""
+    doc = yaml.safe_load((EXP / f"{family}.yaml").read_text())
+    targets = doc["extensions"][0]["targets"]
+    targets["select"] = {"service": targets["select"]["service"]}
+    targets["pick"] = "all"
+    wide = dest / f"{family}-whole-service.yaml"
     wide.write_text(yaml.safe_dump(doc, sort_keys=False))
-    code, journal, _ = chaosrunner_run(wide, state_dirs["journals"])
+    return wide
+
+
+def test_the_whole_service_variant_is_refused_by_run_and_nothing_is_touched(
+    kube: FakeKube, state_dirs, tmp_path: Path
+) -> None:
+    code, journal, _ = chaosrunner_run(_whole_service_variant("mon-instance-kill", tmp_path), state_dirs["journals"])
     assert code == 4
     assert journal["chaosrunner"]["verdict"] == "refused"
+    assert any(not c["ok"] for c in journal["chaosrunner"]["preflight"]["checks"])
     assert _deleted(kube) == [] and _execs(kube) == []
+
+
+@pytest.mark.parametrize(
+    "family", ["tue-latency", "wed-resource-starvation", "thu-database-failover", "fri-regional-failover"]
+)
+def test_the_whole_service_variant_of_every_family_is_refused_by_preflight(
+    kube: FakeKube, state_dirs, tmp_path: Path, family: str
+) -> None:
+    from chaosrunner.experiment import load_experiment
+    from chaosrunner.plan import build_plan
+
+    plan = build_plan(load_experiment(_whole_service_variant(family, tmp_path)))
+    assert plan["preflight"]["allowed"] is False
+    assert any(not c["ok"] for c in plan["preflight"]["checks"])
+    assert _deleted(kube) == [] and _execs(kube) == [] and kube.requests_for("PATCH") == []

@@ -15,6 +15,7 @@ from chaosrunner.drivers.aws.clients import client, tag_dict
 
 FAULT = "aws-elb-az-removed"
 TAG_REMOVED = "chaosrunner:removed:"
+MIN_ZONES = 2  # AWS refuses an application load balancer in fewer zones
 
 
 def _describe(elb: Any, name: str) -> dict[str, Any]:
@@ -41,7 +42,8 @@ def remove_az_from_load_balancer(
 ) -> dict[str, Any]:
     """Set the load balancer's subnets to all but ``az``'s. Returns ``{"zones": [remaining AZs]}``.
 
-    ActivityFailed when the AZ is not served or is the last one (that would be a full outage).
+    ActivityFailed when the AZ is not served, or when fewer than two zones would remain (AWS requires
+    two for an application load balancer; one would leave the service without redundancy).
     """
     from chaosaws.elbv2.actions import set_subnets
     from chaoslib.exceptions import ActivityFailed
@@ -52,8 +54,11 @@ def remove_az_from_load_balancer(
     if az not in zones:
         raise ActivityFailed(f"{load_balancer_name} does not serve {az} (serves {sorted(zones)})")
     keep = [sid for zone, sid in sorted(zones.items()) if zone != az]
-    if not keep:
-        raise ActivityFailed(f"{az} is the only zone of {load_balancer_name}: removing it is a full outage")
+    if len(keep) < MIN_ZONES:
+        raise ActivityFailed(
+            f"{load_balancer_name} serves {sorted(zones)}: an application load balancer needs {MIN_ZONES} zones,"
+            f" removing {az} would be a full outage"
+        )
     faults.record(
         FAULT,
         f"{load_balancer_name}/{az}",
