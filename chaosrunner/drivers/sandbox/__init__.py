@@ -1,0 +1,17 @@
+"""Chaos Toolkit activities for the local sandbox estate (``chaosrunner sandbox up``): faults and probes.
+
+One module per fault family, each a small file:
+
+* :mod:`.state` — where the estate is (its ``state.json``), the runner's chosen targets, the estate's
+  steady state (no toxics, proxies enabled, no stress-ng, instances up, a writable primary + standby).
+* :mod:`.instances` — Monday: ``kill -9`` one instance, wait for supervisor to replace it.
+* :mod:`.latency` — Tuesday: a latency toxic on an instance's (or the database's) fault-proxy path.
+* :mod:`.starvation` — Wednesday: stress-ng pinned to the target instance's CPU (taskset), with ``--timeout``.
+* :mod:`.database` — Thursday: crash the primary, promote the standby, measure RTO/RPO, rebuild a standby.
+* :mod:`.region` — Friday: take the Full region out (reset every connection to its instances), measure
+  read RTO and the share of requests served, bring it back.
+
+Every fault records its undo in the ledger before it is injected (:mod:`chaosrunner.drivers.aws.faults`,
+the same ledger glue for every driver family); every fault that can carry an expiry does. Every network
+call has a timeout (``TIMEOUT_S`` in :mod:`.state`).
+"""

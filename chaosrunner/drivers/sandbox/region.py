@@ -1,0 +1,229 @@
+"""Friday: regional failover — take the Full region out, the router fails over to the Read-Only region.
+
+"Out" = every instance proxy of the region is disabled through the Toxiproxy API (its listener closes:
+connections are refused, as when a region's network is gone). HAProxy marks the servers DOWN after two
+failed 500 ms checks and sends everything to the Read-Only region (its ``backup`` servers): reads continue
+from the standby, writes answer 503 at once with ``region eu-west is read-only``.
+
+Restore deadline: disabling a proxy has no expiry in the Toxiproxy API (and a ``reset_peer`` toxic, which
+could expire, let health checks through now and then: the servers flapped). So the fault starts a detached
+restorer (``python -m chaosrunner.drivers.sandbox.region --restore-after S``, its own session) that
+re-enables the proxies after ``restore_deadline_s`` even if the runner and its watchdog are gone;
+:func:`restore_region` stops it (a stale restorer must not end a later run's fault early).
+
+Figures (seconds, ratios in [0, 1]): ``read_rto_s`` — fault → the first of ``stable_reads`` consecutive
+successful reads through the router (0 when no read ever failed); ``read_success_ratio`` and
+``requests_served_ratio`` (reads and writes answered < 500) over the measured window, from our own
+probe requests; ``write_fail_ms`` — p99 latency of the writes the Read-Only region refused (fail fast, not a timeout);
+``write_error`` — the message clients got. The rollback reports ``time_to_return_s``: restore → every
+Full-region server UP and a write acknowledged through the router.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers.sandbox.state import TIMEOUT_S, load_state, state_file, toxiproxy
+
+FAULT = "sandbox-region-out"
+POLL_S = 0.05
+
+
+def _region_instances(st: dict[str, Any], region: str | None, configuration: dict[str, Any] | None) -> list[dict]:
+    """The instances of the region to take out: ``region``, else the chosen targets' (one region only)."""
+    if region is None:
+        regions = {str(t.get("region")) for t in (configuration or {}).get("chaosrunner_targets") or []}
+        if len(regions) != 1:
+            raise ValueError(f"take out exactly one region; targets span {sorted(regions) or 'none'}")
+        region = regions.pop()
+    out = [i for i in st["instances"] if i["region"] == region]
+    if not out:
+        raise ValueError(f"no sandbox instance in region {region!r}")
+    return out
+
+
+def _marker(st: dict[str, Any]) -> Path:
+    return Path(st["root"]) / "run" / "region-out.json"
+
+
+def take_region_out(
+    region: str | None = None,
+    restore_deadline_s: float = 120.0,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """Disable every instance proxy of the region (one ledger entry per proxy) under a restore deadline."""
+    if not 1 <= restore_deadline_s <= 3600:
+        raise ValueError("restore_deadline_s must be in 1..3600 seconds")
+    st = load_state(configuration, state)
+    insts = _region_instances(st, region, configuration)
+    path = str(state_file(configuration, state))
+    proxies = [i["proxy"] for i in insts]
+    for proxy in proxies:
+        faults.record(FAULT, proxy, "restore_region", {"proxies": [proxy], "state": path},
+                      module=__name__, expires_at=time.time() + restore_deadline_s)
+    restorer = subprocess.Popen(
+        [sys.executable, "-m", __name__, "--restore-after", str(restore_deadline_s), "--state", path,
+         "--proxies", ",".join(proxies)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    out_at = time.time()
+    _marker(st).parent.mkdir(parents=True, exist_ok=True)
+    _marker(st).write_text(json.dumps({"region": insts[0]["region"], "out_at": out_at, "restorer": restorer.pid}))
+    for proxy in proxies:
+        toxiproxy(st, f"/proxies/{proxy}", {"enabled": False})
+    return {"region": insts[0]["region"], "proxies": proxies, "restorer_pid": restorer.pid}
+
+
+def _stop_restorer(st: dict[str, Any]) -> None:
+    try:
+        pid = int(json.loads(_marker(st).read_text()).get("restorer") or 0)
+    except (OSError, ValueError):
+        return
+    if pid > 0:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:  # reap it when it is our own child
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _request(url: str, write: bool) -> tuple[int, float, str]:
+    t0 = time.perf_counter()
+    req = urllib.request.Request(url, data=json.dumps({"body": "probe"}).encode() if write else None,
+                                 method="POST" if write else "GET", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+            r.read()
+            return r.status, time.perf_counter() - t0, ""
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace")
+        try:
+            msg = str(json.loads(body).get("error", body))
+        except ValueError:
+            msg = body
+        return e.code, time.perf_counter() - t0, msg
+    except OSError as e:
+        return 599, time.perf_counter() - t0, str(e)
+
+
+def measure_failover(
+    duration_s: float = 8.0,
+    stable_reads: int = 10,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """Alternate reads and writes through the router for ``duration_s`` seconds while the region is out."""
+    from chaosrunner.sandbox.estate import http_json
+    from chaosrunner.sandbox.loadgen import percentile
+
+    st = load_state(configuration, state)
+    out_at = json.loads(_marker(st).read_text())["out_at"]
+    acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)["ids"]
+    pin = acked[0] if acked else 1
+    base = st["haproxy"]["url"]
+    reads: list[tuple[float, bool]] = []
+    writes: list[tuple[int, float, str]] = []
+    deadline = time.monotonic() + duration_s
+    i = 0
+    while time.monotonic() < deadline:
+        write = i % 4 == 3
+        code, secs, msg = _request(f"{base}/pins" if write else f"{base}/pins/{pin}", write)
+        if write:
+            writes.append((code, secs, msg))
+        else:
+            reads.append((time.time(), code < 500))
+        i += 1
+        time.sleep(POLL_S)
+    return {"chaosrunner_figures": failover_figures(out_at, reads, writes, stable_reads, percentile)}
+
+
+def failover_figures(out_at: float, reads: list[tuple[float, bool]], writes: list[tuple[int, float, str]],
+                     stable_reads: int, percentile: Any) -> dict[str, Any]:
+    """Pure: read RTO (s), shares served, write failure latency (ms) from timed probe outcomes."""
+    rto = None
+    last_fail = None
+    run = 0
+    for t, ok in reads:
+        if ok:
+            run += 1
+            if run >= stable_reads and rto is None:
+                rto = 0.0 if last_fail is None else max(0.0, last_fail - out_at)
+        else:
+            run, last_fail, rto = 0, t, None
+    served = sum(1 for _, ok in reads if ok) + sum(1 for c, _, _ in writes if c < 500)
+    failed_writes = [w for w in writes if w[0] >= 500]
+    refused = [w for w in failed_writes if "read-only" in w[2]] or failed_writes
+    p99 = percentile([w[1] * 1000.0 for w in refused], 99)
+    return {
+        "read_rto_s": None if rto is None else round(rto, 3),
+        "read_success_ratio": round(sum(1 for _, ok in reads if ok) / len(reads), 4) if reads else None,
+        "requests_served_ratio": round(served / (len(reads) + len(writes)), 4) if reads or writes else None,
+        "writes_refused": len(failed_writes),
+        "write_fail_ms": None if p99 is None else round(p99, 2),
+        "write_error": refused[-1][2][:200] if refused else None,
+    }
+
+
+def restore_region(
+    proxies: list[str] | None = None,
+    region: str | None = None,
+    timeout_s: float = 30.0,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """Undo (idempotent): enable the proxies (default: every instance proxy), stop the restorer, wait for
+    every Full-region server UP and a write acknowledged through the router.
+    Figure ``time_to_return_s`` (seconds from the restore)."""
+    from chaosrunner.sandbox.estate import haproxy_servers
+
+    st = load_state(configuration, state)
+    names = proxies or [i["proxy"] for i in st["instances"]]
+    started = time.monotonic()
+    _stop_restorer(st)
+    for proxy in names:
+        toxiproxy(st, f"/proxies/{proxy}", {"enabled": True})
+    full = {i["id"] for i in st["instances"] if i.get("region_type") == "Full"}
+    backend = st["haproxy"].get("backend", "pinboard")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = haproxy_servers(st["haproxy"]["stats_socket"], backend)
+        if all(status.get(s) == "UP" for s in full) and _request(f"{st['haproxy']['url']}/pins", True)[0] == 201:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Full region not back within {timeout_s:g}s: {status}")
+        time.sleep(POLL_S)
+    for proxy in names:
+        faults.settle(FAULT, proxy)
+    _marker(st).unlink(missing_ok=True)
+    return {"restored": names, "chaosrunner_figures": {"time_to_return_s": round(time.monotonic() - started, 3)}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The detached restorer: sleep until the deadline, then enable the proxies (idempotent)."""
+    p = argparse.ArgumentParser(description="re-enable a sandbox region's proxies at the restore deadline")
+    p.add_argument("--restore-after", type=float, required=True, help="seconds")
+    p.add_argument("--state", required=True)
+    p.add_argument("--proxies", required=True, help="comma-separated proxy names")
+    args = p.parse_args(argv)
+    time.sleep(args.restore_after)
+    st = load_state(state=args.state)
+    for proxy in args.proxies.split(","):
+        toxiproxy(st, f"/proxies/{proxy}", {"enabled": True})
+
+
+if __name__ == "__main__":
+    main()

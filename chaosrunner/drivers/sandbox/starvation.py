@@ -1,0 +1,174 @@
+"""Wednesday: CPU (and memory) starvation scoped to one sandbox instance with stress-ng and taskset.
+
+Scoping on a small machine: the target instance's process is pinned to one CPU (``cpu``, default the
+last one) and stress-ng runs pinned to the same CPU (``taskset -c``), so the starvation lands on that
+instance first; other processes keep the other CPUs. stress-ng always gets ``--timeout`` (it expires by
+itself); the ledger entry's undo kills its process group and gives the instance every CPU back.
+
+The stress-ng process group and the instance's original affinity go to ``<root>/run/stress-<id>.json``
+so the undo, in any process, finds them. :func:`measure_impact` times requests straight to the target
+(``GET /pins/{id}``: event loop + database round trip) and reports p50/p99 (milliseconds) and errors;
+run it before and during the stress to get the impact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers.sandbox.state import (
+    TIMEOUT_S,
+    chosen_instances,
+    state_file,
+    stress_processes,
+    supervisor,
+)
+
+FAULT = "sandbox-stress"
+
+
+def _marker(st: dict[str, Any], instance_id: str) -> Path:
+    return Path(st["root"]) / "run" / f"stress-{instance_id}.json"
+
+
+def stress_command(cpu: int, workers: int, vm_bytes: str | None, timeout_s: int) -> list[str]:
+    """Pure: the argv — taskset-pinned stress-ng with its own ``--timeout`` (seconds)."""
+    argv = ["taskset", "-c", str(cpu), shutil.which("stress-ng") or "stress-ng", "--cpu", str(workers),
+            "--timeout", f"{int(timeout_s)}s", "--quiet"]
+    if vm_bytes:
+        argv += ["--vm", "1", "--vm-bytes", vm_bytes]
+    return argv
+
+
+def stress_instance(
+    duration_s: int = 15,
+    workers: int = 2,
+    vm_bytes: str | None = "64M",
+    cpu: int | None = None,
+    instance: str | None = None,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """Pin the chosen instance and ``workers`` stress-ng CPU workers (+ one ``vm_bytes`` memory worker) to one
+    CPU for ``duration_s`` seconds. Returns ``{"instance", "pid", "cpu", "stress_pgid"}``."""
+    if not 1 <= duration_s <= 600 or not 1 <= workers <= 64:
+        raise ValueError("duration_s must be in 1..600 and workers in 1..64")
+    st, chosen = chosen_instances(configuration, instance, state)
+    if len(chosen) != 1:
+        raise ValueError(f"stress_instance starves exactly one instance, {len(chosen)} chosen")
+    inst = chosen[0]
+    cpu = (os.cpu_count() or 1) - 1 if cpu is None else int(cpu)
+    info = supervisor(st).supervisor.getProcessInfo(inst["program"])
+    pid = int(info.get("pid") or 0)
+    if info["statename"] != "RUNNING" or pid <= 0:
+        raise RuntimeError(f"{inst['id']} is {info['statename']}: nothing to starve")
+    faults.record(FAULT, inst["id"], "stop_stress", {"instance": inst["id"], "state": str(state_file(configuration,
+                  state))}, module=__name__, expires_at=time.time() + duration_s + 10)
+    marker = _marker(st, inst["id"])
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    original = psutil.Process(pid).cpu_affinity()
+    marker.write_text(json.dumps({"pid": pid, "affinity": original, "pgid": None}))
+    psutil.Process(pid).cpu_affinity([cpu])
+    proc = subprocess.Popen(stress_command(cpu, workers, vm_bytes, duration_s), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    marker.write_text(json.dumps({"pid": pid, "affinity": original, "pgid": proc.pid, "started_at": time.time(),
+                                  "duration_s": duration_s}))
+    return {"instance": inst["id"], "pid": pid, "cpu": cpu, "stress_pgid": proc.pid}
+
+
+def stop_stress(
+    instance: str | None = None, configuration: dict[str, Any] | None = None, state: str | None = None
+) -> dict[str, Any]:
+    """Undo (idempotent): kill the stress-ng group, give the instance all CPUs back, wait until no stress-ng."""
+    st, chosen = chosen_instances(configuration, instance, state)
+    all_cpus = list(range(os.cpu_count() or 1))
+    killed = []
+    for inst in chosen:
+        marker = _marker(st, inst["id"])
+        try:
+            info = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            info = {}
+        if info.get("pgid"):
+            try:
+                os.killpg(int(info["pgid"]), signal.SIGKILL)
+                killed.append(int(info["pgid"]))
+            except ProcessLookupError:
+                pass
+            _reap(int(info["pgid"]))
+        for pid in {info.get("pid"), supervisor(st).supervisor.getProcessInfo(inst["program"]).get("pid")}:
+            if pid:
+                try:
+                    psutil.Process(int(pid)).cpu_affinity(all_cpus)
+                except psutil.NoSuchProcess:
+                    pass
+        deadline = time.monotonic() + 10
+        while any(_in_group(p, info.get("pgid")) for p in stress_processes()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        marker.unlink(missing_ok=True)
+        faults.settle(FAULT, inst["id"])
+    return {"killed_groups": killed, "instances": [i["id"] for i in chosen]}
+
+
+def _reap(pid: int, timeout_s: float = 5.0) -> None:
+    """Reap stress-ng if it is our own child (same process that injected), so no zombie lingers."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] != 0:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.02)
+
+
+def _in_group(p: psutil.Process, pgid: int | None) -> bool:
+    try:
+        return pgid is not None and os.getpgid(p.pid) == int(pgid)
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def measure_impact(
+    duration_s: float = 5.0,
+    label: str = "under_stress",
+    instance: str | None = None,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> dict[str, Any]:
+    """Sequential ``GET /pins/1`` straight to the chosen instance for ``duration_s`` s; p50/p99 ms, errors."""
+    from chaosrunner.sandbox.loadgen import percentile
+
+    _, chosen = chosen_instances(configuration, instance, state)
+    url = chosen[0]["url"] + "/pins/1"
+    samples: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + duration_s
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            errors += e.code >= 500
+        except OSError:
+            errors += 1
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    p50, p99 = percentile(samples, 50), percentile(samples, 99)
+    return {"chaosrunner_figures": {
+        f"p50_ms_{label}": None if p50 is None else round(p50, 2),
+        f"p99_ms_{label}": None if p99 is None else round(p99, 2),
+        f"requests_{label}": len(samples),
+        f"errors_{label}": errors,
+    }}

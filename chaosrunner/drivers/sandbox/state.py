@@ -1,0 +1,191 @@
+"""The sandbox as the drivers see it: its state file, the run's chosen targets, and its steady state.
+
+Drivers are python activities; chaoslib passes them ``configuration`` when they declare it. Targets come
+from ``configuration["chaosrunner_targets"]`` (Target dicts chosen by the runner); under plain
+``chaos run`` the explicit ``instance`` argument names the target instead. The state file is
+``configuration["sandbox_state"]`` when set, else the inventory's rule (``$CHAOSRUNNER_SANDBOX`` or
+``./.sandbox``) — :func:`chaosrunner.inventory.sandbox.state_path`.
+
+PostgreSQL roles are read live (``pg_is_in_recovery()``), never trusted from the state file: after a
+Thursday failover the node named ``pg-b`` is the primary. :func:`swap_database_roles` keeps the state
+file truthful when a failover's rollback leaves the roles swapped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+TIMEOUT_S = 3.0  # every HTTP / XML-RPC / database call of the sandbox drivers, seconds
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox state file is missing or unreadable: nothing can be targeted."""
+
+
+def state_file(configuration: dict[str, Any] | None = None, state: str | None = None) -> Path:
+    """The state file: explicit ``state`` argument, ``configuration["sandbox_state"]``, else the inventory rule."""
+    from chaosrunner.inventory.sandbox import state_path
+
+    explicit = state or (configuration or {}).get("sandbox_state")
+    if explicit:
+        return Path(str(explicit)).absolute()
+    return state_path()
+
+
+def load_state(configuration: dict[str, Any] | None = None, state: str | None = None) -> dict[str, Any]:
+    path = state_file(configuration, state)
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as e:
+        raise SandboxUnavailable(f"{path}: no readable sandbox state ({e}); run `chaosrunner sandbox up`") from None
+
+
+def instance(state: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    for inst in state.get("instances") or []:
+        if inst.get("id") == instance_id:
+            return dict(inst)
+    raise ValueError(f"no sandbox instance {instance_id!r}")
+
+
+def chosen_ids(configuration: dict[str, Any] | None, fallback: str | list[str] | None = None) -> list[str]:
+    """Ids of the runner's chosen targets; else ``fallback`` (plain ``chaos run``). Never empty."""
+    targets = (configuration or {}).get("chaosrunner_targets")
+    ids = [str(t["id"]) for t in targets or [] if isinstance(t, dict) and t.get("id")]
+    if not ids and fallback:
+        ids = [fallback] if isinstance(fallback, str) else [str(x) for x in fallback]
+    if not ids:
+        raise ValueError("no target: run through `chaosrunner run` or give the instance argument")
+    return ids
+
+
+def chosen_instances(
+    configuration: dict[str, Any] | None, fallback: str | list[str] | None = None, state: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(state, [instance entries])`` of the chosen targets."""
+    st = load_state(configuration, state)
+    return st, [instance(st, i) for i in chosen_ids(configuration, fallback)]
+
+
+def supervisor(state: dict[str, Any]) -> Any:
+    from chaosrunner.sandbox.estate import supervisor_rpc
+
+    return supervisor_rpc(state["supervisor"]["url"], timeout_s=TIMEOUT_S)
+
+
+def toxiproxy(state: dict[str, Any], path: str, data: Any = None, method: str | None = None) -> Any:
+    """One Toxiproxy API call against the estate's fault proxy, with a timeout (the clients set none)."""
+    from chaosrunner.sandbox.estate import http_json
+
+    return http_json(state["toxiproxy"]["url"].rstrip("/") + path, data, method, timeout_s=TIMEOUT_S)
+
+
+def loadgen_stats(state: dict[str, Any], window_s: float) -> dict[str, Any]:
+    from chaosrunner.sandbox.estate import http_json
+
+    return dict(http_json(f"{state['loadgen']['url']}/stats?window={window_s:g}", timeout_s=TIMEOUT_S))
+
+
+def database_nodes(state: dict[str, Any]) -> list[Any]:
+    """Both PostgreSQL clusters of the estate (``PostgresCluster``), whatever their current role."""
+    from chaosrunner.sandbox.postgres import PostgresCluster
+
+    pg = state["postgres"]
+    return [PostgresCluster(Path(pg["base_dir"]), pg[r]["name"], int(pg[r]["port"])) for r in ("primary", "standby")]
+
+
+def database_roles(state: dict[str, Any]) -> dict[str, str]:
+    """Node name → ``primary`` | ``standby`` | ``down`` (live, via ``pg_is_in_recovery()``)."""
+    roles = {}
+    for node in database_nodes(state):
+        try:
+            roles[node.name] = "standby" if node.in_recovery() else "primary"
+        except Exception:  # noqa: BLE001 - down, starting, unreachable: all mean "not usable"
+            roles[node.name] = "down"
+    return roles
+
+
+def streaming_standbys(primary: Any) -> int:
+    """How many standbys stream from ``primary`` right now (``pg_stat_replication`` state streaming)."""
+    rows = primary.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+    return int(rows[0][0])
+
+
+def swap_database_roles(state_path: Path, primary_name: str) -> None:
+    """Rewrite ``postgres.primary/standby`` in the state file so ``primary`` names ``primary_name``."""
+    from chaosrunner.storage import atomic_write_json
+
+    data = json.loads(state_path.read_text(encoding="utf-8"))
+    pg = data["postgres"]
+    if pg["primary"]["name"] != primary_name:
+        pg["primary"], pg["standby"] = pg["standby"], pg["primary"]
+        atomic_write_json(state_path, data)
+
+
+def stress_processes() -> list[psutil.Process]:
+    """Every live stress-ng process on the machine (zombies excluded: they hold no CPU or memory)."""
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if p.info["name"] and p.info["name"].startswith("stress-ng") and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def steady_state_problems(state: dict[str, Any]) -> list[str]:
+    """Empty when the estate is whole: every supervisor program RUNNING, every proxy enabled without
+    toxics, no stress-ng, one primary with a streaming standby, every instance at full CPU affinity,
+    all HAProxy servers of the Full region UP. Otherwise one sentence per problem."""
+    import os
+
+    from chaosrunner.sandbox.estate import haproxy_servers
+
+    problems: list[str] = []
+    try:
+        for info in supervisor(state).supervisor.getAllProcessInfo():
+            if info["statename"] != "RUNNING":
+                problems.append(f"program {info['name']} is {info['statename']}")
+            elif info["name"].startswith("pinboard-"):
+                with_all = set(range(os.cpu_count() or 1))
+                try:
+                    if set(psutil.Process(info["pid"]).cpu_affinity()) != with_all:
+                        problems.append(f"instance {info['name']} is pinned to a CPU subset")
+                except psutil.NoSuchProcess:
+                    problems.append(f"instance {info['name']} vanished")
+    except Exception as e:  # noqa: BLE001 - supervisor unreachable is itself the problem
+        problems.append(f"supervisor unreachable: {e}")
+    try:
+        for name, proxy in (toxiproxy(state, "/proxies") or {}).items():
+            if not proxy.get("enabled", True):
+                problems.append(f"proxy {name} disabled")
+            if proxy.get("toxics"):
+                problems.append(f"proxy {name} has toxics {[t['name'] for t in proxy['toxics']]}")
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"fault proxy unreachable: {e}")
+    if stress_processes():
+        problems.append("stress-ng is running")
+    roles = database_roles(state)
+    primaries = [n for n, r in roles.items() if r == "primary"]
+    if len(primaries) != 1 or "standby" not in roles.values():
+        problems.append(f"database roles {roles}: want one primary and one standby")
+    else:
+        node = next(n for n in database_nodes(state) if n.name == primaries[0])
+        try:
+            if streaming_standbys(node) < 1:
+                problems.append(f"primary {node.name} has no streaming standby")
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"primary {node.name} unreachable: {e}")
+    try:
+        full = {i["id"] for i in state["instances"] if i.get("region_type") == "Full"}
+        servers = haproxy_servers(state["haproxy"]["stats_socket"], state["haproxy"].get("backend", "pinboard"))
+        down = sorted(s for s, st in servers.items() if s in full and st != "UP")
+        if down:
+            problems.append(f"router servers not UP: {down}")
+    except OSError as e:
+        problems.append(f"router runtime API unreachable: {e}")
+    return problems
