@@ -7,9 +7,11 @@
   fire is claimed exactly once in the fire ledger (table ``chaosrunner_fires``, primary key
   ``(entry, scheduled_at)``) before anything runs: a restart after ``kill -9``, or a new leader taking
   over, can never run the same fire twice.
-* Misfires (fires due while no daemon ran): ``misfire: run_once`` runs the latest missed fire once
-  if it is younger than ``misfire_grace``, ``skip`` never runs it; either way a skipped fire leaves a
-  ``refused`` journal saying why.
+* Misfires - fires scheduled before this daemon became leader (it was down, or a standby was taking
+  over): ``misfire: run_once`` runs the latest missed fire once (coalesced) if it is younger than
+  ``misfire_grace``, ``skip`` never runs it; either way a skipped fire leaves a ``refused`` journal
+  saying why. Lateness of a fire scheduled while leading is never a misfire (load, not downtime).
+* Children get ``CHAOSRUNNER_SCHEDULED_AT`` (ISO UTC) and ``CHAOSRUNNER_CALENDAR_ENTRY`` in their env.
 * Before each run: kill switch, calendar window (work day, holiday, blackout, hours, peak,
   restricted), error-budget freeze (fail closed when the budget cannot be read).
 * Each run is a child process ``python -m chaosrunner run EXP --trigger schedule --calendar CAL
@@ -54,7 +56,6 @@ from chaosrunner.schedule.triggers import trigger_for
 
 log = logging.getLogger("chaosrunner.scheduler")
 
-ON_TIME_TOLERANCE_S = 5.0  # a fire this late is still "on time" (not a misfire)
 JOBS_TABLE = "chaosrunner_jobs"
 FIRES_TABLE = "chaosrunner_fires"
 
@@ -231,6 +232,7 @@ class Daemon:
                 leader = FileLeader(self.state / "scheduler.leader", self.opts.leader_poll_s)
         self.leader = leader
         self.fires = FireLedger(self.engine)
+        self.fires.create()
         self.log_dir = ensure_private_dir(self.opts.log_dir or self.state / "scheduler-logs")
         self.children: dict[str, ChildRun] = {}
         self._lock = threading.Lock()
@@ -238,19 +240,20 @@ class Daemon:
         self.scheduler: Any = None
         self.results: list[FireResult] = []
         self.is_leader = threading.Event()
+        self.lead_started_at: datetime | None = None  # fires scheduled before this were missed
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def serve(self, stop: threading.Event) -> None:
         """Recover orphans, wait for leadership, schedule until ``stop`` (or leadership is lost)."""
         _recover_orphans()
-        self.fires.create()
         try:
             while not stop.is_set():
                 log.info("standing by for leadership (%s)", type(self.leader).__name__)
                 if not self.leader.acquire(stop):
                     break
+                self.lead_started_at = self.clock.now()
                 self.is_leader.set()
-                log.info("leading: scheduling %s", self.calendar.path)
+                log.info("leading since %s: scheduling %s", _key(self.lead_started_at), self.calendar.path)
                 try:
                     self._lead(stop)
                 finally:
@@ -355,10 +358,10 @@ class Daemon:
         """Why this fire must not run (``(reason, check name)``), or ``(None, "ok")``."""
         now = self.clock.now()
         late = (now - scheduled_at).total_seconds()
-        if late > ON_TIME_TOLERANCE_S:
+        if self.lead_started_at is not None and scheduled_at < self.lead_started_at:
             policy = self.calendar.entry_misfire(entry)
             if policy == "skip":
-                return f"missed by {late:.0f}s while no daemon was running (misfire policy: skip)", "misfire"
+                return f"missed by {late:.0f}s while no daemon was leading (misfire policy: skip)", "misfire"
             if late > self.calendar.defaults.misfire_grace:
                 return (f"missed by {late:.0f}s, older than misfire_grace "
                         f"{self.calendar.defaults.misfire_grace:.0f}s (misfire policy: run_once)"), "misfire"
@@ -401,8 +404,10 @@ class Daemon:
             if self.stopping.is_set():
                 return FireResult(job_id, scheduled_at, "skipped", detail="daemon stopping")
             with open(logfile, "ab") as out:
+                env = {**os.environ, **self.opts.env, "CHAOSRUNNER_SCHEDULED_AT": _key(scheduled_at),
+                       "CHAOSRUNNER_CALENDAR_ENTRY": entry.name}
                 proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, env={**os.environ, **self.opts.env})
+                                        start_new_session=True, env=env)
             now = time.monotonic()
             grace = self.calendar.defaults.term_grace
             child = ChildRun(entry.name, scheduled_at, argv, proc, now, now + timeout, grace)
