@@ -152,15 +152,16 @@ def read_state(root: Path) -> dict[str, Any] | None:
         return None
 
 
-def _healthy(state: dict[str, Any]) -> bool:
+def _running(state: dict[str, Any]) -> bool:
+    """True when the estate's supervisord answers — the estate exists, perhaps degraded by a fault.
+
+    ``up`` deliberately does not "repair" a running estate (a killed database during a failover
+    experiment must stay killed); ``down`` then ``up`` rebuilds it.
+    """
     try:
-        infos = supervisor_rpc(state["supervisor"]["url"]).supervisor.getAllProcessInfo()
+        return bool(supervisor_rpc(state["supervisor"]["url"]).supervisor.getState()["statename"] == "RUNNING")
     except (OSError, xmlrpc.client.Error, KeyError):
         return False
-    if not infos or any(i["statename"] != "RUNNING" for i in infos):
-        return False
-    pg = state["postgres"]
-    return all(port_open(pg[role]["port"]) for role in ("primary", "standby") if pg.get(role))
 
 
 # ----------------------------------------------------------------------------- up
@@ -223,7 +224,7 @@ def up(opts: SandboxOptions) -> dict[str, Any]:
 
     root = opts.root = opts.root.absolute()
     existing = read_state(root)
-    if existing is not None and _healthy(existing):
+    if existing is not None and _running(existing):
         return existing
     if existing is not None or (root / "supervisor").exists():
         down(root)

@@ -203,7 +203,8 @@ def test_promoted_standby_takes_writes(sandbox: dict[str, Any]) -> None:
         time.sleep(0.2)
 
 
-def test_down_leaves_no_process_no_port_no_state(sandbox: dict[str, Any]) -> None:
+def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """The demo (no experiments yet) reuses the running estate, shows traffic, and tears it down."""
     root = Path(sandbox["root"])
     st = estate.status(root)
     pids = [i["pid"] for i in st["instances"] if i["pid"]]
@@ -211,8 +212,15 @@ def test_down_leaves_no_process_no_port_no_state(sandbox: dict[str, Any]) -> Non
     pids += [d["pid"] for d in st["databases"].values() if d.get("pid")]
     pids.append(sandbox["supervisor"]["pid"])
     assert len(pids) >= 8 + 4 + 1
-    result = _cli("sandbox", "down", "--json", root=root)
-    assert result.returncode == 0, result.stderr
+    empty = tmp_path / "no-experiments"
+    empty.mkdir()
+    demo = _cli("demo", "--experiments", str(empty), "--traffic", "3", "--json", root=root)
+    assert demo.returncode == 0, demo.stderr
+    summary = json.loads(demo.stdout)
+    assert summary["runs"] == [] and summary["status"]["instances_up"] == 8
+    assert summary["traffic"]["requests"] > 50 and summary["traffic"]["success_ratio"] >= SLO
+    result = _cli("sandbox", "down", "--json", root=root)  # idempotent: nothing left to stop
+    assert result.returncode == 0 and json.loads(result.stdout)["stopped"] == []
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
     assert [p for p in sandbox["ports"] if port_open(p)] == []
