@@ -109,11 +109,14 @@ def fail_over(
 
 
 def rebuild_standby(
-    timeout_s: float = 60.0, configuration: dict[str, Any] | None = None, state: str | None = None
+    timeout_s: float = 60.0,
+    figure: str = "standby_rebuild_s",
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
 ) -> dict[str, Any]:
     """Undo/rollback (idempotent): one primary + one streaming standby again, state file roles updated.
 
-    Returns ``{"primary", "rebuilt", "chaosrunner_figures": {"standby_rebuild_s"}}``.
+    Returns ``{"primary", "rebuilt", "chaosrunner_figures": {figure: seconds}}``.
     """
     started = time.monotonic()
     path = state_file(configuration, state)
@@ -143,4 +146,17 @@ def rebuild_standby(
     swap_database_roles(path, primary.name)
     faults.settle(FAULT, TARGET)
     return {"primary": primary.name, "standby": other.name, "rebuilt": rebuilt,
-            "chaosrunner_figures": {"standby_rebuild_s": round(time.monotonic() - started, 3)}}
+            "chaosrunner_figures": {figure: round(time.monotonic() - started, 3)}}
+
+
+def crash_primary(configuration: dict[str, Any] | None = None, state: str | None = None) -> dict[str, Any]:
+    """Crash the primary and promote nothing (the over-aggressive Thursday): writes fail until the
+    undo :func:`rebuild_standby` promotes the survivor and rebuilds a standby."""
+    st = load_state(configuration, state)
+    primaries = [n for n in database_nodes(st) if database_roles(st).get(n.name) == "primary"]
+    if len(primaries) != 1:
+        raise RuntimeError(f"need one primary to crash, found {database_roles(st)}")
+    faults.record(FAULT, TARGET, "rebuild_standby", {"state": str(state_file(configuration, state))},
+                  module=__name__)
+    primaries[0].stop(mode="immediate")
+    return {"crashed": primaries[0].name}

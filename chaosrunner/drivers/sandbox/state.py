@@ -189,3 +189,37 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
     except OSError as e:
         problems.append(f"router runtime API unreachable: {e}")
     return problems
+
+
+def estate_whole(configuration: dict[str, Any] | None = None, state: str | None = None) -> bool:
+    """Steady-state probe: True when :func:`steady_state_problems` finds nothing (tolerance ``true``)."""
+    import logging
+
+    problems = steady_state_problems(load_state(configuration, state))
+    if problems:
+        logging.getLogger("chaosrunner").warning("sandbox not whole: %s", "; ".join(problems))
+    return not problems
+
+
+def client_success_ratio(
+    window_s: float = 5.0,
+    wait_s: float = 0.0,
+    min_ratio: float = 0.99,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> float:
+    """Steady-state probe: the load generator's success ratio over the last ``window_s`` seconds (0..1).
+
+    With ``wait_s`` > 0 it polls (every 0.5 s, at most ``wait_s`` seconds) until the ratio reaches
+    ``min_ratio``: after a fault the window must first slide past the errors the fault caused.
+    """
+    import time
+
+    st = load_state(configuration, state)
+    deadline = time.monotonic() + wait_s
+    while True:
+        ratio = loadgen_stats(st, window_s).get("success_ratio")
+        value = 0.0 if ratio is None else float(ratio)
+        if value >= min_ratio or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.5)
