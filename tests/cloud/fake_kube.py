@@ -235,6 +235,13 @@ class FakeKube:
     def clear_requests(self) -> None:
         self.requests.clear()
 
+    def reset(self) -> None:
+        """Forget every node, pod and recorded request (between benchmark trials)."""
+        with self._lock:
+            self.nodes.clear()
+            self.pods.clear()
+        self.requests.clear()
+
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeKube:
         self._thread = threading.Thread(target=self._serve, name="fake-kube", daemon=True)

@@ -1,0 +1,165 @@
+"""The cloud fault catalog end to end: each AWS experiment against a moto server and each Kubernetes
+experiment against the recording fake API server, through ``chaosrunner run`` and, side by side, plain
+``chaos run`` on the same file (alternated, fresh estate before every run).
+
+Reports per experiment: chaosrunner's verdict, the measured figures from its journal, and the median
+wall time of both commands with their ratio (chaosrunner's preflight, ledger, watchdog and journal cost).
+Pauses are cut to 0.2 s as in the tests (the shipped 60–120 s holds are production durations).
+What the figures mean against moto / the fake is in docs/platforms.md: they time the *API view*
+(moto replaces ASG instances and switches writers instantly), not a real cloud's recovery.
+
+Run: ``.venv/bin/python -m bench.cloud_catalog [--trials 3]``; writes bench/results/cloud_catalog.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "cloud_catalog.json"
+BIN = Path(sys.executable).parent
+FAMILIES = (
+    "mon-instance-kill",
+    "tue-latency",
+    "wed-resource-starvation",
+    "thu-database-failover",
+    "fri-regional-failover",
+)
+
+
+def _quick(src: Path, dest: Path) -> Path:
+    doc = yaml.safe_load(src.read_text())
+    for act in [*(doc.get("method") or []), *(doc.get("rollbacks") or [])]:
+        for k in ("before", "after"):
+            if k in (act.get("pauses") or {}):
+                act["pauses"][k] = 0.2
+    out = dest / f"{src.parent.name}-{src.name}"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+    return time.perf_counter() - t0, proc
+
+
+def main() -> int:
+    sys.path.insert(0, str(REPO))
+    from chaosrunner.ports import free_port, wait_port
+    from chaosrunner.sandbox.processes import ManagedProcess
+    from tests.cloud import aws_estate, k8s_estate
+    from tests.cloud.fake_kube import FakeKube
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--trials", type=int, default=3)
+    args = ap.parse_args()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        port = free_port()
+        moto = ManagedProcess("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], tmp / "moto.log")
+        kube = FakeKube()
+        moto.start()
+        try:
+            wait_port(port, 30)
+            kube.start()
+            env = {
+                **os.environ,
+                "CHAOSRUNNER_HOME": str(tmp / "home"),
+                "CHAOSRUNNER_JOURNALS": str(tmp / "journals"),
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "KUBECONFIG": str(tmp / "no-kubeconfig"),
+                "KUBERNETES_HOST": kube.url,
+                "KUBERNETES_API_KEY": "bench",
+            }
+            os.environ.update({k: v for k, v in env.items() if k.startswith(("AWS_", "KUBE"))})
+
+            def fresh(platform: str) -> None:
+                import boto3
+
+                if platform == "aws":
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST", data=b"")
+                    urllib.request.urlopen(req, timeout=10).close()
+                    boto3.DEFAULT_SESSION = None
+                    aws_estate.build()
+                else:
+                    kube.reset()
+                    k8s_estate.build(kube)
+
+            for platform in ("aws", "k8s"):
+                for family in FAMILIES:
+                    exp = _quick(REPO / "experiments" / platform / f"{family}.yaml", tmp)
+                    cr_times, ctk_times, figures, verdicts = [], [], {}, []
+                    for _ in range(args.trials):
+                        fresh(platform)
+                        wall, proc = _run([str(BIN / "chaosrunner"), "run", str(exp), "--json"], env)
+                        result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+                        verdicts.append(result["verdict"])
+                        journal = json.loads(Path(result["journal"]).read_text())
+                        for k, v in (journal["chaosrunner"].get("figures") or {}).items():
+                            figures.setdefault(k, []).append(v)
+                        cr_times.append(wall)
+                        fresh(platform)
+                        wall, proc = _run(
+                            [
+                                str(BIN / "chaos"),
+                                "--no-version-check",
+                                "--log-file",
+                                str(tmp / "ctk.log"),
+                                "run",
+                                "--rollback-strategy",
+                                "always",
+                                "--journal-path",
+                                str(tmp / "ctk.json"),
+                                str(exp),
+                            ],
+                            env,
+                        )
+                        ctk_times.append(wall)
+                    cr, ctk = statistics.median(cr_times), statistics.median(ctk_times)
+                    rows.append(
+                        {
+                            "experiment": f"{platform}/{family}",
+                            "verdicts": verdicts,
+                            "figures_median": {k: round(statistics.median(v), 3) for k, v in figures.items()},
+                            "chaosrunner_run_s": round(cr, 3),
+                            "chaos_run_s": round(ctk, 3),
+                            "ratio": round(cr / ctk, 2),
+                        }
+                    )
+                    print(f"  {rows[-1]['experiment']}: done", file=sys.stderr, flush=True)
+        finally:
+            kube.stop()
+            moto.stop(timeout=2)
+    print(f"{'experiment':<34} {'verdict':<8} {'chaosrunner s':>13} {'chaos s':>8} {'ratio':>6}  figures (median)")
+    for r in rows:
+        figs = ", ".join(f"{k}={v}" for k, v in r["figures_median"].items())
+        verdict = r["verdicts"][0] if len(set(r["verdicts"])) == 1 else "/".join(r["verdicts"])
+        print(
+            f"{r['experiment']:<34} {verdict:<8} {r['chaosrunner_run_s']:>13.2f} {r['chaos_run_s']:>8.2f} "
+            f"{r['ratio']:>6.2f}  {figs}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"trials": args.trials, "load_avg": os.getloadavg(), "rows": rows}, indent=2))
+    return 0 if all(v == "passed" for r in rows for v in r["verdicts"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
