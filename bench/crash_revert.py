@@ -17,7 +17,15 @@ has no open entry. Three recovery paths are measured side by side:
   injection, in the method and during rollback.
 
 Run: ``.venv/bin/python -m bench.crash_revert [--trials 30]``; writes ``bench/results/crash_revert.json``.
-The crash matrix on the real sandbox (five experiments) is separate: it needs the sandbox runner.
+
+The crash matrix on the real sandbox: ``.venv/bin/python -m bench.crash_revert --sandbox [--trials 30]``
+brings a private sandbox up, runs each ``experiments/sandbox/*.yaml`` once uncut (to learn how long it takes),
+then SIGKILLs ``chaosrunner run`` (whole process group) at ``--trials`` random moments spread over the
+experiments, from the run-level ledger entry to the end of the run, and measures the time until the sandbox is
+back to steady state *from its real state* (``drivers.sandbox.state.steady_state_problems``: programs RUNNING,
+proxies enabled without toxics, no stress-ng of this sandbox, one primary with a streaming standby, Full-region
+routers UP) with no open ledger entry, and then until the load generator's clients succeed again (≥ 99 % over
+1 s). Writes ``bench/results/crash_matrix.json``.
 """
 
 from __future__ import annotations
@@ -153,6 +161,197 @@ def run_trial(rng: random.Random) -> dict[str, object]:
                         pass
 
 
+# -- the crash matrix on the real sandbox -----------------------------------------------------------
+
+
+def _own_stress(sandbox: Path) -> list[int]:
+    """stress-ng processes started for *this* sandbox (others' tests may run their own on the machine)."""
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if (p.info["name"] or "").startswith("stress-ng") and p.status() != psutil.STATUS_ZOMBIE:
+                if p.environ().get("CHAOSRUNNER_SANDBOX") == str(sandbox):
+                    out.append(p.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _sandbox_problems(sandbox: Path) -> list[str]:
+    from chaosrunner.drivers.sandbox.state import steady_state_problems
+    from chaosrunner.sandbox.estate import read_state
+
+    state = read_state(sandbox)
+    if state is None:
+        return ["no sandbox state"]
+    problems = [p for p in steady_state_problems(state) if p != "stress-ng is running"]
+    if _own_stress(sandbox):
+        problems.append("stress-ng of this sandbox is running")
+    return problems
+
+
+def _clients_ok(sandbox: Path) -> bool:
+    from chaosrunner.drivers.sandbox.state import loadgen_stats
+    from chaosrunner.sandbox.estate import read_state
+
+    try:
+        ratio = loadgen_stats(read_state(sandbox) or {}, 1.0).get("success_ratio")
+    except Exception:  # noqa: BLE001 - load generator unreachable is "not ok"
+        return False
+    return ratio is not None and float(ratio) >= 0.99
+
+
+def _latest_phase(home: Path) -> str:
+    """The phase of the activity under way, from the newest journal (written after every activity)."""
+    files = sorted((home / "journals").rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return "before-journal"
+    try:
+        acts = json.loads(files[-1].read_text())["chaosrunner"].get("activities") or []
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+    return f"{acts[-1]['phase']}:{acts[-1]['status']}" if acts else "preflight"
+
+
+def _wait_steady(sandbox: Path, home: Path, limit_s: float) -> tuple[float | None, list[str]]:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    while time.monotonic() - t0 < limit_s:
+        problems = _sandbox_problems(sandbox)
+        if _open_entries(home):
+            problems.append(f"{_open_entries(home)} ledger entries open")
+        if not problems:
+            return time.monotonic() - t0, []
+        time.sleep(0.1)
+    return None, problems
+
+
+def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str, object]:
+    import psutil
+
+    from chaosrunner.sandbox import estate
+
+    experiments = sorted(directory.absolute().glob("*.yaml"))
+    if not experiments:
+        raise SystemExit(f"no {directory}/*.yaml: nothing to crash")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still tears its sandbox down
+    home = Path(tempfile.mkdtemp(prefix="crash-matrix-"))
+    sandbox = home / "sandbox"
+    env = {**_env(home), "CHAOSRUNNER_SANDBOX": str(sandbox)}
+    os.environ["CHAOSRUNNER_SANDBOX"] = str(sandbox)
+    rows: list[dict[str, object]] = []
+    calibration: dict[str, dict[str, object]] = {}
+    try:
+        state = estate.up(estate.SandboxOptions(root=sandbox))
+        estate.wait_scraped(state, 60)
+        took, problems = _wait_steady(sandbox, home, 90)
+        if took is None:
+            raise SystemExit(f"sandbox never steady: {problems}")
+        for exp in experiments:  # uncut, to learn how long it runs from its ledger entry to its end
+            run = subprocess.Popen(
+                [sys.executable, "-m", "chaosrunner", "run", str(exp), "--json"],
+                env=env,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 120
+            while not _open_entries(home) and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            t0 = time.monotonic()
+            stdout, stderr = run.communicate(timeout=900)
+            verdict = json.loads(stdout).get("verdict") if stdout.strip().startswith("{") else stderr[-300:]
+            calibration[exp.name] = {"seconds": round(time.monotonic() - t0, 1), "verdict": verdict}
+            print(f"calibration {exp.name}: {calibration[exp.name]}", flush=True)
+            _wait_steady(sandbox, home, 120)
+        for i in range(trials):
+            exp = experiments[i % len(experiments)]
+            span = max(1.0, float(calibration[exp.name]["seconds"]))
+            run = subprocess.Popen(
+                [sys.executable, "-m", "chaosrunner", "run", str(exp), "--json"],
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 120
+            while not _open_entries(home) and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            delay = rng.uniform(0.0, span)
+            time.sleep(delay)
+            phase = _latest_phase(home)
+            finished = run.poll() is not None
+            t0 = time.monotonic()
+            try:
+                os.killpg(run.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            run.wait(timeout=10)
+            steady_s, problems = _wait_steady(sandbox, home, DEADLINE_S)
+            late_s = None
+            if steady_s is None:  # not within the deadline: keep measuring, so the report shows how late
+                more, problems_late = _wait_steady(sandbox, home, 120)
+                late_s = None if more is None else round(DEADLINE_S + more, 3)
+            clients_s = None
+            while time.monotonic() - t0 < 60:
+                if _clients_ok(sandbox):
+                    clients_s = round(time.monotonic() - t0, 3)
+                    break
+                time.sleep(0.2)
+            rows.append(
+                {
+                    "experiment": exp.name,
+                    "hit_after_s": round(delay, 3),
+                    "phase": phase,
+                    "finished_before_hit": finished,
+                    "steady_s": None if steady_s is None else round(steady_s, 3),
+                    "late_steady_s": late_s,
+                    "problems_at_deadline": problems,
+                    "clients_ok_s": clients_s,
+                }
+            )
+            print(
+                f"{i + 1:>3} {exp.name:40} {phase:28} hit {delay:6.2f}s → steady "
+                f"{rows[-1]['steady_s'] if steady_s is not None else 'NOT within ' + str(DEADLINE_S)}"
+                f"{'' if not problems else ' ' + '; '.join(problems)}",
+                flush=True,
+            )
+            for p in psutil.process_iter(["cmdline"]):  # the killed run's watchdog, once it is done
+                cmd = p.info.get("cmdline") or []
+                if "chaosrunner.watchdog" in cmd and str(home / "state") in cmd:
+                    try:
+                        p.wait(timeout=30)
+                    except psutil.TimeoutExpired:
+                        p.kill()
+                    except psutil.Error:
+                        pass
+            _wait_steady(sandbox, home, 120)
+    finally:
+        try:
+            estate.down(sandbox)
+        finally:
+            import shutil
+
+            shutil.rmtree(home, ignore_errors=True)
+    steady = [float(r["steady_s"]) for r in rows if r["steady_s"] is not None]
+    left = [r for r in rows if r["steady_s"] is None]
+    return {
+        "bench": "crash_matrix",
+        "crashes": len(rows),
+        "left_behind": len(left),
+        "median_steady_s": round(statistics.median(steady), 3) if steady else None,
+        "worst_steady_s": round(max(steady), 3) if steady else None,
+        "calibration": calibration,
+        "trials": rows,
+    }
+
+
 def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -> None:
     from chaosrunner.ledger import record_fault
     from chaosrunner.watchdog import Heartbeat, spawn_watchdog
@@ -260,9 +459,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="time from kill -9 of the runner to the last fault reverted")
     parser.add_argument("--trials", type=int, default=30, help="crashes per kill-9 path (hang/recover: a third)")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--sandbox", action="store_true", help="the crash matrix on a real private sandbox")
+    parser.add_argument(
+        "--experiments",
+        type=Path,
+        default=REPO / "experiments" / "sandbox",
+        help="directory of sandbox experiments (--sandbox)",
+    )
     parser.add_argument("--only", choices=["kill-9", "hang", "recover", "run"], help="measure one path")
     parser.add_argument("--as-runner", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sandbox:
+        result = sandbox_matrix(args.trials, random.Random(args.seed), args.experiments)
+        out = RESULTS.with_name("crash_matrix.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print(
+            f"crashes {result['crashes']}  left behind {result['left_behind']}  "
+            f"median {result['median_steady_s']} s  worst {result['worst_steady_s']} s → {out.relative_to(REPO)}"
+        )
+        return
     if args.as_runner:
         run_id, ready, with_watchdog, *faults = args.as_runner
         as_runner(run_id, ready, with_watchdog == "1", faults)
