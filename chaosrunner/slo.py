@@ -318,12 +318,16 @@ def parse_catalog(data: Any, file: str | Path) -> CatalogFile:
     """Validate one catalog document; errors name the file and key path; duplicates are refused."""
     cat = validate_model(CatalogFile, data if data is not None else {}, file)
     problems = []
-    for kind, items in (("slos", cat.slos), ("probes", cat.probes)):
+    named: tuple[tuple[str, list[str]], ...] = (
+        ("slos", [s.name for s in cat.slos]),
+        ("probes", [p.name for p in cat.probes]),
+    )
+    for kind, names in named:
         seen: set[str] = set()
-        for i, item in enumerate(items):
-            if item.name in seen:
-                problems.append((f"{kind}[{i}].name", f"duplicate name {item.name!r}"))
-            seen.add(item.name)
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append((f"{kind}[{i}].name", f"duplicate name {name!r}"))
+            seen.add(name)
     if problems:
         raise InvalidInput(file, problems)
     return cat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -57,7 +58,7 @@ def _register_slo(app: typer.Typer) -> None:
         except InvalidInput as e:
             typer.echo(e.render(), err=True)
             raise typer.Exit(2) from None
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"name": s.name, "service": s.service, "objective": s.objective, "window_s": s.window, "sli": s.sli.type}
             for s in cat.slos.values()
         ]

@@ -7,8 +7,9 @@ scrapes ``/metrics``; the test (or an experiment activity) changes behaviour ove
 
 * ``POST /control {"match": {"zone": "us-east-a"}, "error_ratio": 0.5, "latency_s": 0.3}`` → 200 state
 * ``POST /reset`` → every instance healthy again
-* ``GET /control`` → state, with ``changed_at`` (epoch seconds of the last change: "the service
-  started to fail" for the abort-latency benchmark)
+* ``GET /control`` → state, with ``changed_at`` (epoch seconds of the last change) and ``events`` (the
+  last 50 changes with their epoch times: "the service started to fail" / "the rollback healed it" for
+  the abort-latency benchmark)
 
 Run: ``python -m tests.guard.service --port P [--instances JSON] [--rps 50]``.
 """
@@ -50,6 +51,7 @@ class Estate:
         self.state = {i["target"]: {"error_ratio": 0.0, "latency_s": 0.01} for i in instances}
         self.acc = {i["target"]: [0.0, 0.0] for i in instances}  # requests, errors
         self.changed_at = time.time()
+        self.events: list[dict[str, Any]] = []  # every control/reset with its epoch time (benchmarks)
         for i in instances:
             labels = [i[k] for k in LABELS]
             self.requests.labels(*labels, "200").inc(0)
@@ -85,16 +87,20 @@ class Estate:
             if "latency_s" in body:
                 self.state[t]["latency_s"] = float(body["latency_s"])
         self.changed_at = time.time()
+        self.events.append({"at": self.changed_at, "kind": "control", "targets": hit,
+                            "error_ratio": body.get("error_ratio"), "latency_s": body.get("latency_s")})
         return self.snapshot(hit)
 
     def reset(self) -> dict[str, Any]:
         for st in self.state.values():
             st.update(error_ratio=0.0, latency_s=0.01)
         self.changed_at = time.time()
+        self.events.append({"at": self.changed_at, "kind": "reset"})
         return self.snapshot(list(self.state))
 
     def snapshot(self, changed: list[str] | None = None) -> dict[str, Any]:
-        return {"instances": self.state, "changed": changed or [], "changed_at": self.changed_at}
+        return {"instances": self.state, "changed": changed or [], "changed_at": self.changed_at,
+                "events": self.events[-50:]}
 
 
 def make_app(estate: Estate) -> web.Application:
