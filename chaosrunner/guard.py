@@ -436,6 +436,8 @@ class Guard:
                     budget.remaining_before = budget_remaining(max(0.0, pbad) / ptotal, slo.objective)
             except SliUnavailable as e:
                 self._baseline_error = f"{slo.name}: {e.kind}: {e}"
+                if e.kind == "unreachable":  # do not delay the method by one timeout per query
+                    return
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
