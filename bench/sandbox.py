@@ -168,14 +168,16 @@ def bench_estate() -> dict[str, Any]:
                 pg = psutil.Process(pid)
                 procs += [pg, *pg.children(recursive=True)]
         by_kind: dict[str, float] = {}
-        total = 0.0
+        total = total_pss = 0.0
         for p in procs:
             try:
-                rss = p.memory_info().rss / 2**20
+                mem = p.memory_full_info()
                 name = p.name()
             except psutil.NoSuchProcess:
                 continue
+            rss = mem.rss / 2**20
             total += rss
+            total_pss += mem.pss / 2**20
             kind = "postgres" if "postgres" in name else ("python" if "python" in name else name)
             by_kind[kind] = by_kind.get(kind, 0.0) + rss
         t1 = time.monotonic()
@@ -183,7 +185,8 @@ def bench_estate() -> dict[str, Any]:
         estate.down(root)
     down_s = time.monotonic() - t1
     return {"up_s": round(up_s, 2), "up_and_scraped_s": round(scraped_s, 2), "down_s": round(down_s, 2),
-            "processes": len(procs), "rss_total_mib": round(total, 1),
+            "phases_s": state.get("up_timings", {}),
+            "processes": len(procs), "rss_total_mib": round(total, 1), "pss_total_mib": round(total_pss, 1),
             "rss_by_kind_mib": {k: round(v, 1) for k, v in sorted(by_kind.items())}}
 
 
@@ -212,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t['requested_ms']:<34}{t['observed_added_p50_ms']:>10.1f}{t['error_pct']:>10.2f}")
     e = result["estate"]
     print(f"\nsandbox up {e['up_s']} s (scraped by Prometheus {e['up_and_scraped_s']} s), down {e['down_s']} s")
-    print(f"estate RSS {e['rss_total_mib']} MiB over {e['processes']} processes: {e['rss_by_kind_mib']}")
+    print(f"up phases (cumulative s): {e['phases_s']}")
+    print(f"estate RSS {e['rss_total_mib']} MiB (PSS {e['pss_total_mib']} MiB, shared pages counted once) "
+          f"over {e['processes']} processes; RSS by kind: {e['rss_by_kind_mib']}")
     print(f"load average before/after: {result['loadavg_before']:.1f}/{result['loadavg_after']:.1f} "
           f"on {result['cpus']} CPUs")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

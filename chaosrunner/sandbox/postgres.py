@@ -187,7 +187,8 @@ class PostgresCluster:
         primary.drop_slot(slot)
         self._run(
             [str(PG_BIN / "pg_basebackup"), "-h", LOOPBACK, "-p", str(primary.port), "-U", PG_USER,
-             "-D", str(self.data_dir), "-R", "-X", "stream", "-C", "-S", slot, "--no-sync"],
+             "-D", str(self.data_dir), "-R", "-X", "stream", "-C", "-S", slot, "--no-sync",
+             "--checkpoint=fast"],
             timeout_s,
         )
 
