@@ -197,14 +197,29 @@ def test_a_corrupt_index_is_ignored(store: Path) -> None:
     assert len(list_journals(store).summaries) == 1
 
 
-def test_a_lying_index_cannot_smuggle_a_path(store: Path) -> None:
+def test_the_index_never_supplies_paths_and_garbage_rows_are_reparsed(store: Path) -> None:
     p = J.write_journal(store, J.passed(seed=1))
     list_journals(store)
     doc = json.loads((store / INDEX_NAME).read_text())
+    assert "path" not in doc["fields"]  # paths always come from the directory walk
     for entry in doc["entries"].values():
-        entry[2]["path"] = "/etc/passwd"
+        entry[2] = ["/etc/passwd"]
     (store / INDEX_NAME).write_text(json.dumps(doc))
-    assert list_journals(store).summaries[0].path == str(p)
+    got = list_journals(store).summaries
+    assert [s.path for s in got] == [str(p)] and got[0].verdict == "passed"
+
+
+def test_a_cold_store_is_parsed_in_parallel_with_the_same_result(store: Path) -> None:
+    from chaosrunner.journal import store as store_mod
+
+    J.write_store(store, store_mod.PARALLEL_FROM + 20, weeks=2)
+    bad = next(store.rglob("*.json")).with_name("20261116T150000Z-broken-abcdef.json")
+    bad.write_text("[]")
+    parallel = list_journals(store, use_index=False)
+    serial = [store_mod._summary_or_problem(s.path)[0] for s in parallel.summaries]
+    assert [s.to_json() for s in parallel.summaries] == [s.to_json() for s in serial if s]
+    assert len(parallel.summaries) == store_mod.PARALLEL_FROM + 20
+    assert [str(b) for b in parallel.problems] == [f"{bad}: a journal is a JSON object, not an array"]
 
 
 def test_since_until_prune_by_day_directory(store: Path) -> None:
