@@ -149,6 +149,8 @@ def register(app: typer.Typer) -> None:
               ha_group: str = typer.Option("default", help="daemons sharing a store and group elect one leader"),
               poll: float = typer.Option(0.5, help="seconds between restricted-window/leadership checks"),
               leader_poll: float = typer.Option(1.0, help="seconds between standby attempts to lead"),
+              python: str = typer.Option("", help="interpreter that runs `-m chaosrunner run` for each fire "
+                                                 "(default: this one)"),
               verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Run the calendar until SIGTERM/SIGINT: each fire a child `chaosrunner run`, with a hard
         timeout; SIGTERM lets running experiments roll back before the daemon exits."""
@@ -170,7 +172,10 @@ def register(app: typer.Typer) -> None:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        daemon = Daemon(cal, DaemonOptions(store_url=store, ha_group=ha_group, poll_s=poll, leader_poll_s=leader_poll))
+        opts = DaemonOptions(store_url=store, ha_group=ha_group, poll_s=poll, leader_poll_s=leader_poll)
+        if python:
+            opts.python = python
+        daemon = Daemon(cal, opts)
         daemon.serve(stop)
 
     @gameday.command("run", epilog=EXIT_CODES_HELP)

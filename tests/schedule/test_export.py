@@ -15,7 +15,7 @@ import yaml
 
 from chaosrunner.schedule.calendar import load_calendar
 from chaosrunner.schedule.export import cron_expression, k8s_name, to_cronjobs, to_crontab, validate_cronjob
-from chaosrunner.schedule.triggers import WallClockCronTrigger, crontab_trigger, iter_fires
+from chaosrunner.schedule.triggers import crontab_trigger, iter_fires
 
 REPO = Path(__file__).resolve().parents[2]
 WEEKLY = REPO / "schedules" / "weekly.yaml"
@@ -51,7 +51,7 @@ def test_crontab_lines_parse_and_fire_at_the_calendar_times(weekly) -> None:  # 
     zone = ZoneInfo(env["CRON_TZ"])
     start, end = datetime(2026, 6, 1, tzinfo=zone), datetime(2026, 6, 8, tzinfo=zone)
     for (expr, argv), name in zip(jobs, out.exported, strict=True):
-        trig = WallClockCronTrigger(crontab_trigger(expr, zone))  # raises on a bad line
+        trig = crontab_trigger(expr, zone)  # raises on a bad line
         cron_fires = list(iter_fires(weekly, weekly.entry(name), start, end, trigger=trig))
         assert cron_fires == list(iter_fires(weekly, weekly.entry(name), start, end))
         assert argv[argv.index("run") + 1].endswith(".yaml")
