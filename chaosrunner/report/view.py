@@ -219,7 +219,7 @@ def _xscale(lo: float, hi: float) -> tuple[float, float]:
 def _time_ticks(lo: float, hi: float, x0: float, k: float, n: int = 6) -> list[tuple[float, str]]:
     span = hi - lo if hi > lo else 1.0
     step = nice_ceiling(span / n)
-    ticks = []
+    ticks: list[tuple[float, str]] = []
     t = math.ceil(lo / step) * step
     while t <= hi + 1e-9 and len(ticks) < 20:
         ticks.append((PAD_L + (t - x0) * k, fmt_seconds(t) if t else "0"))
@@ -467,7 +467,7 @@ def _timeline(j: Journal, markers: list[Marker]) -> Timeline | None:
         if lo:
             m.x = x(m.at)
     height = TL_TOP + TL_ROW * max(1, len(rows)) + 24
-    ticks = []
+    ticks: list[tuple[float, str]] = []
     if lo:
         step = nice_ceiling(span / 6)
         t = 0.0
