@@ -7,7 +7,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -15,20 +14,32 @@ from chaosrunner.ports import LOOPBACK, free_port, wait_port
 from chaosrunner.sandbox.processes import ManagedProcess
 
 
-@pytest.fixture()
-def fault_proxy(tmp_path: Path) -> Iterator[str]:
-    """A fault proxy server process; yields its API base URL."""
+@pytest.fixture(scope="module")
+def fault_proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One fault proxy server process per test module; yields its API base URL."""
     port = free_port()
     proc = ManagedProcess(
         "faultproxy",
         [sys.executable, "-m", "chaosrunner.sandbox.faultproxy", "--port", str(port)],
-        tmp_path / "faultproxy.log",
+        tmp_path_factory.mktemp("faultproxy") / "faultproxy.log",
     ).start()
     try:
-        wait_port(port, 10)
+        wait_port(port, 15)
         yield f"http://{LOOPBACK}:{port}"
     finally:
         proc.stop()
+
+
+@pytest.fixture()
+def fault_proxy(fault_proxy_server: str) -> Iterator[str]:
+    """The module's fault proxy, emptied (every proxy deleted) after each test."""
+    import requests
+
+    try:
+        yield fault_proxy_server
+    finally:
+        for name in requests.get(f"{fault_proxy_server}/proxies", timeout=3).json():
+            requests.delete(f"{fault_proxy_server}/proxies/{name}", timeout=3)
 
 
 class _Hello(BaseHTTPRequestHandler):
