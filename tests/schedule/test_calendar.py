@@ -271,3 +271,25 @@ def test_cron_weekdays_use_standard_crontab_numbering() -> None:
     fires = next_fires(c, at(NY, 2026, 6, 1), at(NY, 2026, 6, 8))
     days = {name: [f.at.strftime("%a") for f in fires if f.entry == name] for name in ("m", "s", "w")}
     assert days == {"m": ["Mon"], "s": ["Sun"], "w": ["Mon", "Tue", "Wed", "Thu", "Fri"]}
+
+
+def test_cli_show_and_next_as_json(write_calendar) -> None:  # noqa: ANN001
+    import json
+
+    path = write_calendar({"timezone": "Europe/Berlin", "work_days": ["mon", "tue", "wed", "thu", "fri"],
+                           "entries": [{"name": "tue-latency", "day": "tue", "at": "10:30"},
+                                       {"name": "mon-monkey", "day": "mon",
+                                        "monkey": {"probability_per_hour": 0.001}}]})
+    r = subprocess.run([sys.executable, "-m", "chaosrunner", "schedule", "show", str(path), "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = {row["entry"]: row for row in json.loads(r.stdout)["entries"]}
+    assert rows["tue-latency"]["when"] == "at 10:30" and rows["tue-latency"]["next_calendar"].startswith("Tue ")
+    assert "10:30" in rows["tue-latency"]["next_calendar"]
+    assert rows["mon-monkey"]["when"].startswith("monkey 0.10%/instance/h")
+    r = subprocess.run([sys.executable, "-m", "chaosrunner", "schedule", "next", str(path), "--days", "14", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fires = json.loads(r.stdout)
+    tue = [f for f in fires if f["entry"] == "tue-latency"]
+    assert len(tue) == 2 and all(datetime.fromisoformat(f["at"]).strftime("%a %H:%M") == "Tue 10:30" for f in tue)

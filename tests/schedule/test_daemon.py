@@ -254,3 +254,33 @@ def test_child_command_is_chaosrunner_run_with_calendar_entry_and_vars(write_cal
     assert argv[argv.index("--entry") + 1] == "e"
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--var"] == [
         "latency_ms=200", "zone=us-east-a", "monkey_target=i-1"]
+
+
+def test_monkey_entry_plans_the_day_as_one_off_jobs(tmp_path, write_calendar) -> None:  # noqa: ANN001
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from chaosrunner.schedule.monkey import Instance
+
+    path = write_calendar({"timezone": "UTC", "entries": [{"name": "monkey", "day": "tue", "monkey": {
+        "probability_per_hour": "1%", "min_gap": "5m", "zones": 1, "seed": 3}}]})
+    inventory = [Instance(f"i-{i}", f"z{i % 2}", {"tier": "non-critical"}) for i in range(100)]
+    clock = FakeClock(datetime(2026, 6, 2, 9, 0, tzinfo=UTC))  # Tuesday, start of business hours
+    daemon = make_daemon(path, clock, inventory=lambda cal, entry: inventory)
+    sched = BackgroundScheduler(timezone=UTC)
+    sched.start(paused=True)
+    daemon.scheduler = sched
+    try:
+        res = daemon.fire("monkey", clock.now(), {"entry": "monkey"})
+        jobs = sched.get_jobs()
+    finally:
+        sched.shutdown(wait=False)
+    assert res.outcome == "planned" and "among 50 eligible" in res.detail
+    assert len(jobs) >= 3  # 1 %/h x 50 instances x 8 h ≈ 4 kills
+    zones = {int(j.kwargs["monkey_target"].split("-")[1]) % 2 for j in jobs}
+    assert len(zones) == 1  # one AZ
+    times = sorted(j.next_run_time for j in jobs)
+    assert all(daemon.calendar.check("monkey", t).ok for t in times)
+    assert all((b - a).total_seconds() >= 300 for a, b in zip(times, times[1:], strict=False))
+    assert all(j.id.startswith("monkey@") for j in jobs)
+    # Planning the same day again is the same fire: claimed once.
+    assert daemon.fire("monkey", clock.now(), {"entry": "monkey"}).outcome == "duplicate"
