@@ -145,15 +145,25 @@ def register(app: typer.Typer) -> None:
 
     @journal.command("report")
     def report(
-        run_ids: list[str] = typer.Argument(..., help="run ids, 'latest', or journal files; several → game-day"),
+        run_ids: list[str] | None = typer.Argument(
+            None, help="run ids, 'latest', or journal files; several → game-day report"
+        ),
+        since: str | None = typer.Option(None, help="also every run started at or after (ISO date/time or age)"),
+        until: str | None = typer.Option(None, help="... and before (with --since)"),
+        trigger: str | None = typer.Option(None, help="with --since: only runs with this trigger (e.g. gameday)"),
         out: str | None = typer.Option(None, "--out", "-o", help="output file ('-' = stdout)"),
         fmt: str | None = typer.Option(None, "--format", help="html|md (default: from --out, else html)"),
         trend: bool = typer.Option(False, "--trend", help="append the resilience trend of these experiments"),
         weeks: int = typer.Option(8, min=1, max=520, help="trend window in weeks"),
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
-        """Render a self-contained HTML (or Markdown) report of one run or a whole game day."""
-        from chaosrunner.journal.store import find_journal, load_journal
+        """Render a self-contained HTML (or Markdown) report of one run or a whole game day.
+
+        A game day is either several IDs or a time range: `--since 2026-11-20 --until 2026-11-21
+        --trigger gameday` reports every run of that day, oldest first."""
+        from datetime import UTC
+
+        from chaosrunner.journal.store import Filters, find_journal, list_journals, load_journal
         from chaosrunner.validation import InvalidInput
 
         root = _root(journal_dir)
@@ -161,7 +171,24 @@ def register(app: typer.Typer) -> None:
             kind = fmt or ("md" if out and out.endswith((".md", ".markdown")) else "html")
             if kind not in ("html", "md"):
                 raise InvalidInput("--format", [("", f"{kind!r}: expected html or md")])
-            loaded = [load_journal(find_journal(i, root, allow_files=True)) for i in run_ids]
+            if (until or trigger) and not since:
+                raise InvalidInput("--since", [("", "required with --until/--trigger")])
+            paths = [find_journal(i, root, allow_files=True) for i in run_ids or []]
+            if since:
+                now = datetime.now(UTC)
+                listing = list_journals(
+                    root,
+                    Filters(
+                        since=parse_when("--since", since, now),
+                        until=parse_when("--until", until, now),
+                        trigger=trigger,
+                    ),
+                )
+                _warn_problems(listing)
+                paths += [Path(s.path) for s in reversed(listing.summaries) if Path(s.path) not in paths]
+            if not paths:
+                raise InvalidInput("journal report", [("", "no journals: give run ids or a --since range")])
+            loaded = [load_journal(p) for p in paths]
         except InvalidInput as e:
             raise _fail(e) from None
         trend_data = None

@@ -123,6 +123,16 @@ def test_report_html_markdown_and_game_day(filled: dict[str, Path], tmp_path: Pa
     assert r.exit_code == 2 and "--format: 'pdf'" in r.stderr
 
 
+def test_report_of_a_game_day_by_time_range(filled: dict[str, Path]) -> None:
+    r = cli("report", "--since", "4d", "--trigger", "schedule", "--format", "md", "--out", "-")
+    assert r.exit_code == 0 and r.stdout.startswith("# Game-day report: 2 runs")
+    assert r.stdout.index("## Monday") < r.stdout.index("## Thursday")  # oldest first
+    r = cli("report", "--since", "2000-01-01", "--until", "2000-01-02", "--out", "-")
+    assert r.exit_code == 2 and "no journals" in r.stderr
+    r = cli("report", "--until", "1d", "--out", "-")
+    assert r.exit_code == 2 and "--since: required" in r.stderr
+
+
 def test_report_of_a_plain_chaos_toolkit_journal_file(tmp_path: Path) -> None:
     p = write_json(tmp_path / "journal.json", J.ctk())
     r = cli("report", str(p), "--out", "-", "--format", "md")
