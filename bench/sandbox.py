@@ -4,8 +4,9 @@
   Open-loop 200 rps to the direct path AND 200 rps to the proxied path at the same time (interleaved,
   so both see the same machine load), keep-alive clients, for ``--seconds``. Reported: p50/p99 of each
   and the added p50/p99 (proxied − direct), milliseconds.
-* **toxic accuracy**: latency toxics of 50/200/1000 ms on that proxy; sequential requests; observed
-  added p50 = p50(with toxic) − p50(without), and its error relative to the request.
+* **toxic accuracy**: latency toxics of 50/200/1000 ms on a second proxy to the same upstream; requests
+  alternate between the clean and the toxic proxy (new connection each); observed added p50 =
+  p50(toxic) − p50(clean), and its error relative to the request.
 * **up time / RSS**: ``sandbox up`` on a fresh root (seconds until every part answers, and until
   Prometheus has scraped every target), total RSS of every estate process (supervisord tree +
   PostgreSQL), ``sandbox down`` time.
@@ -126,17 +127,23 @@ def bench_proxy(seconds: float, rps: float) -> dict[str, Any]:
         }
         overhead["added_p50_ms"] = overhead["proxied"]["p50_ms"] - overhead["direct"]["p50_ms"]
         overhead["added_p99_ms"] = overhead["proxied"]["p99_ms"] - overhead["direct"]["p99_ms"]
+        toxic_proxy = requests.post(f"{api}/proxies", json={"name": "t", "listen": "127.0.0.1:0",
+                                                            "upstream": f"127.0.0.1:{up_port}"}, timeout=3).json()
+        toxic_url = f"http://{toxic_proxy['listen']}/"
         toxics = []
         for requested in (50, 200, 1000):
-            base = statistics.median(sequential_ms(proxied, 15))
-            requests.post(f"{api}/proxies/b/toxics", timeout=3,
+            requests.post(f"{api}/proxies/t/toxics", timeout=3,
                           json={"name": "lat", "type": "latency", "attributes": {"latency": requested}})
-            n = 10 if requested >= 1000 else 20
-            slow = statistics.median(sequential_ms(proxied, n))
-            requests.delete(f"{api}/proxies/b/toxics/lat", timeout=3)
-            added = slow - base
+            n = 10 if requested >= 1000 else 30
+            base_s, slow_s = [], []
+            for _ in range(n):  # alternate clean and toxic proxy: both see the same machine load
+                base_s += sequential_ms(proxied, 1)
+                slow_s += sequential_ms(toxic_url, 1)
+            requests.delete(f"{api}/proxies/t/toxics/lat", timeout=3)
+            added = statistics.median(slow_s) - statistics.median(base_s)
             toxics.append({"requested_ms": requested, "observed_added_p50_ms": round(added, 2),
-                           "error_pct": round((added - requested) / requested * 100, 2), "samples": n})
+                           "error_pct": round((added - requested) / requested * 100, 2), "samples": n,
+                           "clean_p50_ms": round(statistics.median(base_s), 2)})
         return {"overhead": overhead, "toxic_accuracy": toxics}
     finally:
         proxy.stop()
