@@ -443,3 +443,41 @@ def test_non_finite_numbers_never_reach_a_journal(state: Path) -> None:
             load_journal(path)
         except InvalidInput as e:
             assert Path(e.file).name == "journal.json"
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = (
+    [("experiment", p) for p in sorted((REPO / "experiments").rglob("*.yaml"))]
+    + [("slo-catalog", p) for p in sorted((REPO / "probes").glob("*.yaml"))]
+    + [("calendar", p) for p in sorted((REPO / "schedules").glob("weekly*.yaml"))]
+)
+SHIPPED_LOADERS: dict[str, Callable[[Path], Any]] = {
+    "experiment": load_experiment,
+    "slo-catalog": lambda p: load_catalog([p]),
+    "calendar": lambda p: load_calendar(p, check_files=False),  # the copy lives away from its experiments
+}
+
+
+def test_shipped_content_exists() -> None:
+    assert {fmt for fmt, _ in SHIPPED} == set(SHIPPED_LOADERS), SHIPPED
+
+
+@pytest.mark.parametrize(("fmt", "shipped"), SHIPPED, ids=[str(p.relative_to(REPO)) for _, p in SHIPPED])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_shipped_content_with_one_hostile_value_is_refused_cleanly(
+    fmt: str, shipped: Path, data: st.DataObject, state: Path
+) -> None:
+    """The real experiments, catalogs and calendar, each with one value replaced, deleted or retyped."""
+    seed = yaml.safe_load(shipped.read_text())
+    path = data.draw(st.sampled_from(key_paths(seed)), label="key path")
+    op = data.draw(st.sampled_from(["replace", "replace", "replace", "delete", "wrap"]), label="op")
+    value = data.draw(HOSTILE_VALUES, label="value") if op == "replace" else None
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_path = Path(tmp) / shipped.name
+        copy_path.write_text(yaml.safe_dump(mutate(seed, path, op, value), sort_keys=False))
+        try:
+            SHIPPED_LOADERS[fmt](copy_path)
+        except InvalidInput as e:
+            assert Path(e.file).name == shipped.name, e.render()
+            assert e.problems and all(msg for _key, msg in e.problems)
