@@ -164,10 +164,11 @@ def test_toxicity_zero_affects_no_connection(fault_proxy: str, http_upstream: in
 
 def test_upstream_stream_toxic_delays_the_request(fault_proxy: str, http_upstream: int) -> None:
     port = _port(_create(fault_proxy, "svc", http_upstream))
-    base = min(_timed(port) for _ in range(2))
     requests.post(f"{fault_proxy}/proxies/svc/toxics", timeout=T,
                   json={"name": "up", "type": "latency", "stream": "upstream", "attributes": {"latency": 100}})
-    assert _timed(port) - base >= 0.09
+    # A lower bound on the whole round trip: load can only add time, so this cannot flake under load
+    # (subtracting a separately measured baseline can).
+    assert _timed(port) >= 0.1
 
 
 # ---------------------------------------------------------------- the two client libraries, unchanged
