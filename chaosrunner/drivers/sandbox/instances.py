@@ -37,13 +37,26 @@ def _healthy(url: str) -> bool:
 
 
 def kill_instance(
-    instance: str | None = None, configuration: dict[str, Any] | None = None, state: str | None = None
+    instance: str | None = None,
+    max_kills: int = 1,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
 ) -> dict[str, Any]:
-    """SIGKILL the chosen instance (exactly one). Returns ``{"instance", "pid", "killed_at"}``."""
+    """SIGKILL the chosen instance(s): at most ``max_kills`` (default exactly one, the Chaos Monkey).
+
+    Returns ``{"instance", "pid", "killed_at"}`` of the first, ``{"killed": [...]}`` for several.
+    """
     st, chosen = chosen_instances(configuration, instance, state)
-    if len(chosen) != 1:
-        raise ValueError(f"kill_instance kills exactly one instance, {len(chosen)} chosen")
-    inst = chosen[0]
+    if not 1 <= len(chosen) <= max_kills:
+        raise ValueError(f"kill_instance kills 1..{max_kills} instance(s), {len(chosen)} chosen")
+    if len(chosen) > 1:
+        return {"killed": [_kill_one(st, inst, configuration, state) for inst in chosen]}
+    return _kill_one(st, chosen[0], configuration, state)
+
+
+def _kill_one(
+    st: dict[str, Any], inst: dict[str, Any], configuration: dict[str, Any] | None, state: str | None
+) -> dict[str, Any]:
     info = supervisor(st).supervisor.getProcessInfo(inst["program"])
     pid = int(info.get("pid") or 0)
     if info["statename"] != "RUNNING" or pid <= 0:

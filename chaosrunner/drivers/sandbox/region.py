@@ -233,15 +233,19 @@ if __name__ == "__main__":
 
 
 def region_serves_reads(
-    region_type: str = "Read-Only", concurrency: int = 3, configuration: dict[str, Any] | None = None,
+    region_type: str = "Read-Only",
+    concurrency: int = 3,
+    warm_up_s: float = 15.0,
+    configuration: dict[str, Any] | None = None,
     state: str | None = None,
 ) -> bool:
-    """Steady-state probe: every instance of the standby region answers reads straight (not via HAProxy).
+    """Steady-state probe: every instance of the standby region serves reads straight (not via HAProxy).
 
-    ``concurrency`` parallel reads per instance also open its database connections: a standby region
-    that has served nothing yet has cold pools, and the first second of a failover then answers 503
-    while they connect (measured: 20 % read errors in that region) — a warm standby is part of the
-    steady state a regional failover relies on.
+    A standby region that has served nothing yet has cold database pools: the first second of a failover
+    then answered 503 while they connected (measured: 20 % read errors in that region) — a warm standby
+    is part of the steady state a regional failover relies on. So this probe warms each instance: rounds
+    of ``concurrency`` parallel reads (opening that many pooled connections) until a round succeeds
+    entirely, for at most ``warm_up_s`` seconds. True when every instance ended warm.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -251,8 +255,14 @@ def region_serves_reads(
     acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)["ids"]
     pin = acked[0] if acked else 1
     urls = [f"{i['url']}/pins/{pin}" for i in st["instances"] if i.get("region_type") == region_type]
-    if not urls:
-        return False
-    with ThreadPoolExecutor(max_workers=max(1, concurrency * len(urls))) as pool:
-        codes = list(pool.map(lambda u: _request(u, False)[0], urls * max(1, concurrency) * 2))
-    return all(c < 500 for c in codes)
+    deadline = time.monotonic() + warm_up_s
+    cold = list(urls)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        while cold and time.monotonic() < deadline:
+            url = cold[0]
+            codes = list(pool.map(lambda u: _request(u, False)[0], [url] * max(1, concurrency)))
+            if all(c < 500 for c in codes):
+                cold.pop(0)
+            else:
+                time.sleep(0.2)
+    return bool(urls) and not cold

@@ -84,7 +84,26 @@ def stress_instance(
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     marker.write_text(json.dumps({"pid": pid, "affinity": original, "pgid": proc.pid, "started_at": time.time(),
                                   "duration_s": duration_s}))
-    return {"instance": inst["id"], "pid": pid, "cpu": cpu, "stress_pgid": proc.pid}
+    pinned = _pinned_stressors(proc.pid, cpu, want=workers + (2 if vm_bytes else 0), wait_s=3.0)
+    return {"instance": inst["id"], "pid": pid, "cpu": cpu, "stress_pgid": proc.pid,
+            "chaosrunner_figures": {"stress_cpu": cpu, "stress_processes_pinned": pinned,
+                                    "target_pinned_to": psutil.Process(pid).cpu_affinity()}}
+
+
+def _pinned_stressors(pgid: int, cpu: int, want: int, wait_s: float) -> int:
+    """How many stress-ng processes of our group run pinned to ``cpu`` (polled until ``want`` or ``wait_s``)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        count = 0
+        for p in stress_processes():
+            try:
+                if _in_group(p, pgid) and p.cpu_affinity() == [cpu]:
+                    count += 1
+            except psutil.NoSuchProcess:
+                continue
+        if count >= want or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
 
 
 def stop_stress(

@@ -1,0 +1,51 @@
+"""Over-aggressive variants: refused by preflight (exit 4) or aborted by the guard (exit 3), and the
+sandbox is back to steady state afterwards — verified from its real state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.catalog.conftest import EXPERIMENTS, Sandbox, wait_steady
+
+pytestmark = pytest.mark.slow
+
+AGGRESSIVE = EXPERIMENTS / "aggressive"
+
+
+@pytest.mark.parametrize(
+    ("name", "refused_because"),
+    [
+        ("mon-instance-kill", "2 targets, limit 1"),
+        ("wed-resource-starvation", "targets, limit 1"),
+        ("fri-regional-failover", "region"),
+    ],
+)
+def test_refused_by_preflight_and_nothing_injected(
+    sandbox: Sandbox, run_experiment: Any, name: str, refused_because: str
+) -> None:
+    from chaosrunner.drivers.sandbox.state import load_state, steady_state_problems
+
+    run = run_experiment(AGGRESSIVE / f"{name}.yaml")
+    assert run.exit_code == 4, run.result
+    assert run.result["verdict"] == "refused"
+    assert refused_because in run.result["reason"]
+    assert run.journal["chaosrunner"]["activities"] == []
+    assert steady_state_problems(load_state(state=str(sandbox.state_path))) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "slo"),
+    [("tue-latency", "pinboard-latency"), ("thu-database-failover", "pinboard-availability")],
+)
+def test_aborted_by_the_guard_and_rolled_back(sandbox: Sandbox, run_experiment: Any, name: str, slo: str) -> None:
+    run = run_experiment(AGGRESSIVE / f"{name}.yaml")
+    assert run.exit_code == 3, f"{run.result}\n{run.stderr[-3000:]}"
+    ch = run.journal["chaosrunner"]
+    assert ch["verdict"] == "aborted"
+    assert slo in ch["abort"]["reason"]
+    assert all(r["status"] == "succeeded" for r in run.journal["rollbacks"]), run.journal["rollbacks"]
+    assert all(e["outcome"] == "undone" for e in ch["ledger"]), ch["ledger"]
+    assert ch["timings"]["time_to_abort_s"] < 30
+    assert wait_steady(sandbox) == []
