@@ -69,6 +69,7 @@ class Program:
     priority: int = 100
     autorestart: bool = True
     autostart: bool = True  # False: started over XML-RPC once what it depends on is ready
+    stop_wait_s: int = 5    # SIGKILL after this many seconds (throwaway servers: short)
 
 
 def supervisord_conf(programs: Sequence[Program], port: int, root: Path) -> str:
@@ -103,7 +104,7 @@ def supervisord_conf(programs: Sequence[Program], port: int, root: Path) -> str:
             "startretries=1000",
             "stopasgroup=true",
             "killasgroup=true",
-            "stopwaitsecs=5",
+            f"stopwaitsecs={p.stop_wait_s}",
             "redirect_stderr=true",
             f"stdout_logfile={logs / (p.name + '.log')}",
             "stdout_logfile_maxbytes=5MB",

@@ -192,12 +192,13 @@ def _programs(opts: SandboxOptions, ports: Ports, paths: dict[str, Path], dsns: 
             "--read-dsn", dsns["read_full"] if spec.region_type == "Full" else dsns["read_replica"],
             "--start-delay", str(opts.replacement_delay_s),
             "--boot-marker", str(root / "run" / f"{spec.id}.booted"),
-        ], 20))
-    progs.append(Program("haproxy", ["haproxy", "-db", "-f", str(paths["haproxy"])], 30, autostart=False))
+        ], 20, stop_wait_s=2))
+    progs.append(Program("haproxy", ["haproxy", "-db", "-f", str(paths["haproxy"])], 30, autostart=False,
+                         stop_wait_s=1))
     progs.append(Program("prometheus", [
         "prometheus", f"--config.file={paths['prometheus']}", f"--storage.tsdb.path={root / 'prometheus' / 'data'}",
         "--storage.tsdb.retention.time=1d", f"--web.listen-address={LOOPBACK}:{ports.prometheus}",
-        "--web.enable-lifecycle", "--log.level=warn"], 40, autostart=False))
+        "--web.enable-lifecycle", "--log.level=warn"], 40, autostart=False, stop_wait_s=1))
     progs.append(Program("loadgen", [
         py, "-m", "chaosrunner.sandbox.loadgen", "--target", f"http://{LOOPBACK}:{ports.haproxy}",
         "--port", str(ports.loadgen), "--rps", str(opts.rps), "--write-ratio", str(opts.write_ratio),

@@ -76,6 +76,12 @@ class ConnectionPool:
             self.idle.put_nowait(conn)
             return rows
 
+    async def close(self) -> None:
+        while not self.idle.empty():
+            conn = self.idle.get_nowait()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 0.5)
+
 
 def db_dsn(hosts: list[tuple[str, int]], attrs: str) -> str:
     """Multi-host libpq DSN with our timeouts; ``attrs`` is libpq's ``target_session_attrs``."""
@@ -151,7 +157,12 @@ def build_app(args: argparse.Namespace) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def close_pools(_: web.Application) -> None:
+        await writer.close()
+        await reader.close()
+
     app = web.Application()
+    app.on_cleanup.append(close_pools)
     app.add_routes([web.get("/pins/{id}", read), web.post("/pins", write), web.get("/healthz", healthz),
                     web.get("/metrics", metrics)])
     return app
