@@ -132,6 +132,7 @@ def main() -> int:
             renders.append(time.perf_counter() - t)
 
     help_s = statistics.median(times["chaosrunner --help (start-up floor)"])
+    help_cpu = statistics.median(cpu["chaosrunner --help (start-up floor)"])
     rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
@@ -141,7 +142,9 @@ def main() -> int:
                 "median_s": round(med, 3),
                 "min_s": round(min(ts), 3),
                 "max_s": round(max(ts), 3),
+                "cpu_median_s": round(statistics.median(cpu[name]), 3),
                 "x_startup": round(med / help_s, 2),
+                "cpu_x_startup": round(statistics.median(cpu[name]) / help_cpu, 2),
             }
         )
     result = {
