@@ -3,8 +3,9 @@
 One estate for everyone: the guard tests' service (tests/guard/service.py) and a real Prometheus 2.42
 scraping it every second. One fault: the experiment's method makes ``pinboard-us-east-a-1`` fail half
 of its requests (HTTP POST /control) and then pauses 15 s; its rollback heals the service (POST /reset).
-The SLO: pinboard availability, 99.9 %, abort above burn 14.4 in the targeted zone (5 s window), i.e.
-an in-zone error ratio above 1.44 %.
+The SLO: pinboard availability, 99.9 %, abort above burn 14.4 in the targeted zone, i.e. an in-zone error
+ratio above 1.44 %, over the same PromQL range for every contender (``--window``, default 3 s: with 1 s
+scrapes the smallest range that always holds two samples plus one of slack).
 
 Contenders (interleaved round by round so drift hits all alike; >= 10 trials each):
 
@@ -43,10 +44,16 @@ RESULTS = REPO / "bench" / "results" / "abort_latency.json"
 BIN = Path(sys.executable).parent
 TARGET = "pinboard-us-east-a-1"
 PAUSE_S = 15
-IN_ZONE_RATIO = (
-    'sum(rate(svc_requests_total{code=~"5..",service="pinboard",zone=~"us-east-a"}[5s])) '
-    '/ sum(rate(svc_requests_total{service="pinboard",zone=~"us-east-a"}[5s]))'
-)
+WINDOW = "3s"  # the live PromQL range, the same for every contender (--window)
+
+
+def in_zone_ratio(window: str) -> str:
+    return (
+        f'sum(rate(svc_requests_total{{code=~"5..",service="pinboard",zone=~"us-east-a"}}[{window}])) '
+        f'/ sum(rate(svc_requests_total{{service="pinboard",zone=~"us-east-a"}}[{window}]))'
+    )
+
+
 LIMIT_RATIO = 14.4 * 0.001
 
 
@@ -93,7 +100,7 @@ def _probe(prom: str, **extra: Any) -> dict[str, Any]:
             "type": "python",
             "module": "bench._abort_latency_hooks",
             "func": "error_ratio",
-            "arguments": {"prometheus_url": prom, "query": IN_ZONE_RATIO},
+            "arguments": {"prometheus_url": prom, "query": in_zone_ratio(WINDOW)},
         },
         "tolerance": {"type": "range", "range": [0.0, LIMIT_RATIO]},
         **extra,
@@ -116,6 +123,7 @@ def chaosrunner_experiment(url: str, prom: str, catalog: Path, interval: str, co
                 "slo_guard": {
                     "slos": ["pinboard-availability"],
                     "interval": interval,
+                    "window": WINDOW,
                     "baseline_window": "5s",
                     "catalog": [str(catalog)],
                     "prometheus": prom,
@@ -245,9 +253,12 @@ def _median(xs: list[float]) -> float | None:
 
 
 def main() -> int:
+    global WINDOW
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--window", default=WINDOW, help="live PromQL range for every contender (default 3s)")
     args = ap.parse_args()
+    WINDOW = args.window
     sys.path.insert(0, str(REPO))
     import yaml
 

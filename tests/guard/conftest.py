@@ -1,6 +1,7 @@
 """Guard tests run against a real Prometheus scraping tests/guard/service.py.
 
-One estate per test module (starting Prometheus costs ~8 s: its first scrape lands 5–6 s after start);
+One estate per test module (starting Prometheus costs ~8 s: its first scrape lands 5–6 s after start; not
+per session: the budget-gate tests need an SLO history that other modules' faults have not spent);
 before each test the service is reset and we poll until the 5 s windows hold no bad request, so a
 test never sees the previous test's fault. Tests that break the estate (kill Prometheus) use
 ``fresh_estate``.
