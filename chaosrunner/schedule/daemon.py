@@ -130,6 +130,16 @@ class FireLedger:
             return [dict(r._mapping) for r in conn.execute(self.table.select().order_by(self.table.c.scheduled_at))]
 
 
+def _leader_file(url: str, state: Path) -> Path:
+    """The flock file of a SQLite store: next to the database (two daemons on one file → one leads)."""
+    from sqlalchemy.engine import make_url
+
+    db = make_url(url).database
+    if url.startswith("sqlite") and db and db != ":memory:":
+        return Path(db).absolute().with_suffix(".leader")
+    return state / "scheduler.leader"
+
+
 def _key(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -229,7 +239,7 @@ class Daemon:
             if url.startswith("postgresql"):
                 leader = PgAdvisoryLeader(url, self.opts.ha_group, self.opts.leader_poll_s)
             else:
-                leader = FileLeader(self.state / "scheduler.leader", self.opts.leader_poll_s)
+                leader = FileLeader(_leader_file(url, self.state), self.opts.leader_poll_s)
         self.leader = leader
         self.fires = FireLedger(self.engine)
         self.fires.create()
@@ -251,9 +261,7 @@ class Daemon:
                 log.info("standing by for leadership (%s)", type(self.leader).__name__)
                 if not self.leader.acquire(stop):
                     break
-                self.lead_started_at = self.clock.now()
                 self.is_leader.set()
-                log.info("leading since %s: scheduling %s", _key(self.lead_started_at), self.calendar.path)
                 try:
                     self._lead(stop)
                 finally:
@@ -279,6 +287,10 @@ class Daemon:
         self.scheduler = sched
         try:
             self.sync_jobs()
+            # Fires due before this instant were missed (judged by the misfire policy). Set right
+            # before the first wake-up, so no fire can fall between "leading" and "scheduling".
+            self.lead_started_at = self.clock.now()
+            log.info("leading since %s: scheduling %s", _key(self.lead_started_at), self.calendar.path)
             sched.resume()
             while not stop.wait(self.opts.poll_s):
                 self.tick()

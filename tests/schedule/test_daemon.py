@@ -113,7 +113,7 @@ def test_kill9_and_restart_never_runs_a_fire_twice(tmp_path, write_calendar, pri
     cal = write_calendar({**ALWAYS_OPEN, "defaults": {"misfire": policy, "misfire_grace": "10m"}, "entries": [
         {"name": "e", "every": "2s", "configuration": {"marker": str(marker), "label": "e"}}]})
     with DaemonProcess(tmp_path, cal, "first") as d:
-        wait_for(lambda: len(method_runs(marker)) >= 2, 40, "two runs before the crash")
+        wait_for(lambda: len(method_runs(marker)) >= 1, 40, "a run before the crash")
         d.kill9()
     killed_at = datetime.now(UTC)
     # Stay down long enough to miss at least two fires (deliberate downtime, not a wait for a condition).
@@ -129,7 +129,7 @@ def test_kill9_and_restart_never_runs_a_fire_twice(tmp_path, write_calendar, pri
     assert len(runs) == len(set(runs)), Counter(runs).most_common(3)  # no fire ran twice
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     missed_and_ran = [r for r in set(runs) - before
-                      if killed_at.strftime(stamp) < r < lead.group(1)]
+                      if killed_at.strftime(stamp) < r <= lead.group(1)]  # whole-second fires
     refusals = [j["chaosrunner"]["reason"] for j in journals(private_state["journals"])
                 if j["chaosrunner"]["verdict"] == "refused"]
     if policy == "run_once":

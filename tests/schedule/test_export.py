@@ -58,7 +58,7 @@ def test_crontab_lines_parse_and_fire_at_the_calendar_times(weekly) -> None:  # 
         assert argv[argv.index("--trigger") + 1] == "schedule"
         assert argv[argv.index("--calendar") + 1] == str(WEEKLY)
         assert argv[argv.index("--entry") + 1] == name
-    assert "latency_ms=200" in jobs[0][1]
+    assert "latency_ms=20" in jobs[0][1]
 
 
 def test_percent_signs_are_escaped_for_cron(write_calendar) -> None:  # noqa: ANN001
