@@ -176,7 +176,13 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
         else:
             from chaosrunner.inventory.base import load_inventory
 
-            population = load_inventory(spec, experiment_path=ctx.experiment_path).list_targets()
+            try:
+                population = load_inventory(spec, experiment_path=ctx.experiment_path).list_targets()
+            except InvalidInput:
+                raise
+            except Exception as e:  # noqa: BLE001 - an unreachable cloud API: refuse (fail closed), no traceback
+                detail = f"cannot list the {spec.inventory} inventory: {type(e).__name__}: {e}"
+                checks.append(Check("inventory", False, detail[:500]))
         matching, chosen = select(population, spec.select, spec.pick, ctx.rng)
         problem = selector_problem(spec.select, population)
         numbers = {
