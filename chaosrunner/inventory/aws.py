@@ -15,7 +15,7 @@ RDS target: ``id`` = DB instance id, ``labels`` = tags plus ``cluster`` and ``ro
 / ``standalone``), ``attrs`` = ``db_instance_identifier``, ``cluster``, ``engine``.
 
 Every call has the client timeouts of :mod:`chaosrunner.drivers.aws.clients`; an unreachable endpoint
-becomes an ``InvalidInput``-free ``RuntimeError`` that preflight reports (fail closed: no targets, no run).
+raises botocore's error, which preflight turns into a failed ``inventory`` check (refused, fail closed).
 """
 
 from __future__ import annotations
