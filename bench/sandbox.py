@@ -150,6 +150,31 @@ def bench_proxy(seconds: float, rps: float) -> dict[str, Any]:
         upstream.stop()
 
 
+def kill_and_time_replacement(state: dict[str, Any], program: str) -> float:
+    """kill -9 one instance; seconds until supervisord's replacement answers /healthz (delay 0)."""
+    import os
+    import signal
+
+    import requests
+
+    from chaosrunner.sandbox import estate
+
+    rpc = estate.supervisor_rpc(state["supervisor"]["url"])
+    old = int(rpc.supervisor.getProcessInfo(program)["pid"])
+    port = next(i["port"] for i in state["instances"] if i["id"] == program)
+    t0 = time.monotonic()
+    os.kill(old, signal.SIGKILL)
+    while time.monotonic() - t0 < 30:
+        try:
+            pid = int(rpc.supervisor.getProcessInfo(program)["pid"])
+            if pid not in (0, old) and requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return time.monotonic() - t0
+        except (OSError, requests.RequestException):
+            pass
+        time.sleep(0.02)
+    return float("nan")
+
+
 def bench_estate() -> dict[str, Any]:
     import psutil
 
@@ -187,12 +212,13 @@ def bench_estate() -> dict[str, Any]:
             total_pss += mem.pss / 2**20
             kind = "postgres" if "postgres" in name else ("python" if "python" in name else name)
             by_kind[kind] = by_kind.get(kind, 0.0) + rss
+        replaced_s = kill_and_time_replacement(state, "pinboard-us-east-b-2")
         t1 = time.monotonic()
     finally:
         estate.down(root)
     down_s = time.monotonic() - t1
     return {"up_s": round(up_s, 2), "up_and_scraped_s": round(scraped_s, 2), "down_s": round(down_s, 2),
-            "phases_s": state.get("up_timings", {}),
+            "phases_s": state.get("up_timings", {}), "kill9_replaced_healthy_s": round(replaced_s, 2),
             "processes": len(procs), "rss_total_mib": round(total, 1), "pss_total_mib": round(total_pss, 1),
             "rss_by_kind_mib": {k: round(v, 1) for k, v in sorted(by_kind.items())}}
 
@@ -223,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     e = result["estate"]
     print(f"\nsandbox up {e['up_s']} s (scraped by Prometheus {e['up_and_scraped_s']} s), down {e['down_s']} s")
     print(f"up phases (cumulative s): {e['phases_s']}")
+    print(f"kill -9 of an instance -> replacement healthy: {e['kill9_replaced_healthy_s']} s")
     print(f"estate RSS {e['rss_total_mib']} MiB (PSS {e['pss_total_mib']} MiB, shared pages counted once) "
           f"over {e['processes']} processes; RSS by kind: {e['rss_by_kind_mib']}")
     print(f"load average before/after: {result['loadavg_before']:.1f}/{result['loadavg_after']:.1f} "
