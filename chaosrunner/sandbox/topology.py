@@ -10,6 +10,7 @@ Monkey experiment scoped to ``tier: non-critical`` has six candidates and must n
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from chaosrunner.ports import free_port
 
@@ -89,7 +90,7 @@ def allocate_ports(base_port: int | None = None) -> Ports:
         def nxt() -> int:
             return next(counter)
 
-    fixed = {name: nxt() for name in FIXED_PORTS}
+    fixed: dict[str, Any] = {name: nxt() for name in FIXED_PORTS}
     ports = Ports(**fixed)
     for spec in specs:
         ports.instance[spec.id] = nxt()

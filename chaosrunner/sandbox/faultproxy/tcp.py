@@ -17,6 +17,7 @@ import random
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from chaosrunner.sandbox.faultproxy.model import Proxy, Toxic, split_address
 
@@ -227,8 +228,8 @@ class Listener:
                 asyncio.create_task(_pipe(link, client_reader, up_writer, "upstream")),
                 asyncio.create_task(_pipe(link, up_reader, client_writer, "downstream")),
             ]
-            closed = asyncio.create_task(link.closed.wait())
-            pending = set(pipes)
+            closed: asyncio.Task[Any] = asyncio.create_task(link.closed.wait())
+            pending: set[asyncio.Task[Any]] = set(pipes)
             while pending and not link.closed.is_set():
                 _, pending = await asyncio.wait(pending | {closed}, return_when=asyncio.FIRST_COMPLETED)
                 pending.discard(closed)
