@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +27,8 @@ from chaosrunner.validation import InvalidInput, load_document, validate_model
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WORK_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 END_OF_DAY = time(23, 59, 59, 999999)
 
@@ -139,7 +141,7 @@ class Restricted(_Strict):
     """A window in which nothing may run; a run in flight when it begins is halted (abort + rollback)."""
 
     name: str
-    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS))
     start: time
     end: time
     reason: str = ""
@@ -277,7 +279,7 @@ class Calendar(_Strict):
     version: Literal[1] = 1
     name: str = "calendar"
     timezone: str
-    work_days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    work_days: list[Weekday] = Field(default_factory=lambda: list(WORK_WEEK))
     business_hours: TimeRange = Field(default_factory=lambda: TimeRange(start=time(9), end=time(17)))
     avoid_peak: list[TimeRange] = Field(default_factory=list)
     holidays: HolidaySpec | None = None
@@ -434,10 +436,10 @@ class Calendar(_Strict):
         result = []
         for s, e in spans:
             # Wall times inside a DST gap do not exist: normalise through UTC.
-            a = s.replace(tzinfo=zone).astimezone(zone)
-            b = e.replace(tzinfo=zone).astimezone(zone)
-            if b > a:
-                result.append((a, b))
+            start = s.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
+            end = e.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
+            if end > start:
+                result.append((start, end))
         return result
 
 

@@ -117,7 +117,7 @@ def plan_day(calendar: Calendar, entry_name: str, day: date, instances: Sequence
         spans: list[tuple[datetime, datetime]] = []
     else:
         spans = calendar.allowed_spans(day)
-    allowed_s = sum((e - s).total_seconds() for s, e in spans)
+    allowed_s = sum(real_seconds(s, e) for s, e in spans)
     eligible, zone = eligible_instances(monkey, instances, rng)
     mean = mean_gap_seconds(monkey, len(eligible))
     plan = KillPlan(day, zone, len(eligible), allowed_s / 3600.0, mean, [])
@@ -132,11 +132,17 @@ def plan_day(calendar: Calendar, entry_name: str, day: date, instances: Sequence
     return plan
 
 
+def real_seconds(start: datetime, end: datetime) -> float:
+    """Elapsed seconds between two aware datetimes. Python subtracts *wall* times when both share a
+    tzinfo (a DST day would count 24 h); going through UTC counts real time."""
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()
+
+
 def _at_offset(spans: Sequence[tuple[datetime, datetime]], offset_s: float) -> datetime:
     """The wall-clock instant ``offset_s`` seconds into the glued allowed spans, whole seconds."""
     left = offset_s
     for s, e in spans:
-        length = (e - s).total_seconds()
+        length = real_seconds(s, e)
         if left < length:
             at = s.astimezone(UTC) + timedelta(seconds=left)
             return at.replace(microsecond=0).astimezone(s.tzinfo)

@@ -18,7 +18,7 @@ The same triggers drive the daemon, ``schedule next``, the export validation and
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -100,7 +100,7 @@ class CronSchedule:
             raise ValueError(f"invalid crontab expression: {e}") from None
 
     @classmethod
-    def weekly(cls, days: list[str], hour: int, minute: int) -> CronSchedule:
+    def weekly(cls, days: Sequence[str], hour: int, minute: int) -> CronSchedule:
         dows = ",".join(str(CRON_DAY_NAMES.index(d)) for d in days)
         return cls.parse(f"{minute} {hour} * * {dows}")
 

@@ -12,6 +12,7 @@ import pytest
 
 from chaosrunner.clock import FakeClock
 from chaosrunner.schedule.calendar import Calendar, load_calendar, window_verdict
+from chaosrunner.schedule.monkey import real_seconds
 from chaosrunner.schedule.triggers import iter_fires, next_fires
 from chaosrunner.validation import InvalidInput, validate_model
 
@@ -293,3 +294,13 @@ def test_cli_show_and_next_as_json(write_calendar) -> None:  # noqa: ANN001
     fires = json.loads(r.stdout)
     tue = [f for f in fires if f["entry"] == "tue-latency"]
     assert len(tue) == 2 and all(datetime.fromisoformat(f["at"]).strftime("%a %H:%M") == "Tue 10:30" for f in tue)
+
+
+def test_allowed_time_is_23_or_25_real_hours_on_dst_days() -> None:
+    c = cal(work_days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            business_hours={"start": "00:00", "end": "24:00"})
+
+    def hours(d: date) -> float:
+        return sum(real_seconds(s, e) for s, e in c.allowed_spans(d)) / 3600
+
+    assert hours(date(2026, 3, 8)) == 23 and hours(date(2026, 11, 1)) == 25 and hours(date(2026, 6, 1)) == 24
