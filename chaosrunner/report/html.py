@@ -78,7 +78,7 @@ def render_views(
 ) -> str:
     if title is None:
         title = f"Chaos run: {views[0].title}" if len(views) == 1 else f"Game-day report: {len(views)} runs"
-    counts = Counter(v.verdict for v in views)
+    counts = Counter(v.verdict_label for v in views)
     return (
         _environment()
         .get_template("report.html.j2")

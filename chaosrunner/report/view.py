@@ -24,7 +24,7 @@ from chaosrunner.journal.store import (
 
 MAX_POINTS = 400  # per series, after downsampling: plenty for a 600 px wide chart
 CHART_W, CHART_H = 640.0, 170.0
-PAD_L, PAD_R, PAD_T, PAD_B = 56.0, 12.0, 10.0, 26.0
+PAD_L, PAD_R, PAD_T, PAD_B = 56.0, 26.0, 10.0, 26.0
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
 VERDICT_TEXT = {
@@ -104,6 +104,7 @@ class TimelineRow:
     start: str | None
     duration: str
     error: str | None
+    label: str = ""  # the name as it fits the timeline's name column
     x: float = 0.0
     w: float = 0.0
     has_bar: bool = False
@@ -419,7 +420,8 @@ def _activities(j: Journal) -> list[tuple[str, str, str, str, str | None, str | 
     return rows
 
 
-TL_W, TL_ROW, TL_PAD_L, TL_PAD_R, TL_TOP = 640.0, 22.0, 6.0, 6.0, 20.0
+TL_W, TL_ROW, TL_PAD_L, TL_PAD_R, TL_TOP = 640.0, 22.0, 190.0, 14.0, 20.0  # TL_PAD_L: the name column
+TL_NAME_CHARS = 30
 
 
 def _timeline(j: Journal, markers: list[Marker]) -> Timeline | None:
@@ -455,6 +457,7 @@ def _timeline(j: Journal, markers: list[Marker]) -> Timeline | None:
             start=st,
             duration=fmt_seconds(dur),
             error=err,
+            label=name if len(name) <= TL_NAME_CHARS else name[: TL_NAME_CHARS - 1] + "…",
         )
         t0 = try_time(st)
         t1 = try_time(en) or (hi if status in ("running", "interrupted") else None)
