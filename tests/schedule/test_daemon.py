@@ -285,3 +285,20 @@ def test_monkey_entry_plans_the_day_as_one_off_jobs(tmp_path, write_calendar) ->
     assert all(j.id.startswith("monkey@") for j in jobs)
     # Planning the same day again is the same fire: claimed once.
     assert daemon.fire("monkey", clock.now(), {"entry": "monkey"}).outcome == "duplicate"
+
+
+def test_hard_timeout_terminates_the_run_which_rolls_back(tmp_path, write_calendar, private_state) -> None:  # noqa: ANN001
+    marker = tmp_path / "marker"
+    path = write_calendar({**ALWAYS_OPEN, "defaults": {"term_grace": "20s"}, "entries": [
+        {"name": "e", "cron": "* * * * *", "timeout": "4s",
+         "configuration": {"marker": str(marker), "label": "e", "hold": "120"}}]})
+    now = datetime.now(UTC)
+    daemon = make_daemon(path, FakeClock(now))
+    started = time.monotonic()
+    res = daemon.fire("e", now, {"entry": "e"})
+    assert res.exit_code == 3 and "hard timeout after 4s" in res.detail, res
+    assert time.monotonic() - started < 60  # not the 120 s hold
+    assert any(x.startswith("rollback-e ") for x in marker_lines(marker))
+    (journal,) = journals(private_state["journals"])
+    assert journal["chaosrunner"]["verdict"] == "aborted"
+    assert res.journal == str(next(private_state["journals"].rglob("*.json")))
