@@ -75,7 +75,9 @@ DIR_OPTION = typer.Option(None, "--journal-dir", help="journal store (default $C
 
 def register(app: typer.Typer) -> None:
     journal = typer.Typer(
-        help="Browse the journal store, render game-day reports, show resilience trends.",
+        help="Browse the journal store, render game-day reports, show resilience trends.\n\n"
+        "Exit codes: 0 ok · 2 bad input (unknown or malformed run id, malformed journal: 'file: key: problem', "
+        "bad option).",
         no_args_is_help=True,
     )
     app.add_typer(journal, name="journal")
