@@ -95,3 +95,25 @@ def test_cli_rejects_bad_options_with_exit_2(tmp_path: Path) -> None:
                              str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--rps" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_toxiproxy_server_on_path_replaces_the_builtin_fault_proxy(tmp_path: Path, monkeypatch) -> None:
+    from chaosrunner.sandbox import estate
+
+    binary = tmp_path / "toxiproxy-server"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o755)
+    assert estate._toxiproxy_binary(None) is None
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert estate._toxiproxy_binary("auto") == str(binary)
+    opts = estate.SandboxOptions(root=tmp_path)
+    ports = allocate_ports(22000)
+    programs = estate._programs(opts, ports, {"proxies": tmp_path / "p.json", "haproxy": tmp_path / "h.cfg",
+                                              "prometheus": tmp_path / "p.yml"},
+                                {"write": "w", "read_full": "r", "read_replica": "rr"}, str(binary))
+    fault = next(p for p in programs if p.name == "faultproxy")
+    assert fault.argv == [str(binary), "-host", "127.0.0.1", "-port", str(ports.toxiproxy)]
+    names = {p.name for p in programs}
+    assert {"haproxy", "prometheus", "loadgen"} <= names and len(names) == 12
+    eu = next(p for p in programs if p.name == "pinboard-eu-west-b-1")
+    assert eu.argv[eu.argv.index("--read-dsn") + 1] == "rr"

@@ -226,3 +226,25 @@ def test_chaostoolkit_toxiproxy_drives_it(fault_proxy: str, http_upstream: int) 
     assert requests.get(f"{fault_proxy}/proxies/ctk/toxics", timeout=T).json() == []
     proxy_actions.delete_proxy("ctk", configuration=cfg)
     assert not proxy_probes.proxy_exist("ctk", configuration=cfg)
+
+
+def test_proxies_file_recreates_proxies_at_start(tmp_path, http_upstream: int) -> None:
+    """A restarted fault proxy (supervisord autorestart) comes back with its proxies, without toxics."""
+    import json
+    import sys
+
+    from chaosrunner.ports import free_port, wait_port
+    from chaosrunner.sandbox.processes import ManagedProcess
+
+    listen, api_port = free_port(), free_port()
+    spec = tmp_path / "proxies.json"
+    spec.write_text(json.dumps([{"name": "svc", "listen": f"127.0.0.1:{listen}",
+                                 "upstream": f"127.0.0.1:{http_upstream}"}]))
+    proc = ManagedProcess("fp", [sys.executable, "-m", "chaosrunner.sandbox.faultproxy", "--port", str(api_port),
+                                 "--proxies", str(spec)], tmp_path / "fp.log").start()
+    try:
+        wait_port(api_port, 15)
+        assert requests.get(f"http://127.0.0.1:{api_port}/proxies/svc", timeout=T).json()["toxics"] == []
+        assert b"200 OK" in tcp_roundtrip(listen)
+    finally:
+        proc.stop()
