@@ -223,3 +223,28 @@ def client_success_ratio(
         if value >= min_ratio or time.monotonic() >= deadline:
             return value
         time.sleep(0.5)
+
+
+def client_p99_ms(
+    window_s: float = 5.0,
+    wait_s: float = 0.0,
+    max_ms: float = 200.0,
+    configuration: dict[str, Any] | None = None,
+    state: str | None = None,
+) -> float:
+    """Steady-state probe: the load generator's client-side p99 (milliseconds) over the last ``window_s``.
+
+    With ``wait_s`` > 0 it polls (every 0.5 s, at most ``wait_s`` seconds) until p99 ≤ ``max_ms``. An
+    estate already slower than its latency objective is not a steady state to experiment on: the guard
+    would abort on a slowdown the experiment did not cause.
+    """
+    import time
+
+    st = load_state(configuration, state)
+    deadline = time.monotonic() + wait_s
+    while True:
+        p99 = loadgen_stats(st, window_s).get("p99_ms")
+        value = float("inf") if p99 is None else float(p99)
+        if value <= max_ms or time.monotonic() >= deadline:
+            return value if value != float("inf") else 1e9
+        time.sleep(0.5)
