@@ -530,10 +530,39 @@ def _force_outcome(ledger: Ledger, entry: LedgerEntry, outcome: str, detail: str
     ledger._drop_marker(entry.run_id, entry.id)
 
 
+def undo_batches(newest_first: list[LedgerEntry]) -> list[list[LedgerEntry]]:
+    """Pure: split entries (newest first) into batches that may be undone concurrently.
+
+    Undo order is the reverse of injection, one entry after the other — except that a run of consecutive
+    entries of the same ``fault`` on distinct targets (a driver injecting one fault into several targets,
+    e.g. a region's proxies) forms one batch: they are independent by construction, and undoing them one
+    by one multiplies the recovery time by the number of targets. The run-level entry is always alone.
+    """
+    batches: list[list[LedgerEntry]] = []
+    for entry in newest_first:
+        last = batches[-1] if batches else None
+        if (
+            last
+            and entry.fault == last[0].fault
+            and entry.target not in {e.target for e in last}
+            and not _is_run_level(entry)
+            and not _is_run_level(last[0])
+        ):
+            last.append(entry)
+        else:
+            batches.append([entry])
+    return batches
+
+
+def _is_run_level(entry: LedgerEntry) -> bool:
+    return isinstance(entry.undo, dict) and entry.undo.get("type") == ROLLBACKS_UNDO
+
+
 def revert_open(
     ledger: Ledger, run_id: str | None = None, timeout_s: float = DEFAULT_UNDO_TIMEOUT_S
 ) -> list[UndoOutcome]:
-    """Revert every open entry (of one run, or all), newest first — the reverse of injection order.
+    """Revert every open entry (of one run, or all), newest first — the reverse of injection order
+    (same-fault entries on distinct targets together, see :func:`undo_batches`).
 
     Runs already being reverted by another process are skipped (outcome ``skipped``). Never raises
     for a failed undo: each outcome is reported and the rest still run.
@@ -551,11 +580,15 @@ def revert_open(
                     for e in run_entries
                 ]
                 continue
-            for entry in sorted(run_entries, key=lambda e: e.recorded_at, reverse=True):
-                fresh = ledger.get(entry.id, rid)
-                if fresh is None or fresh.status == "closed":
-                    continue
-                outcomes.append(revert_entry(ledger, fresh, timeout_s))
+            for batch in undo_batches(sorted(run_entries, key=lambda e: e.recorded_at, reverse=True)):
+                fresh = [f for f in (ledger.get(e.id, rid) for e in batch) if f is not None and f.status != "closed"]
+                if len(fresh) == 1:
+                    outcomes.append(revert_entry(ledger, fresh[0], timeout_s))
+                elif fresh:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    with ThreadPoolExecutor(max_workers=len(fresh), thread_name_prefix="chaosrunner-undo") as pool:
+                        outcomes += list(pool.map(lambda e: revert_entry(ledger, e, timeout_s), fresh))
     for rid, eid, path in ledger.unreadable_open(run_id):
         detail = "ledger entry unreadable or not owner-only, not executed: revert by hand, then delete it"
         outcomes.append(UndoOutcome(eid, rid, "unknown", str(path), "undo-failed", detail))

@@ -63,3 +63,13 @@ def hold(ready: str, seconds: float = 60.0) -> None:
     """Mark the moment the method is under way, then stay in it (the test kills the runner here)."""
     Path(ready).write_text(str(os.getpid()))
     time.sleep(seconds)
+
+
+def timed(path: str, seconds: float = 0.5) -> None:
+    """Record this undo's [start, end] (epoch seconds) so a test can see which undos overlapped."""
+    import json
+
+    start = time.time()
+    time.sleep(seconds)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps([start, time.time()]) + "\n")

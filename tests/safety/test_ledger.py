@@ -284,3 +284,45 @@ def test_watchdog_decisions() -> None:
     assert decide(runner_alive=False, done=False, heartbeat_age_s=0.1, open_entries=1) is Decision.REVERT
     assert decide(runner_alive=False, done=False, heartbeat_age_s=0.1, open_entries=0) is Decision.EXIT
     assert decide(runner_alive=False, done=True, heartbeat_age_s=9.0, open_entries=1) is Decision.EXIT
+
+
+def test_one_fault_on_several_targets_is_undone_together_and_layers_stay_ordered(state: Path, tmp_path: Path) -> None:
+    from chaosrunner.ledger import undo_batches
+
+    ledger = Ledger(state)
+    spans = tmp_path / "spans"
+    log = tmp_path / "order"
+    ledger.record("r1", "experiment", "e", rollbacks_undo(tmp_path / "e.json", {}, {}))
+    for proxy in ("a-1", "a-2", "b-1"):
+        time.sleep(0.01)
+        ledger.record("r1", "region-out", proxy, undo("timed", path=str(spans), seconds=0.5))
+    time.sleep(0.01)
+    ledger.record("r1", "latency", "a-1", undo("append_line", path=str(log), text="latency"))
+    batches = undo_batches(sorted(ledger.open_entries("r1"), key=lambda e: e.recorded_at, reverse=True))
+    assert [[e.fault for e in b] for b in batches] == [["latency"], ["region-out"] * 3, ["experiment"]]
+    (tmp_path / "e.json").write_text(
+        json.dumps(
+            {
+                "title": "t",
+                "description": "d",
+                "method": [],
+                "rollbacks": [
+                    {
+                        "type": "action",
+                        "name": "after-region",
+                        "provider": {
+                            "type": "python",
+                            "module": "chaos_undo_marks",
+                            "func": "append_line",
+                            "arguments": {"path": str(log), "text": "rollback"},
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    outcomes = revert_open(ledger, "r1")
+    assert [o.outcome for o in outcomes] == ["undone"] * 5
+    intervals = [json.loads(line) for line in spans.read_text().splitlines()]
+    assert max(s for s, _ in intervals) < min(e for _, e in intervals)  # the three region undos overlapped
+    assert log.read_text().split() == ["latency", "rollback"]  # layers: newest first, run-level last
