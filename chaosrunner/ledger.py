@@ -202,6 +202,11 @@ class Ledger:
         fd = os.open(marker, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
         os.close(fd)
         try:
+            dfd = os.open(index, os.O_RDONLY)  # the marker must survive a power cut, like the entry
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
             storage.atomic_write_json(self._entry_path(run_id, entry.id), asdict(entry))
         except BaseException:
             with contextlib.suppress(OSError):
