@@ -372,6 +372,25 @@ def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -
         time.sleep(1)
 
 
+def idle_recover_cost(closed_runs: int = 1000, repeats: int = 2000) -> dict[str, float]:
+    """What every command pays when nothing is open: ``recover_orphans()`` with an empty index vs. with
+    ``closed_runs`` finished runs' entries on disk (the index keeps it one listing either way), microseconds."""
+    from chaosrunner.ledger import Ledger, recover_orphans
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="crash-revert-idle-") as tmp:
+        state = Path(tmp) / "state"
+        for label, runs in (("empty_us", 0), (f"with_{closed_runs}_closed_runs_us", closed_runs)):
+            ledger = Ledger(state)
+            for i in range(runs):
+                ledger.close(ledger.record(f"r{i}", "f", "t", None), "undone")
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                recover_orphans(state)
+            out[label] = round((time.perf_counter() - t0) / repeats * 1e6, 1)
+    return out
+
+
 def _env(home: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -512,10 +531,20 @@ def main() -> None:
             f"{mode:10} {s['crashes']:>7} {s['faults']:>6} {s['left_behind']:>4} {s['median_s']:>9.3f} "
             f"{s['worst_s']:>8.3f} {s['median_s'] / base:>8.1f}"
         )
+    idle = idle_recover_cost() if not args.only else None
+    if idle:
+        print("recover_orphans() with nothing open: " + ", ".join(f"{k} {v}" for k, v in idle.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
-            {"bench": "crash_revert", "seed": args.seed, "deadline_s": DEADLINE_S, "summary": summary, "trials": rows},
+            {
+                "bench": "crash_revert",
+                "seed": args.seed,
+                "deadline_s": DEADLINE_S,
+                "summary": summary,
+                "idle_recover_orphans": idle,
+                "trials": rows,
+            },
             indent=2,
         )
     )
