@@ -11,26 +11,34 @@ import typer
 ROOT_HELP = "Sandbox state directory (default: $CHAOSRUNNER_SANDBOX or ./.sandbox)."
 
 
-def _print_status(st: dict[str, Any]) -> None:
-    from rich.console import Console
+def _table(*cols: str) -> Any:
+    from rich import box
     from rich.table import Table
 
-    console = Console()
+    return Table(*cols, box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    import sys
+
+    from rich.console import Console
+
+    console = Console(width=None if sys.stdout.isatty() else 140)
     if not st.get("instances"):
         console.print(f"sandbox is down (root {st['root']})")
         return
     console.print(f"sandbox at {st['root']} — supervisor {'up' if st['up'] else 'DOWN'}")
-    table = Table("instance", "region", "zone", "tier", "pid", "port", "proxy port", "state")
+    table = _table("instance", "region", "zone", "tier", "pid", "port", "proxy port", "state")
     for i in st["instances"]:
         table.add_row(i["id"], f"{i['region']} ({i['region_type']})", i["zone"], i["tier"], str(i["pid"] or "-"),
                       str(i["port"]), str(i["proxy_port"]), "up" if i["up"] else f"down ({i['state']})")
     console.print(table)
-    db = Table("database", "role", "port", "pid", "proxy")
+    db = _table("database", "role", "port", "pid", "proxy")
     for key, d in st["databases"].items():
         db.add_row(f"{d['name']} (started as {key})", d["role"], str(d["port"]), str(d.get("pid") or "-"),
                    d.get("proxy", ""))
     console.print(db)
-    px = Table("proxy", "kind", "listen", "upstream", "enabled", "toxics")
+    px = _table("proxy", "kind", "listen", "upstream", "enabled", "toxics")
     for p in st["proxies"]:
         px.add_row(p["name"], p["kind"], p["listen"], p["upstream"], str(p.get("enabled", "?")),
                    ", ".join(p.get("toxics", [])) or "-")
