@@ -75,3 +75,27 @@ def test_two_daemons_one_leader_takeover_and_exactly_once(tmp_path, write_calend
     b_pid = str(b.mp.pid)
     first_b = owners_by_time.index(b_pid)
     assert set(owners_by_time[:first_b]) == {str(a.mp.pid)} and set(owners_by_time[first_b:]) == {b_pid}
+
+
+def advisory_holders(cluster: PostgresCluster) -> list[int]:
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
+
+
+@pytest.mark.slow
+def test_leader_that_loses_its_lock_session_steps_down(tmp_path, write_calendar, postgres) -> None:  # noqa: ANN001
+    cal = write_calendar({**ALWAYS_OPEN, "entries": [{"name": "e", "cron": "0 0 1 1 *"}]})
+    store = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/postgres"
+    with DaemonProcess(tmp_path, cal, "daemon-a", store=store) as a:
+        wait_for(lambda: leading(a), 30, "daemon A to lead")
+        with DaemonProcess(tmp_path, cal, "daemon-b", store=store) as b:
+            wait_for(lambda: "standing by" in b.log(), 30, "daemon B to stand by")
+            (holder,) = wait_for(lambda: advisory_holders(postgres), 10, "one advisory lock")
+            with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(%s)", (holder,))
+            wait_for(lambda: "lost leadership" in a.log(), 10, "daemon A to step down")
+            # Someone leads again (B, or A after re-election) - never both.
+            wait_for(lambda: len(advisory_holders(postgres)) == 1, 10, "a new leader")
+            wait_for(lambda: a.log().count("leading since") + b.log().count("leading since") == 2, 15,
+                     "the new leader to start scheduling")
+            assert len(advisory_holders(postgres)) == 1
