@@ -9,8 +9,9 @@ scrapes the smallest range that always holds two samples plus one of slack).
 
 Contenders (interleaved round by round so drift hits all alike; >= 10 trials each):
 
-* ``chaosrunner`` — ``chaosrunner run`` with ``slo_guard`` (two configurations: sampling every 1 s
-  with one breaching sample, and every 250 ms with two consecutive breaching samples);
+* ``chaosrunner`` — ``chaosrunner run`` with ``slo_guard`` (three configurations: sampling every 1 s
+  with one breaching sample — the peers' frequency —, every 250 ms with two consecutive breaching
+  samples, every 250 ms with one);
 * ``safeguards`` — ``chaos run`` with chaostoolkit-addons' safeguards control, probe ``frequency: 1``
   and the same PromQL as tolerance;
 * ``continuous`` — ``chaos run --hypothesis-strategy continuously --hypothesis-frequency 1 --fail-fast``
@@ -248,6 +249,53 @@ def trial(kind: str, exp: Path, workdir: Path, estate: Any, env: dict[str, str])
     }
 
 
+def killswitch_trial(exp: Path, estate: Any, env: dict[str, str]) -> dict[str, Any]:
+    """`chaosrunner halt` while a guarded run pauses: time from the kill-switch file to the abort decision
+    and to the rollback (the fault itself does not hurt the SLO here)."""
+    from chaosrunner import killswitch
+    from tests.guard.conftest import settle
+
+    settle(estate)
+    journals = Path(env["CHAOSRUNNER_JOURNALS"])
+    before = set(journals.rglob("*.json")) if journals.exists() else set()
+    proc = subprocess.Popen(
+        [str(BIN / "chaosrunner"), "run", str(exp), "--json"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    home = Path(env["CHAOSRUNNER_HOME"])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            new = [p for p in journals.rglob("*.json") if p not in before] if journals.exists() else []
+            try:
+                if new and json.loads(new[0].read_text())["chaosrunner"].get("guard"):
+                    break
+            except (ValueError, KeyError, OSError):
+                pass
+            time.sleep(0.05)
+        engaged = time.time()
+        killswitch.engage("bench", root=home)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        killswitch.release(root=home)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    result = json.loads(out.strip().splitlines()[-1])
+    journal = json.loads(Path(result.get("journal") or result.get("journal_path")).read_text())
+    abort = journal["chaosrunner"].get("abort") or {}
+    heal = next((e["at"] for e in _events(estate.service_url) if e["kind"] == "reset" and e["at"] > engaged), None)
+    return {
+        "decision_s": round(_epoch(abort["decided_at"]) - engaged, 3) if abort.get("decided_at") else None,
+        "rollback_s": round(heal - engaged, 3) if heal else None,
+        "reason": abort.get("reason"),
+    }
+
+
 def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 3) if xs else None
 
@@ -256,6 +304,7 @@ def main() -> int:
     global WINDOW
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--killswitch-trials", type=int, default=10, help="halt-to-abort trials (0: skip)")
     ap.add_argument("--window", default=WINDOW, help="live PromQL range for every contender (default 3s)")
     args = ap.parse_args()
     WINDOW = args.window
@@ -278,6 +327,7 @@ def main() -> int:
             docs = {
                 "chaosrunner (1s, 1 sample)": chaosrunner_experiment(url, prom, estate.catalog_path, "1s", 1),
                 "chaosrunner (250ms, 2 samples)": chaosrunner_experiment(url, prom, estate.catalog_path, "250ms", 2),
+                "chaosrunner (250ms, 1 sample)": chaosrunner_experiment(url, prom, estate.catalog_path, "250ms", 1),
                 "safeguards": safeguards_experiment(url, prom),
                 "continuous": continuous_experiment(url, prom),
             }
@@ -297,6 +347,17 @@ def main() -> int:
                         file=sys.stderr,
                         flush=True,
                     )
+            halt_doc = chaosrunner_experiment(url, prom, estate.catalog_path, "1s", 1)
+            halt_doc["method"][0]["provider"]["arguments"]["error_ratio"] = 0.0
+            halt_file = root / "halt.yaml"
+            halt_file.write_text(yaml.safe_dump(halt_doc, sort_keys=False))
+            halts = []
+            for n in range(args.killswitch_trials):
+                h = killswitch_trial(halt_file, estate, env)
+                halts.append(h)
+                print(
+                    f"halt {n:2d} decision {h['decision_s']}s rollback {h['rollback_s']}s", file=sys.stderr, flush=True
+                )
         finally:
             estate.stop()
 
@@ -343,9 +404,27 @@ def main() -> int:
             f"{f(s['rollback_after_decision_median_s']):>10}s/{f(s['rollback_after_decision_max_s'])}s "
             f"{f(s['fault_lasted_median_s']):>16}s"
         )
+    if halts:
+        hd = [h["decision_s"] for h in halts if h["decision_s"] is not None]
+        hr = [h["rollback_s"] for h in halts if h["rollback_s"] is not None]
+        print(
+            f"\nkill switch → abort decision: median {_median(hd)}s, max {max(hd) if hd else None}s; "
+            f"→ rollback complete: median {_median(hr)}s, max {max(hr) if hr else None}s "
+            f"({len(hd)}/{len(halts)} aborted)"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
-        json.dumps({"pause_s": PAUSE_S, "limit_ratio": LIMIT_RATIO, "summary": summary, "trials": rows}, indent=2)
+        json.dumps(
+            {
+                "pause_s": PAUSE_S,
+                "window": WINDOW,
+                "limit_ratio": LIMIT_RATIO,
+                "summary": summary,
+                "killswitch": halts,
+                "trials": rows,
+            },
+            indent=2,
+        )
     )
     print(f"\nwrote {RESULTS}")
     return 0
