@@ -7,7 +7,10 @@
    ``--python``) that records the wall time it started, so lateness = child start - scheduled fire
    time: the whole path (APScheduler wake-up, fire-ledger claim in SQLite, kill switch + window
    checks, fork/exec). p50/p99/max over ``--fires`` fires (default 100).
-3. **Year of next fire times for 1,000 entries**: ``next_fires`` (triggers + window verdict per fire)
+3. **HA takeover**: a real PostgreSQL 15 job store, two daemons; the leader is killed with ``kill -9``
+   ``--takeovers`` times (default 3; the killed one restarts as the standby); time from the kill to the
+   standby's "leading since" (lock acquired, job store synced, scheduling).
+4. **Year of next fire times for 1,000 entries**: ``next_fires`` (triggers + window verdict per fire)
    next to the bare DST-safe triggers and to APScheduler's own ``CronTrigger`` alone, same entries,
    same year - the ratios show what the window check and the DST fix cost.
 
@@ -125,6 +128,51 @@ def bench_lateness(fires: int) -> dict[str, float]:
             "p99_ms": round(late[min(len(late) - 1, int(0.99 * len(late)))], 1), "max_ms": round(late[-1], 1)}
 
 
+def bench_takeover(rounds: int) -> dict[str, float]:
+    from chaosrunner.ports import free_port
+    from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        pg = PostgresCluster(pg_base_dir(root), "bench-store", port=free_port())
+        procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+        try:
+            pg.init_primary()
+            pg.start(timeout_s=30)
+            store = f"postgresql+psycopg://postgres@127.0.0.1:{pg.port}/postgres"
+            cal = {"timezone": "UTC", "entries": [{"name": "e", "cron": "0 0 1 1 *", "experiment": str(MARK)}]}
+            path = root / "cal.yaml"
+            path.write_text(yaml.safe_dump(cal))
+            args = ["--store", store, "--ha-group", "bench", "--poll", "0.2", "--leader-poll", "0.5"]
+
+            def launch(i: int) -> tuple[subprocess.Popen[bytes], Path]:
+                home = root / f"d{i}"
+                home.mkdir()
+                return start_daemon(path, home, args), home
+
+            procs = [launch(0)]
+            wait_log(procs[0][1], "leading since", 60)
+            procs.append(launch(1))
+            wait_log(procs[1][1], "standing by", 60)
+            times = []
+            for r in range(rounds):
+                leader, standby = procs[-2], procs[-1]
+                os.kill(leader[0].pid, signal.SIGKILL)
+                leader[0].wait(timeout=10)
+                t0 = time.monotonic()
+                wait_log(standby[1], "leading since", 30)
+                times.append(time.monotonic() - t0)
+                procs.append(launch(r + 2))
+                wait_log(procs[-1][1], "standing by", 60)
+        finally:
+            for proc, _ in procs:
+                if proc.poll() is None:
+                    stop_daemon(proc)
+            pg.destroy()
+    return {"rounds": len(times), "takeover_s_max": round(max(times), 2),
+            "takeover_s_median": round(statistics.median(times), 2), "leader_poll_s": 0.5}
+
+
 def bench_next_fires(entries: int) -> dict[str, float]:
     from apscheduler.triggers.cron import CronTrigger
 
@@ -175,11 +223,14 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement (default 60)")
     ap.add_argument("--fires", type=int, default=100, help="fires for the lateness measurement (default 100)")
     ap.add_argument("--entries", type=int, default=1000, help="calendar entries for next-fire timing")
+    ap.add_argument("--takeovers", type=int, default=3, help="HA leader kills (0 skips the PostgreSQL part)")
     args = ap.parse_args()
 
     result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
               "next_fires_year": bench_next_fires(args.entries), "idle": bench_idle(args.idle),
               "lateness": bench_lateness(args.fires)}
+    if args.takeovers > 0:
+        result["ha_takeover"] = bench_takeover(args.takeovers)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
@@ -196,6 +247,10 @@ def main() -> int:
     print(f"{'  APScheduler CronTrigger only (s)':<52} {n['apscheduler_crontrigger_only_s']:>12}")
     print(f"{'  window check overhead (x) / ours vs CronTrigger (x)':<52} "
           f"{n['window_check_overhead_x']} / {n['ours_vs_apscheduler_x']}")
+    if "ha_takeover" in result:
+        ha = result["ha_takeover"]
+        label = f"HA takeover after kill -9, median / max (s), {ha['rounds']} kills"
+        print(f"{label:<52} {ha['takeover_s_median']} / {ha['takeover_s_max']}")
     print(f"results: {RESULTS}")
     return 0
 
