@@ -236,6 +236,7 @@ def region_serves_reads(
     region_type: str = "Read-Only",
     concurrency: int = 3,
     warm_up_s: float = 15.0,
+    settle_s: float = 7.0,
     configuration: dict[str, Any] | None = None,
     state: str | None = None,
 ) -> bool:
@@ -246,6 +247,10 @@ def region_serves_reads(
     is part of the steady state a regional failover relies on. So this probe warms each instance: rounds
     of ``concurrency`` parallel reads (opening that many pooled connections) until a round succeeds
     entirely, for at most ``warm_up_s`` seconds. True when every instance ended warm.
+
+    A warm-up read that failed is counted by that instance's metrics like any other: so when one did,
+    the probe waits ``settle_s`` seconds after it (longer than the guard's 5 s window plus a scrape), or
+    the guard would start the run by blaming the Read-Only region for the warm-up's own errors.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -257,6 +262,7 @@ def region_serves_reads(
     urls = [f"{i['url']}/pins/{pin}" for i in st["instances"] if i.get("region_type") == region_type]
     deadline = time.monotonic() + warm_up_s
     cold = list(urls)
+    last_error: float | None = None
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         while cold and time.monotonic() < deadline:
             url = cold[0]
@@ -264,5 +270,8 @@ def region_serves_reads(
             if all(c < 500 for c in codes):
                 cold.pop(0)
             else:
+                last_error = time.monotonic()
                 time.sleep(0.2)
+    if last_error is not None:
+        time.sleep(max(0.0, last_error + settle_s - time.monotonic()))
     return bool(urls) and not cold

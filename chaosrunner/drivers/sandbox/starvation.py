@@ -1,9 +1,13 @@
 """Wednesday: CPU (and memory) starvation scoped to one sandbox instance with stress-ng and taskset.
 
-Scoping on a small machine: the target instance's process is pinned to one CPU (``cpu``, default the
-last one) and stress-ng runs pinned to the same CPU (``taskset -c``), so the starvation lands on that
-instance first; other processes keep the other CPUs. stress-ng always gets ``--timeout`` (it expires by
-itself); the ledger entry's undo kills its process group and gives the instance every CPU back.
+Scoping on a small machine (no cgroup CPU controller here): the target instance's process is pinned to
+one CPU (``cpu``, default the last one), stress-ng runs pinned to the same CPU (``taskset -c``), and —
+``isolate`` — every other process of the estate (the other supervisor programs and both PostgreSQL
+servers, with their children) is pinned to the remaining CPUs, a hand-made cpuset. Without that, the
+scheduler kept running the other instances on the stressed CPU half the time and the guard saw the
+impact escape the blast radius (out-of-scope latency burning 38x on a 2-core box). stress-ng always
+gets ``--timeout`` (it expires by itself); the ledger entry's undo kills its process group and gives
+every process of the estate every CPU back.
 
 The stress-ng process group and the instance's original affinity go to ``<root>/run/stress-<id>.json``
 so the undo, in any process, finds them. :func:`measure_impact` times requests straight to the target
@@ -56,6 +60,7 @@ def stress_instance(
     workers: int = 2,
     vm_bytes: str | None = "64M",
     cpu: int | None = None,
+    isolate: bool = True,
     instance: str | None = None,
     configuration: dict[str, Any] | None = None,
     state: str | None = None,
@@ -80,6 +85,8 @@ def stress_instance(
     original = psutil.Process(pid).cpu_affinity()
     marker.write_text(json.dumps({"pid": pid, "affinity": original, "pgid": None}))
     psutil.Process(pid).cpu_affinity([cpu])
+    others = [c for c in range(os.cpu_count() or 1) if c != cpu]
+    isolated = _pin_estate(st, others, skip={pid}) if isolate and others else 0
     proc = subprocess.Popen(stress_command(cpu, workers, vm_bytes, duration_s), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     marker.write_text(json.dumps({"pid": pid, "affinity": original, "pgid": proc.pid, "started_at": time.time(),
@@ -87,7 +94,39 @@ def stress_instance(
     pinned = _pinned_stressors(proc.pid, cpu, want=workers + (2 if vm_bytes else 0), wait_s=3.0)
     return {"instance": inst["id"], "pid": pid, "cpu": cpu, "stress_pgid": proc.pid,
             "chaosrunner_figures": {"stress_cpu": cpu, "stress_processes_pinned": pinned,
+                                    "estate_processes_moved_off": isolated,
                                     "target_pinned_to": psutil.Process(pid).cpu_affinity()}}
+
+
+def _estate_processes(st: dict[str, Any]) -> list[psutil.Process]:
+    """Every process of the estate: supervisor programs and both PostgreSQL servers, children included."""
+    from chaosrunner.drivers.sandbox.state import database_nodes
+
+    roots = [int(i.get("pid") or 0) for i in supervisor(st).supervisor.getAllProcessInfo()]
+    roots += [n.pid() or 0 for n in database_nodes(st)]
+    out: list[psutil.Process] = []
+    for pid in roots:
+        try:
+            proc = psutil.Process(pid) if pid > 0 else None
+            if proc is not None:
+                out += [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def _pin_estate(st: dict[str, Any], cpus: list[int], skip: frozenset[int] | set[int] = frozenset()) -> int:
+    """Set the CPU affinity of every estate process but ``skip``; returns how many were changed."""
+    changed = 0
+    for proc in _estate_processes(st):
+        if proc.pid in skip:
+            continue
+        try:
+            proc.cpu_affinity(cpus)
+            changed += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+            continue
+    return changed
 
 
 def _pinned_stressors(pgid: int, cpu: int, want: int, wait_s: float) -> int:
@@ -132,6 +171,7 @@ def stop_stress(
                     psutil.Process(int(pid)).cpu_affinity(all_cpus)
                 except psutil.NoSuchProcess:
                     pass
+        _pin_estate(st, all_cpus)  # the estate's normal state: every process on every CPU
         deadline = time.monotonic() + 10
         while any(_in_group(p, info.get("pgid")) for p in stress_processes()) and time.monotonic() < deadline:
             time.sleep(0.05)

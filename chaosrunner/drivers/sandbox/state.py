@@ -150,11 +150,11 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
         for info in supervisor(state).supervisor.getAllProcessInfo():
             if info["statename"] != "RUNNING":
                 problems.append(f"program {info['name']} is {info['statename']}")
-            elif info["name"].startswith("pinboard-"):
+            else:
                 with_all = set(range(os.cpu_count() or 1))
                 try:
                     if set(psutil.Process(info["pid"]).cpu_affinity()) != with_all:
-                        problems.append(f"instance {info['name']} is pinned to a CPU subset")
+                        problems.append(f"program {info['name']} is pinned to a CPU subset")
                 except psutil.NoSuchProcess:
                     problems.append(f"instance {info['name']} vanished")
     except Exception as e:  # noqa: BLE001 - supervisor unreachable is itself the problem
