@@ -337,10 +337,11 @@ class JournalSummary:
 
     def to_json(self) -> dict[str, Any]:
         """Flat, JSON-ready (every field is a scalar); much cheaper than ``dataclasses.asdict``."""
-        return {f: getattr(self, f) for f in _SUMMARY_FIELDS}
+        d = self.__dict__
+        return {f: d[f] for f in _JSON_FIELDS}
 
 
-_SUMMARY_FIELDS = [f for f in JournalSummary.__dataclass_fields__ if f != "extra"]
+_JSON_FIELDS = [f for f in JournalSummary.__dataclass_fields__ if f != "extra"]
 
 
 def parse_time(value: str) -> datetime:
@@ -676,6 +677,8 @@ def iter_journal_files(
 
 
 _INDEXED_FIELDS = [f for f in JournalSummary.__dataclass_fields__ if f not in ("path", "extra")]
+_STR_FIELDS = ("run_id", "kind", "experiment", "title", "verdict")
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class SummaryIndex:
@@ -710,10 +713,15 @@ class SummaryIndex:
         values = hit[2]
         if not isinstance(values, list) or len(values) != len(_INDEXED_FIELDS):
             return None
-        try:
-            return JournalSummary(path=path, **dict(zip(_INDEXED_FIELDS, values, strict=True)))
-        except TypeError:
-            return None
+        row = dict(zip(_INDEXED_FIELDS, values, strict=True))
+        if not all(type(row[k]) is str for k in _STR_FIELDS) or not all(type(v) in _SCALARS for v in values):
+            return None  # a tampered or foreign cache row: re-read the journal instead
+        # Skip the dataclass __init__ (it dominates a warm listing of 10,000 rows): the row is checked.
+        summary = object.__new__(JournalSummary)
+        summary.__dict__.update(row)
+        summary.path = path
+        summary.extra = {}
+        return summary
 
     def put(self, rel: str, mtime_ns: int, size: int, summary: JournalSummary) -> None:
         self.entries[rel] = [mtime_ns, size, [getattr(summary, f) for f in _INDEXED_FIELDS]]

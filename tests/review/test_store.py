@@ -191,6 +191,17 @@ def test_index_is_reused_and_invalidated_when_a_journal_changes(store: Path) -> 
     assert json.loads(index.read_text())["entries"] == {}
 
 
+def test_tampered_index_rows_are_reread_not_trusted(store: Path) -> None:
+    J.write_journal(store, J.passed(seed=1))
+    list_journals(store)
+    doc = json.loads((store / INDEX_NAME).read_text())
+    for entry in doc["entries"].values():
+        entry[2][doc["fields"].index("title")] = {"not": "a string"}
+    (store / INDEX_NAME).write_text(json.dumps(doc))
+    got = list_journals(store, Filters(experiment="monday")).summaries
+    assert [s.title for s in got] == [J.EXPERIMENTS[0][1]]
+
+
 def test_a_corrupt_index_is_ignored(store: Path) -> None:
     J.write_journal(store, J.passed(seed=1))
     (store / INDEX_NAME).write_text("{garbage")
