@@ -289,7 +289,7 @@ class PostgresCluster:
         raise PostgresError(f"{self.name}: still in recovery {timeout_s}s after promote")
 
     def destroy(self) -> None:
-        """Stop (immediately) and remove the cluster directory."""
+        """Stop (immediately) and remove the cluster directory — and a /tmp base dir left empty."""
         try:
             self.stop(mode="immediate")
         except PostgresError:
@@ -297,3 +297,8 @@ class PostgresCluster:
             if pid:
                 os.kill(pid, 9)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.base_dir.name.startswith("chaosrunner-pg-"):
+            try:
+                self.base_dir.rmdir()  # only succeeds when no other cluster lives there
+            except OSError:
+                pass
