@@ -345,6 +345,9 @@ def show_lines(v: RunView) -> list[str]:
         out.append(f"why: {v.reason}")
     out += [f"note: {n}" for n in v.notes]
     out += [f"{k}: {val}" for k, val in v.facts]
+    if v.preflight and (v.verdict == "refused" or any(c["ok"] != "ok" for c in v.preflight)):
+        out.append("preflight:")
+        out += [f"  {c['check']}: {c['ok']} — {c['detail']}" for c in v.preflight]
     if v.targets:
         out.append("injected where:")
         out += [

@@ -91,6 +91,12 @@ def test_show_human_and_json(filled: dict[str, Path]) -> None:
     assert doc["summary"]["verdict"] == "running" and doc["journal"]["chaosrunner"]["complete"] is False
 
 
+def test_show_refused_run_explains_the_preflight(filled: dict[str, Path]) -> None:
+    r = cli("show", run_id(filled["refused"]))
+    assert r.exit_code == 0
+    assert "verdict: refused" in r.stdout and "error-budget: refused — 12% remaining < 25% gate" in r.stdout
+
+
 def test_show_strips_terminal_escapes(store: Path) -> None:
     doc = J.passed(seed=9)
     doc["chaosrunner"]["reason"] = "ok\x1b[2J\x1b]0;pwned\x07"
