@@ -22,9 +22,10 @@ from chaosrunner.journal.store import (
     try_time,
 )
 
+RUN_LEVEL_FAULT = "experiment"  # the ledger entry the runner opens for the whole run (docs/architecture.md)
 MAX_POINTS = 400  # per series, after downsampling: plenty for a 600 px wide chart
 CHART_W, CHART_H = 640.0, 170.0
-PAD_L, PAD_R, PAD_T, PAD_B = 56.0, 26.0, 10.0, 26.0
+PAD_L, PAD_R, PAD_T, PAD_B = 72.0, 26.0, 10.0, 26.0
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
 VERDICT_TEXT = {
@@ -307,7 +308,9 @@ def _markers(j: Journal) -> list[Marker]:
     out: list[Marker] = []
     injected: datetime | None = None
     if s is not None:
-        recorded = [try_time(e.recorded_at) for e in s.ledger]
+        # The runner's run-level entry (fault "experiment": "replay the rollbacks") is opened before the
+        # method starts; it is not an injection. Drivers' entries are written just before they inject.
+        recorded = [try_time(e.recorded_at) for e in s.ledger if e.fault != RUN_LEVEL_FAULT]
         recorded_t = [t for t in recorded if t]
         if recorded_t:
             injected = min(recorded_t)

@@ -300,6 +300,14 @@ def passed(
             },
             "abort": None,
             "ledger": [
+                {  # the runner's run-level entry: opened before the method, not an injection
+                    "id": "e0",
+                    "fault": "experiment",
+                    "target": title,
+                    "recorded_at": iso(t0 + timedelta(seconds=0.05)),
+                    "outcome": "undone",
+                    "closed_at": iso(end),
+                },
                 {
                     "id": "e1",
                     "fault": "kill-instance",
@@ -307,7 +315,7 @@ def passed(
                     "recorded_at": iso(t_inj),
                     "outcome": "undone",
                     "closed_at": iso(end),
-                }
+                },
             ],
             "timings": {
                 "time_to_detect_s": None,
@@ -486,7 +494,8 @@ def incomplete(start: datetime = BASE, *, exp: int = 2, samples: int = 12, seed:
     )
     sec["activities"] = [a for a in sec["activities"] if a["phase"] in ("steady-state-before", "method")]
     sec["activities"][-1].update(status="running", end=None, duration=None)
-    sec["ledger"][0].update(outcome=None, closed_at=None)
+    for entry in sec["ledger"]:
+        entry.update(outcome=None, closed_at=None)
     sec["guard"]["budget"]["after"] = None
     return doc
 

@@ -133,6 +133,17 @@ def test_markdown_game_day_and_plain_journal() -> None:
     assert "Plain Chaos Toolkit journal" in md
 
 
+def test_injection_is_the_first_driver_fault_not_the_run_level_ledger_entry() -> None:
+    doc = J.passed()
+    v = run_view(loaded(doc))
+    inject = [m for m in v.markers if m.kind == "inject"][0]
+    assert inject.at.isoformat() == doc["chaosrunner"]["ledger"][1]["recorded_at"]
+    doc["chaosrunner"]["ledger"] = doc["chaosrunner"]["ledger"][:1]  # only the run-level entry
+    v = run_view(loaded(doc))
+    inject = [m for m in v.markers if m.kind == "inject"][0]
+    assert inject.at.isoformat() == doc["chaosrunner"]["activities"][1]["start"]  # first method action
+
+
 def test_view_places_markers_in_time_order() -> None:
     v = run_view(loaded(J.aborted()))
     kinds = [m.kind for m in v.markers]
