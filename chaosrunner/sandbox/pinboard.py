@@ -25,15 +25,16 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+if TYPE_CHECKING:
+    from aiohttp import web
 
 SERVICE = "pinboard"
+BOOT_NICE = 10  # niceness added while importing/booting (see boot())
 QUERY_TIMEOUT_S = 3.0
 POOL_SIZE = 3
 ROUTE_CODES = {"read": ("200", "404", "500", "503"), "write": ("201", "400", "500", "503")}
@@ -93,6 +94,10 @@ def db_dsn(hosts: list[tuple[str, int]], attrs: str) -> str:
 
 
 def build_app(args: argparse.Namespace) -> web.Application:
+    from aiohttp import web
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
     labels = {"service": SERVICE, "region": args.region, "zone": args.zone, "instance": args.id,
               "tier": args.tier}
     registry = CollectorRegistry()
@@ -180,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--read-dsn", required=True)
     p.add_argument("--start-delay", type=float, default=0.0,
                    help="seconds to wait before serving when restarted (replacement boot time)")
+    p.add_argument("--no-boot-nice", action="store_true", help="boot at normal CPU priority")
     p.add_argument("--boot-marker", type=Path, default=None,
                    help="file marking the first start; --start-delay applies only when it exists")
     args = p.parse_args(argv)
@@ -190,8 +196,33 @@ def main(argv: list[str] | None = None) -> None:
         args.boot_marker.touch()
     if args.start_delay > 0 and not first_start:
         time.sleep(args.start_delay)
-    web.run_app(build_app(args), host="127.0.0.1", port=args.port, access_log=None, print=None,
-                shutdown_timeout=1.0)
+    app = boot(args, low_priority=not first_start)
+    from aiohttp import web
+
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, shutdown_timeout=1.0)
+
+
+def boot(args: argparse.Namespace, low_priority: bool) -> web.Application:
+    """Import the heavy libraries and build the app at low CPU priority, then serve at normal priority.
+
+    Why: on one shared machine, a replacement instance's Python start-up (~1 CPU-second of imports)
+    would steal CPU from the surviving instances — something a replacement booting on another host
+    never does. For a replacement (``low_priority``), as root, the boot runs at nice +BOOT_NICE and the
+    priority is restored before serving; without root it stays as is (a process cannot raise its own
+    priority back). The first start (``sandbox up``) boots at normal priority.
+    """
+    lowered = False
+    if low_priority and os.geteuid() == 0 and not args.no_boot_nice:
+        before = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, before + BOOT_NICE)
+        lowered = True
+    try:
+        import psycopg  # noqa: F401 - imported now, at boot priority, rather than on the first request
+
+        return build_app(args)
+    finally:
+        if lowered:
+            os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 if __name__ == "__main__":
