@@ -77,3 +77,82 @@ def test_hung_toxiproxy_api_cannot_hang_recovery(state: Path, tmp_path: Path, hu
     assert "within 1 s" in outcomes[0].detail
     assert elapsed < 10  # bounded by the undo timeout, not by the hung API
     assert not other.exists()
+
+
+@pytest.mark.slow
+def test_hung_toxiproxy_api_during_rollback_ends_the_run_within_its_timeout(
+    state: Path, tmp_path: Path, hung_toxiproxy_api: str, reap: list[int]
+) -> None:
+    """The real runner: the rollback calls chaostoolkit-toxiproxy against an API that never answers; the
+    activity timeout (2 s) ends it, the run reports rollback-failed (exit 5), the other rollback still ran, and
+    the run-level ledger entry stays open for the next recovery."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.safety.harness import child_env
+
+    fault = tmp_path / "fault"
+    doc = {
+        "title": "rollback against a hung toxiproxy",
+        "description": "d",
+        "configuration": {"toxiproxy_url": hung_toxiproxy_api},
+        "method": [
+            {
+                "type": "action",
+                "name": "inject",
+                "provider": {
+                    "type": "python",
+                    "module": "chaos_undo_marks",
+                    "func": "inject_file",
+                    "arguments": {"path": str(fault)},
+                },
+            }
+        ],
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "delete-toxic",
+                "provider": {
+                    "type": "python",
+                    "module": "chaostoxi.toxic.actions",
+                    "func": "delete_toxic",
+                    "arguments": {"for_proxy": "pinboard", "toxic_name": "latency"},
+                },
+            },
+            {
+                "type": "action",
+                "name": "remove-file",
+                "provider": {
+                    "type": "python",
+                    "module": "chaos_undo_marks",
+                    "func": "delete_file",
+                    "arguments": {"path": str(fault)},
+                },
+            },
+        ],
+        "extensions": [{"name": "chaosrunner", "timeouts": {"activity": "2s"}}],
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "chaosrunner", "run", str(path), "--json"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert time.monotonic() - start < 60  # bounded by the timeout, not by the hung API
+    assert out.returncode == 5, (out.stdout, out.stderr)
+    assert json.loads(out.stdout)["verdict"] == "rollback-failed"
+    assert not fault.exists()  # the rollback after the hung one still ran
+    assert [e.fault for e in Ledger(state).open_entries()] == ["experiment"]  # left for the next recovery
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info.get("cmdline") or []
+        if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+            reap.append(p.pid)
