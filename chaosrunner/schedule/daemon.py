@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent, JobSubmissionEvent
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent, JobSubmissionEvent
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.triggers.date import DateTrigger
 
@@ -504,7 +504,7 @@ class FireExecutor(BaseExecutor):
             except Exception:  # noqa: BLE001 - one fire must not stop the daemon
                 log.exception("fire %s@%s failed", job_id, at)
             finally:
-                self._run_job_success(job_id, [JobExecutionEvent(4096, job_id, "default", at)])
+                self._run_job_success(job_id, [JobExecutionEvent(EVENT_JOB_EXECUTED, job_id, "default", at)])
 
         self.pool.submit(work)
 
