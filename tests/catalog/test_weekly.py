@@ -62,7 +62,6 @@ def test_tuesday_database_latency_shows_in_p99(sandbox: Sandbox, run_experiment:
     _passed(run)
     f = run.figures
     assert f["p50_ms_under_latency"] >= 20 - 5, f  # 20 ms ± 5 ms per query, at least one query per read
-    assert f["p50_ms_under_latency"] > f["p50_ms_after"], f
     assert f["errors_under_latency"] == 0
     _after(sandbox)
 

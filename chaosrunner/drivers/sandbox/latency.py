@@ -111,10 +111,12 @@ def measure_latency(
     path: str = "instance",
     instance: str | None = None,
     figure_prefix: str = "under_latency",
+    rate_per_s: float = 20.0,
     configuration: dict[str, Any] | None = None,
     state: str | None = None,
 ) -> dict[str, Any]:
-    """Time sequential requests for ``duration_s`` seconds along the path; figures in milliseconds.
+    """Time paced requests (``rate_per_s``, one at a time) for ``duration_s`` seconds along the path;
+    figures in milliseconds.
 
     ``instance`` path: ``GET /healthz`` through the chosen instance's proxy (what HAProxy sees).
     ``database`` path: ``GET /pins/{id}`` straight to a Full-region instance (a read through the DB path).
@@ -134,7 +136,11 @@ def measure_latency(
     samples: list[float] = []
     errors = 0
     deadline = time.monotonic() + duration_s
+    next_at = time.monotonic()
     while time.monotonic() < deadline:
+        # paced, not flat out: a probe hammering one instance would itself load the 2-core estate
+        next_at += 1.0 / rate_per_s
+        time.sleep(max(0.0, next_at - time.monotonic()))
         t0 = time.perf_counter()
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
