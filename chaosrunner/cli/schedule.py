@@ -104,10 +104,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps([{"entry": f.entry, "at": f.at.isoformat(), "at_utc": f.at.astimezone(UTC)
                                     .isoformat(), "runs": f.ok, "detail": f.detail} for f in fires], indent=2))
             return
+        monkeys = {e.name for e in cal.entries if e.kind == "monkey"}
         for f in fires:
             local = f.at.astimezone()
-            typer.echo(f"{f.at:%a %Y-%m-%d %H:%M %Z}  (local {local:%H:%M %Z})  {f.entry:<28} "
-                       f"{'runs' if f.ok else 'skip: ' + f.detail}")
+            verdict = "runs" if f.ok else "skip: " + f.detail
+            if f.ok and f.entry in monkeys:
+                verdict = "plans the day's random kills (Chaos Monkey)"
+            typer.echo(f"{f.at:%a %Y-%m-%d %H:%M %Z}  (local {local:%H:%M %Z})  {f.entry:<28} {verdict}")
 
     @schedule.command("export")
     def export(file: Path = typer.Argument(..., help="calendar file"),
@@ -175,7 +178,10 @@ def register(app: typer.Typer) -> None:
         opts = DaemonOptions(store_url=store, ha_group=ha_group, poll_s=poll, leader_poll_s=leader_poll)
         if python:
             opts.python = python
-        daemon = Daemon(cal, opts)
+        try:
+            daemon = Daemon(cal, opts)
+        except Exception as e:  # noqa: BLE001 - a bad --store URL or unreachable store: say so, exit 2
+            raise _invalid(ValueError(f"--store: cannot open job store: {type(e).__name__}: {e}")) from None
         daemon.serve(stop)
 
     @gameday.command("run", epilog=EXIT_CODES_HELP)
