@@ -308,7 +308,7 @@ def test_seed_documents_are_valid(fmt: str, state: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
 def test_arbitrary_bytes_are_refused_cleanly(fmt: str, raw: bytes, state: Path) -> None:
     _, load, name = FORMATS[fmt]
@@ -328,7 +328,7 @@ def test_arbitrary_bytes_are_refused_cleanly(fmt: str, raw: bytes, state: Path) 
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_one_hostile_value_anywhere_is_refused_cleanly(fmt: str, data: st.DataObject, state: Path) -> None:
     seed, load, name = FORMATS[fmt]
@@ -463,7 +463,7 @@ def test_shipped_content_exists() -> None:
 
 
 @pytest.mark.parametrize(("fmt", "shipped"), SHIPPED, ids=[str(p.relative_to(REPO)) for _, p in SHIPPED])
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_shipped_content_with_one_hostile_value_is_refused_cleanly(
     fmt: str, shipped: Path, data: st.DataObject, state: Path
