@@ -215,6 +215,29 @@ def _latest_phase(home: Path) -> str:
     return f"{acts[-1]['phase']}:{acts[-1]['status']}" if acts else "preflight"
 
 
+def _journal_after_crash(home: Path, limit_s: float) -> dict[str, object]:
+    """What the newest journal says once the dust settles: complete, verdict, recovered_by (polls)."""
+    deadline = time.monotonic() + limit_s
+    seen: dict[str, object] = {"found": False}
+    while time.monotonic() < deadline:
+        files = sorted((home / "journals").rglob("*.json"), key=lambda p: p.stat().st_mtime)
+        if files:
+            try:
+                cr = json.loads(files[-1].read_text())["chaosrunner"]
+            except (OSError, ValueError, KeyError):
+                cr = {}
+            seen = {
+                "found": True,
+                "complete": cr.get("complete"),
+                "verdict": cr.get("verdict"),
+                "recovered_by": cr.get("recovered_by"),
+            }
+            if cr.get("complete"):
+                return seen
+        time.sleep(0.1)
+    return seen
+
+
 def _wait_steady(sandbox: Path, home: Path, limit_s: float) -> tuple[float | None, list[str]]:
     t0 = time.monotonic()
     problems: list[str] = []
@@ -298,6 +321,7 @@ def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str
             if steady_s is None:  # not within the deadline: keep measuring, so the report shows how late
                 more, problems_late = _wait_steady(sandbox, home, 120)
                 late_s = None if more is None else round(DEADLINE_S + more, 3)
+            journal = _journal_after_crash(home, 10.0)
             clients_s = None
             while time.monotonic() - t0 < 60:
                 if _clients_ok(sandbox):
@@ -314,6 +338,7 @@ def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str
                     "late_steady_s": late_s,
                     "problems_at_deadline": problems,
                     "clients_ok_s": clients_s,
+                    "journal": journal,
                 }
             )
             print(
@@ -341,8 +366,11 @@ def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str
             shutil.rmtree(home, ignore_errors=True)
     steady = [float(r["steady_s"]) for r in rows if r["steady_s"] is not None]
     left = [r for r in rows if r["steady_s"] is None]
+    says: list[dict[str, object]] = [r["journal"] for r in rows]  # type: ignore[misc]
     return {
         "bench": "crash_matrix",
+        "journals_complete": sum(bool(j.get("complete")) for j in says),
+        "journals_marked_by_watchdog": sum(j.get("recovered_by") == "watchdog" for j in says),
         "crashes": len(rows),
         "left_behind": len(left),
         "median_steady_s": round(statistics.median(steady), 3) if steady else None,
@@ -494,6 +522,8 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2))
         print(
+            f"journals complete {result['journals_complete']}/{result['crashes']} "
+            f"(marked by the watchdog {result['journals_marked_by_watchdog']})  "
             f"crashes {result['crashes']}  left behind {result['left_behind']}  "
             f"median {result['median_steady_s']} s  worst {result['worst_steady_s']} s → {out.relative_to(REPO)}"
         )
