@@ -73,7 +73,7 @@ def test_wednesday_starvation_slows_the_target(sandbox: Sandbox, run_experiment:
     # the starvation really was scoped: the target and stress-ng (parent, 2 CPU workers, vm workers) on one CPU
     assert f["target_pinned_to"] == [f["stress_cpu"]], f
     assert f["stress_processes_pinned"] >= 3, f
-    assert f["estate_processes_moved_off"] > 0, f  # the rest of the estate was kept off the stressed CPU
+    assert f["target_nice"] == 19, f  # competes as an equal with stress-ng, everyone else outweighs both
     # the impact itself is a figure, not an assert: on a shared 2-core machine the before/after p50 is noise
     assert f["requests_under_stress"] > 0 and f["p99_ms_under_stress"] is not None, f
     _after(sandbox)

@@ -125,14 +125,24 @@ def swap_database_roles(state_path: Path, primary_name: str) -> None:
         atomic_write_json(state_path, data)
 
 
-def stress_processes() -> list[psutil.Process]:
-    """Every live stress-ng process on the machine (zombies excluded: they hold no CPU or memory)."""
+STRESS_ENV = "CHAOSRUNNER_SANDBOX_STRESS"  # set in every stress-ng our driver starts: the estate's root
+
+
+def stress_processes(root: str | None = None) -> list[psutil.Process]:
+    """Live stress-ng processes started for the estate at ``root`` (any estate when None).
+
+    They are told apart by ``CHAOSRUNNER_SANDBOX_STRESS=<root>`` in their environment: other estates (and
+    other people's tests) on the same machine run stress-ng too. Zombies are excluded (no CPU, no memory).
+    """
     out = []
-    for p in psutil.process_iter(["name", "cmdline"]):
+    for p in psutil.process_iter(["name"]):
         try:
-            if p.info["name"] and p.info["name"].startswith("stress-ng") and p.status() != psutil.STATUS_ZOMBIE:
+            if not (p.info["name"] or "").startswith("stress-ng") or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            tag = p.environ().get(STRESS_ENV)
+            if tag is not None and (root is None or tag == str(root)):
                 out.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return out
 
@@ -153,8 +163,11 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
             else:
                 with_all = set(range(os.cpu_count() or 1))
                 try:
-                    if set(psutil.Process(info["pid"]).cpu_affinity()) != with_all:
+                    proc = psutil.Process(info["pid"])
+                    if set(proc.cpu_affinity()) != with_all:
                         problems.append(f"program {info['name']} is pinned to a CPU subset")
+                    if proc.nice() != 0:
+                        problems.append(f"program {info['name']} runs at nice {proc.nice()}")
                 except psutil.NoSuchProcess:
                     problems.append(f"instance {info['name']} vanished")
     except Exception as e:  # noqa: BLE001 - supervisor unreachable is itself the problem
@@ -167,7 +180,7 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
                 problems.append(f"proxy {name} has toxics {[t['name'] for t in proxy['toxics']]}")
     except Exception as e:  # noqa: BLE001
         problems.append(f"fault proxy unreachable: {e}")
-    if stress_processes():
+    if stress_processes(state.get("root")):
         problems.append("stress-ng is running")
     roles = database_roles(state)
     primaries = [n for n, r in roles.items() if r == "primary"]
