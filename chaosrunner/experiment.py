@@ -14,11 +14,12 @@ Nothing here executes an activity.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chaosrunner.blast_radius import BlastRadius
 from chaosrunner.guard import SloGuardSpec
@@ -54,10 +55,26 @@ class Provider(BaseModel):
         return self
 
 
+_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def _pause_seconds(value: Any) -> float | str:
+    if isinstance(value, str) and _PLACEHOLDER.match(value):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 86400:
+        return float(value)
+    raise ValueError("must be a number of seconds from 0 to 86400, or a ${key} configuration placeholder")
+
+
+PauseSeconds = Annotated[float | str, BeforeValidator(_pause_seconds)]
+
+
 class Pauses(BaseModel):
+    """Seconds, or a ``${key}`` configuration placeholder that chaoslib substitutes at run time."""
+
     model_config = ConfigDict(extra="forbid")
-    before: Annotated[float, Field(ge=0, le=86400)] | None = None
-    after: Annotated[float, Field(ge=0, le=86400)] | None = None
+    before: PauseSeconds | None = None
+    after: PauseSeconds | None = None
 
 
 class Activity(BaseModel):

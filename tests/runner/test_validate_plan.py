@@ -194,3 +194,18 @@ def test_fuzz_through_the_cli_exits_2_naming_the_key(tmp_path: Path) -> None:
         result = chaosrunner("validate", str(f))
         assert result.returncode == 2, (path, result.stderr)
         assert key in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pauses_take_seconds_or_a_configuration_placeholder(tmp_path: Path) -> None:
+    doc = guarded(tmp_path)
+    doc["configuration"] = {"hold_s": 0.1}
+    doc["method"][0]["pauses"] = {"after": "${hold_s}", "before": 0}
+    load_experiment(write_experiment(tmp_path / "ok.yaml", doc))
+    doc["method"][0]["pauses"] = {"after": "soon"}
+    bad = write_experiment(tmp_path / "bad.yaml", doc)
+    try:
+        load_experiment(bad)
+    except InvalidInput as e:
+        assert e.problems[0][0] == "method[0].pauses.after"
+    else:
+        raise AssertionError("a pause of 'soon' was accepted")
