@@ -97,7 +97,7 @@ def stress_instance(
                             env={**os.environ, STRESS_ENV: str(st["root"])})
     marker.write_text(json.dumps({"pid": pid, "affinity": original, "nice": original_nice, "pgid": proc.pid,
                                   "started_at": time.time(), "duration_s": duration_s}))
-    pinned = _pinned_stressors(proc.pid, cpu, want=workers + (2 if vm_bytes else 0), wait_s=3.0)
+    pinned = _pinned_stressors(proc.pid, cpu, want=workers + (2 if vm_bytes else 0), wait_s=5.0)
     return {"instance": inst["id"], "pid": pid, "cpu": cpu, "stress_pgid": proc.pid,
             "chaosrunner_figures": {"stress_cpu": cpu, "stress_processes_pinned": pinned,
                                     "estate_processes_moved_off": isolated,
