@@ -199,6 +199,7 @@ def test_fuzz_through_the_cli_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_pauses_take_seconds_or_a_configuration_placeholder(tmp_path: Path) -> None:
     doc = guarded(tmp_path)
     doc["configuration"] = {"hold_s": 0.1}
+    doc["method"][0]["provider"] = {"type": "process", "path": "/bin/true"}
     doc["method"][0]["pauses"] = {"after": "${hold_s}", "before": 0}
     load_experiment(write_experiment(tmp_path / "ok.yaml", doc))
     doc["method"][0]["pauses"] = {"after": "soon"}
