@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -840,7 +839,3 @@ def find_journal(ident: str, root: Path | None = None, *, allow_files: bool = Fa
     if allow_files:
         wanted += " or an existing *.json journal file"
     raise InvalidInput(ident, [("", f"not {wanted}")])
-
-
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
