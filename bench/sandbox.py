@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -101,7 +102,7 @@ def bench_proxy(seconds: float, rps: float) -> dict[str, Any]:
     from chaosrunner.ports import free_port, wait_port
     from chaosrunner.sandbox.processes import ManagedProcess
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))  # logs of the two processes (kept for inspection)
     up_port, api_port = free_port(), free_port()
     upstream = ManagedProcess("upstream", [sys.executable, "-m", "bench.sandbox", "--as-upstream", str(up_port)],
                               tmp / "upstream.log", cwd=REPO).start()
@@ -180,7 +181,8 @@ def bench_estate() -> dict[str, Any]:
 
     from chaosrunner.sandbox import estate
 
-    root = Path(tempfile.mkdtemp(prefix="bench-sbx-")) / "root"
+    parent = Path(tempfile.mkdtemp(prefix="bench-sbx-"))
+    root = parent / "root"
     t0 = time.monotonic()
     try:
         state = estate.up(estate.SandboxOptions(root=root))
@@ -216,6 +218,7 @@ def bench_estate() -> dict[str, Any]:
         t1 = time.monotonic()
     finally:
         estate.down(root)
+        shutil.rmtree(parent, ignore_errors=True)
     down_s = time.monotonic() - t1
     return {"up_s": round(up_s, 2), "up_and_scraped_s": round(scraped_s, 2), "down_s": round(down_s, 2),
             "phases_s": state.get("up_timings", {}), "kill9_replaced_healthy_s": round(replaced_s, 2),
