@@ -71,3 +71,20 @@ def test_long_run_report_in_chromium(browser: Any, tmp_path: Path) -> None:
     assert page.stat().st_size < 2 * 1024 * 1024
     seen = check_in_browser(browser, page, tmp_path / "long.png")
     assert seen["charts"] == {"sli": 2, "burn": 2, "budget": 1}
+
+
+def test_trend_page_in_chromium(browser: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from chaosrunner.report.html import render_views
+    from chaosrunner.report.trend import compute_trend
+
+    docs = [J.passed(J.BASE - timedelta(days=d), exp=d % 3, seed=d) for d in range(0, 40, 3)]
+    docs += [J.aborted(J.BASE - timedelta(days=5), exp=1, seed=99)]
+    summaries = [parse_journal(json.dumps(d), Path(f"t{i}.json")).summary for i, d in enumerate(docs)]
+    page = tmp_path / "trend.html"
+    page.write_text(render_views([], trend=compute_trend(summaries, J.BASE, weeks=8), title="trend"))
+    seen = check_in_browser(browser, page, tmp_path / "trend.png")
+    assert seen["sections"] == 0 and "Resilience trend" in seen["text"]
+    score = browser.find_element("css selector", "[data-role=score]").text
+    assert score.endswith("/ 100") and 0 <= int(score.split()[0]) <= 100

@@ -323,3 +323,17 @@ def test_arbitrary_bytes_never_traceback(tmp_path_factory: Any, data: bytes) -> 
             load(p)
         except InvalidInput as e:
             assert str(e).startswith(f"{p}: ")
+
+
+@SETTINGS
+@given(st.one_of(any_json, journal))
+def test_the_listing_fast_path_never_tracebacks(tmp_path_factory: Any, doc: Any) -> None:
+    p = tmp_path_factory.mktemp("json") / "20261116T140000Z-x-abcdef.json"
+    p.write_text(json.dumps(doc))
+    try:
+        summary = load_summary(p)
+    except InvalidInput as e:
+        assert str(e).startswith(f"{p}: ")
+        return
+    assert summary.verdict in VERDICTS
+    assert json.dumps(summary.to_json())
