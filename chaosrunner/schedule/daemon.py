@@ -593,8 +593,11 @@ def default_budget_reader(calendar: Calendar) -> float | None:
         bad_t, total_t = slo.sli.rate_queries()
         window = slo_mod.promql_duration(slo.window)
         scope = slo_mod.Scope("service")
-        bad = source.scalar(slo_mod.render(bad_t, slo, scope, window))
-        total = source.scalar(slo_mod.render(total_t, slo, scope, window))
+        try:
+            bad = source.scalar(slo_mod.render(bad_t, slo, scope, window))
+            total = source.scalar(slo_mod.render(total_t, slo, scope, window))
+        except slo_mod.SliUnavailable:
+            return None  # no data (yet): the caller fails closed
         if total <= 0:
             return None
         remaining.append(slo_mod.budget_remaining(max(0.0, bad) / total, slo.objective))
