@@ -175,3 +175,20 @@ def test_asynchronous_failover_measures_rto_and_rpo_then_rebuilds(on_sandbox: Sa
     assert sorted(database_roles(load_state(state=str(on_sandbox.state_path))).values()) == ["primary", "standby"]
     assert _open_entries() == []
     assert wait_steady(on_sandbox) == []
+
+
+@pytest.mark.slow
+def test_undo_kills_stress_no_marker_claims(on_sandbox: Sandbox) -> None:
+    """A crash between starting stress-ng and writing its marker: the undo still finds it by its tag."""
+    from chaosrunner.drivers.sandbox.starvation import stop_stress, stress_instance
+    from chaosrunner.drivers.sandbox.state import stress_processes
+
+    root = str(on_sandbox.root)
+    stress_instance(duration_s=60, workers=1, vm_bytes=None, instance="pinboard-us-east-b-2")
+    (on_sandbox.root / "run" / "stress-pinboard-us-east-b-2.json").unlink()
+    assert stress_processes(root)
+    out = stop_stress(instance="pinboard-us-east-b-2")
+    assert out["killed_groups"], out
+    assert _until(lambda: not stress_processes(root), 5)
+    assert _open_entries() == []
+    assert wait_steady(on_sandbox) == []
