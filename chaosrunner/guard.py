@@ -17,7 +17,10 @@ Abort reasons (first one wins; ``on_abort(reason)`` is called once, from a guard
   violated where the run was not supposed to reach) for ``out_of_scope.consecutive`` samples;
 * the run's budget allowance (``blast_radius.error_budget``) spent on any guarded SLO;
 * ``blast_radius.max_duration`` reached; the kill switch engaged;
-* in-scope SLO data unavailable for ``unavailable_after`` consecutive samples (fail closed).
+* in-scope SLO data unavailable for ``unavailable_after`` consecutive samples (fail closed);
+* a catalog HTTP health probe listed in ``slo_guard.probes`` failing ``abort_on.consecutive`` times in a
+  row (things that must stay healthy while the fault is live: checked every ``interval`` by a prober
+  thread, each with its own timeout).
 
 Units: rates are events/s, ratios in [0, 1], times in seconds (monotonic) or ISO-8601 UTC.
 """
@@ -85,6 +88,7 @@ class SloGuardSpec(BaseModel):
     out_of_scope: bool | OutOfScopeRule = True
     budget_gate: Ratio | None = None
     recovery_deadline: Duration = 1800.0
+    probes: list[str] = Field(default_factory=list)
     catalog: list[str] = Field(default_factory=lambda: ["probes"])
     prometheus: str | None = Field(default=None, pattern=r"^https?://")
 
@@ -183,6 +187,7 @@ class Evaluator:
         self.unavailable = 0
         self.budgets: dict[str, SloBudget] = {s.name: SloBudget(objective=s.objective, period_s=s.window) for s in slos}
         self.first_breach_elapsed_s: float | None = None
+        self.probe_failures: dict[str, int] = {}
 
     def budget_scope(self, slo: str) -> str:
         """The scope that measures the whole service (budget accounting)."""
@@ -260,6 +265,14 @@ class Evaluator:
             self.unavailable = 0
         sample = {"slos": record, "budget_spent": spent if math.isfinite(spent) else None}
         return (reasons[0] if reasons else None), sample
+
+    def evaluate_probe(self, name: str, ok: bool, detail: str) -> str | None:
+        """Count consecutive failures of one health probe; the abort reason once there are enough."""
+        self.probe_failures[name] = 0 if ok else self.probe_failures.get(name, 0) + 1
+        need = self.spec.abort_on.consecutive
+        if self.probe_failures[name] >= need:
+            return f"health probe {name} failed {need} consecutive times: {detail}"
+        return None
 
     def budget_summary(self) -> dict[str, Any]:
         per = {}
@@ -352,6 +365,8 @@ class Guard:
         self.record = record or (lambda sample: None)
         self.state_root = state_root
         self.slos = [catalog.get(name) for name in spec.slos]
+        self.health_probes = [catalog.probes[name] for name in spec.probes]
+        self.probe_status: dict[str, dict[str, Any]] = {}
         services, zones, regions = scope_dimensions(self.targets)
         if not services and self.blast_radius.services:
             services = set(self.blast_radius.services)
@@ -445,7 +460,10 @@ class Guard:
         self._baseline()
         self._t0 = self.clock.monotonic()
         self._started_at = self.clock.now().isoformat()
-        for target, name in ((self._sample_loop, "guard-sampler"), (self._sentinel_loop, "guard-sentinel")):
+        loops = [(self._sample_loop, "guard-sampler"), (self._sentinel_loop, "guard-sentinel")]
+        if self.health_probes:
+            loops.append((self._probe_loop, "guard-prober"))
+        for target, name in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -504,6 +522,8 @@ class Guard:
             reason, sample = self.evaluator.evaluate(readings, elapsed, dt)
             sample = {"t": self.clock.now().isoformat(), "elapsed_s": round(elapsed, 3), **sample}
             with self._lock:
+                if self.probe_status:
+                    sample["probes"] = {k: dict(v) for k, v in self.probe_status.items()}
                 self.samples.append(sample)
             try:
                 self.record(sample)
@@ -518,6 +538,39 @@ class Guard:
                 next_at = self.clock.monotonic()
                 delay = 0.0
             if self._stop.wait(delay):
+                return
+
+    def _probe_loop(self) -> None:
+        import urllib.error
+        import urllib.request
+
+        interval = self.spec.interval
+        while not self._stop.is_set():
+            t0 = self.clock.monotonic()
+            for probe in self.health_probes:
+                started = self.clock.monotonic()
+                try:
+                    with urllib.request.urlopen(probe.url, timeout=probe.timeout) as r:  # noqa: S310
+                        status = int(r.status)
+                    error = None
+                except urllib.error.HTTPError as e:
+                    status, error = int(e.code), None
+                except (urllib.error.URLError, OSError, ValueError) as e:
+                    status, error = 0, f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+                ok = error is None and status == probe.expect_status
+                detail = error or f"HTTP {status}, expected {probe.expect_status}"
+                with self._lock:
+                    self.probe_status[probe.name] = {
+                        "ok": ok,
+                        "status": status,
+                        "latency_s": round(self.clock.monotonic() - started, 4),
+                        **({} if ok else {"error": detail}),
+                    }
+                reason = self.evaluator.evaluate_probe(probe.name, ok, detail)
+                if reason is not None:
+                    self._decide_abort(reason)
+                    return
+            if self._stop.wait(max(0.0, interval - (self.clock.monotonic() - t0))):
                 return
 
     # -- after the method ----------------------------------------------------------------------

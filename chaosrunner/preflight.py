@@ -282,7 +282,21 @@ def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
     from chaosrunner.guard import catalog_paths
     from chaosrunner.slo import load_catalog
 
-    return load_catalog(catalog_paths(guard, experiment_path))
+    catalog = load_catalog(catalog_paths(guard, experiment_path))
+    known = ", ".join(sorted(catalog.slos)) or "none"
+    problems = [
+        (f"slo_guard.slos[{i}]", f"unknown SLO {name!r} (catalog: {known})")
+        for i, name in enumerate(guard.slos)
+        if name not in catalog.slos
+    ]
+    problems += [
+        (f"slo_guard.probes[{i}]", f"unknown probe {name!r} (catalog: {', '.join(sorted(catalog.probes)) or 'none'})")
+        for i, name in enumerate(getattr(guard, "probes", []) or [])
+        if name not in catalog.probes
+    ]
+    if problems:
+        raise InvalidInput(experiment_path or "experiment", problems)
+    return catalog
 
 
 def build_sli_source(guard: Any) -> SliSource:

@@ -136,7 +136,11 @@ def start_estate(root: Path, *, rps: float = 50.0, min_samples: int = 3) -> Serv
         else:
             raise TimeoutError("prometheus did not collect enough scrapes")
         catalog = root / "slos.yaml"
-        catalog.write_text(yaml.safe_dump(CATALOG, sort_keys=False))
+        probes = [
+            {"name": "svc-health", "url": f"{url}/health", "timeout": "1s"},
+            {"name": "dead-health", "url": f"http://127.0.0.1:{free_port()}/health", "timeout": "500ms"},
+        ]
+        catalog.write_text(yaml.safe_dump({**CATALOG, "probes": probes}, sort_keys=False))
         return ServiceEstate(root, service, url, prom, catalog)
     except BaseException:
         if prom is not None:

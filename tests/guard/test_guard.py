@@ -211,3 +211,16 @@ def test_recovery_watch_reports_recovery_and_its_absence(estate: ServiceEstate, 
     rec = w.guard.wait_recovery(30)
     assert rec.recovered and rec.seconds is not None and rec.seconds > 0
     assert w.guard.summary()["timings"]["time_to_recover_s"] == rec.seconds
+
+
+def test_health_probes_pass_while_healthy_and_abort_when_one_fails(estate: ServiceEstate, make_guard) -> None:
+    ok = make_guard(["pinboard-availability"], probes=["svc-health"], abort_on={"burn_rate": 1000})
+    ok.guard.start()
+    ok.wait_samples(3, 10)
+    assert not ok.reasons
+    assert ok.samples[-1]["probes"]["svc-health"]["ok"] is True
+    ok.guard.stop()
+    bad = make_guard(["pinboard-availability"], probes=["svc-health", "dead-health"])
+    bad.guard.start()
+    reason = bad.wait_abort(10)
+    assert reason.startswith("health probe dead-health failed 2 consecutive times")

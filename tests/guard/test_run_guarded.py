@@ -240,3 +240,20 @@ def test_refuses_beyond_the_blast_radius(
     assert code == 4 and cr["verdict"] == "refused"
     assert [c["name"] for c in cr["preflight"]["checks"] if not c["ok"]] == [check]
     assert not (tmp_path / "injected").exists()
+
+
+def test_unknown_slo_or_probe_name_is_invalid_input(tmp_path: Path) -> None:
+    catalog = tmp_path / "slos.yaml"
+    catalog.write_text(yaml.safe_dump({"slos": []}))
+    path = experiment(tmp_path, None)
+    doc = yaml.safe_load(path.read_text())
+    doc["extensions"][0]["slo_guard"] = {"slos": ["nope"], "probes": ["gone"], "catalog": [str(catalog)],
+                                         "prometheus": "http://127.0.0.1:1"}
+    path.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run([sys.executable, "-m", "chaosrunner", "run", str(path)], capture_output=True, text=True,
+                          timeout=60, cwd=REPO, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert f"{path}: slo_guard.slos[0]: unknown SLO 'nope'" in out
+    assert "slo_guard.probes[0]: unknown probe 'gone'" in out
+    assert not (tmp_path / "injected").exists()
