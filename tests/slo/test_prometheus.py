@@ -81,3 +81,26 @@ def test_launcher_waits_for_the_first_scrape_and_stops_cleanly(tmp_path: Path) -
     assert not server.alive()
     with pytest.raises(PrometheusUnreachable):
         PrometheusSource(server.url, timeout_s=0.5).scalar("up")
+
+
+@pytest.mark.slow
+def test_every_repository_catalog_query_is_valid_promql(prom: PrometheusServer) -> None:
+    from chaosrunner.slo import load_catalog, promql_duration, render, scopes_for
+
+    repo = Path(__file__).resolve().parents[2]
+    src = PrometheusSource(prom.url)
+    catalog = load_catalog([repo / "probes"])
+    checked = 0
+    for slo in catalog.slos.values():
+        templates = [*slo.sli.rate_queries()]
+        if getattr(slo.sli, "quantile_query", None) and slo.sli.quantile_query():
+            templates.append(slo.sli.quantile_query())
+        for scope in scopes_for(slo, {slo.service}, {"z-a"}, {"r"}) + scopes_for(slo, {"other"}, set(), set()):
+            for template in templates:
+                for window in ("5s", promql_duration(slo.window)):
+                    try:
+                        src.scalar(render(template, slo, scope, window))
+                    except (EmptyResult, NotANumber):
+                        pass  # no such series on this Prometheus: fine, the syntax was accepted
+                    checked += 1
+    assert checked >= 30
