@@ -149,7 +149,7 @@ def test_sigterm_lets_the_running_experiment_roll_back(tmp_path, write_calendar,
     with DaemonProcess(tmp_path, cal, "daemon") as d:
         wait_for(lambda: method_runs(marker), 40, "the run's method to start")
         # While it holds, later fires are refused (concurrency: forbid) and journaled.
-        wait_for(lambda: any("still in progress" in j["chaosrunner"]["reason"]
+        wait_for(lambda: any("still in progress" in (j["chaosrunner"].get("reason") or "")
                              for j in journals(private_state["journals"])), 20, "a concurrency refusal")
         os.killpg(d.mp.pid, signal.SIGTERM)  # the daemon's own group; the child has its own session
         d.mp.proc.wait(timeout=30)  # type: ignore[union-attr]
