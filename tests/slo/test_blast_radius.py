@@ -156,3 +156,24 @@ def test_corrupt_kill_switch_counts_as_engaged(isolated_state: Path) -> None:
     killswitch.path().parent.mkdir(parents=True, exist_ok=True)
     killswitch.path().write_text("{not json")
     assert killswitch.status().engaged
+
+
+def test_calendar_window_is_checked_only_when_an_entry_is_named() -> None:
+    from datetime import UTC, datetime
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = TargetsSpec(inventory="static", select={"service": "pinboard", "zone": "us-east-a"}, static=fleet())
+    weekly = repo / "schedules" / "weekly.yaml"
+    # Tuesday 2026-11-10 10:30 in Los Angeles (18:30 UTC): inside business hours, no blackout.
+    inside = datetime(2026, 11, 10, 18, 30, tzinfo=UTC)
+    # Saturday 2026-11-14: not a work day.
+    outside = datetime(2026, 11, 14, 18, 30, tzinfo=UTC)
+    ok = run_preflight(PreflightContext(run_id="c1", targets=spec, calendar=weekly, entry="tue-latency",
+                                        now=inside, acquire_locks=False))
+    assert ok.allowed, failed(ok)
+    assert any(c.name == "calendar_window" and c.ok for c in ok.checks)
+    no = run_preflight(PreflightContext(run_id="c2", targets=spec, calendar=weekly, entry="tue-latency",
+                                        now=outside, acquire_locks=False))
+    assert list(failed(no)) == ["calendar_window"]
+    plain = run_preflight(PreflightContext(run_id="c3", targets=spec, now=outside, acquire_locks=False))
+    assert plain.allowed and not any(c.name == "calendar_window" for c in plain.checks)
