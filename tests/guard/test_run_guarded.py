@@ -4,6 +4,7 @@ run, the journal says why; preflight refuses (kill switch, budget gate, every bl
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -161,19 +162,7 @@ def test_kill_switch_aborts_a_running_experiment_and_refuses_the_next(
     proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", str(path), "--json"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        journals = Path(__import__("os").environ["CHAOSRUNNER_JOURNALS"])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = list(journals.rglob("*.json"))
-            if found:
-                try:
-                    if json.loads(found[0].read_text())["chaosrunner"].get("guard"):
-                        break
-                except (ValueError, KeyError):
-                    pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the guard never started sampling")
+        _wait_for_guard_samples(30)
         halt = subprocess.run([sys.executable, "-m", "chaosrunner", "halt", "--reason", "incident 7"], cwd=REPO,
                               capture_output=True, text=True, timeout=30)
         assert halt.returncode == 0, halt.stderr
@@ -257,3 +246,43 @@ def test_unknown_slo_or_probe_name_is_invalid_input(tmp_path: Path) -> None:
     assert f"{path}: slo_guard.slos[0]: unknown SLO 'nope'" in out
     assert "slo_guard.probes[0]: unknown probe 'gone'" in out
     assert not (tmp_path / "injected").exists()
+
+
+def _wait_for_guard_samples(timeout: float) -> None:
+    journals = Path(os.environ["CHAOSRUNNER_JOURNALS"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in journals.rglob("*.json"):
+            try:
+                if json.loads(found.read_text())["chaosrunner"].get("guard"):
+                    return
+            except (ValueError, KeyError, OSError):
+                pass
+        time.sleep(0.1)
+    raise AssertionError("the guard never started sampling")
+
+
+@pytest.mark.slow
+def test_fails_closed_when_prometheus_is_killed_mid_run(fresh_estate: ServiceEstate, tmp_path: Path) -> None:
+    path = experiment(tmp_path, fresh_estate, fault={"match": {"target": TARGET}, "error_ratio": 0.0},
+                      slo_guard={"slos": ["pinboard-availability"], "unavailable_after": 3})
+    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", str(path), "--json"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        _wait_for_guard_samples(30)
+        fresh_estate.prometheus.kill()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 3, out + err
+    j = journal(json.loads(out.strip().splitlines()[-1]))
+    reason = j["chaosrunner"]["abort"]["reason"]
+    assert "fail closed" in reason and "unreachable" in reason
+    assert [r["status"] for r in j["rollbacks"]] == ["succeeded"]
+    assert any(e["kind"] == "reset" for e in service_events(fresh_estate))
+
+
+def service_events(estate: ServiceEstate) -> list[dict[str, Any]]:
+    return list(service_state(estate)["events"])
