@@ -302,3 +302,25 @@ def test_hard_timeout_terminates_the_run_which_rolls_back(tmp_path, write_calend
     (journal,) = journals(private_state["journals"])
     assert journal["chaosrunner"]["verdict"] == "aborted"
     assert res.journal == str(next(private_state["journals"].rglob("*.json")))
+
+
+def test_two_daemons_on_one_sqlite_store_one_stands_by(tmp_path) -> None:  # noqa: ANN001
+    from chaosrunner.schedule.leader import FileLeader
+
+    lock = tmp_path / "scheduler.leader"
+    first, second = FileLeader(lock, poll_s=0.05), FileLeader(lock, poll_s=0.05)
+    stop = threading.Event()
+    assert first.acquire(stop)
+    got: list[bool] = []
+    t = threading.Thread(target=lambda: got.append(second.acquire(stop)))
+    t.start()
+    try:
+        t.join(timeout=0.5)
+        assert t.is_alive() and got == []  # standing by while the first leads
+        first.release()
+        t.join(timeout=10)
+        assert got == [True] and second.still_leader()
+    finally:
+        stop.set()
+        t.join(timeout=10)
+        second.release()
