@@ -41,9 +41,11 @@ def register(app: typer.Typer) -> None:
 
     @schedule.command("validate")
     def validate(files: list[Path] = typer.Argument(..., help="calendar files (YAML)"),
+                 experiments: bool = typer.Option(True, "--experiments/--no-experiments",
+                                                  help="also validate each entry's experiment"),
                  as_json: bool = typer.Option(False, "--json")) -> None:
-        """Validate calendars (format, zones, holidays country, cron expressions, experiment files).
-        Exit 2 with `file: key: problem` lines on bad input."""
+        """Validate calendars (format, zones, holidays country, cron expressions, experiment files and,
+        by default, the experiments themselves). Exit 2 with `file: key: problem` lines on bad input."""
         from chaosrunner.schedule.calendar import load_calendar
         from chaosrunner.validation import InvalidInput
 
@@ -51,6 +53,17 @@ def register(app: typer.Typer) -> None:
         for f in files:
             try:
                 cal = load_calendar(f)
+                if experiments:
+                    from chaosrunner.experiment import load_experiment
+
+                    problems: list[tuple[str, str]] = []
+                    for i, e in enumerate(cal.entries):
+                        try:
+                            load_experiment(cal.experiment_path(e))
+                        except InvalidInput as err:
+                            problems += [(f"entries[{i}].experiment", line) for line in err.render().splitlines()]
+                    if problems:
+                        raise InvalidInput(f, problems)
                 results.append({"file": str(f), "valid": True, "entries": len(cal.entries)})
                 if not as_json:
                     typer.echo(f"{f}: ok ({len(cal.entries)} entries, {cal.timezone})")

@@ -304,3 +304,18 @@ def test_allowed_time_is_23_or_25_real_hours_on_dst_days() -> None:
         return sum(real_seconds(s, e) for s, e in c.allowed_spans(d)) / 3600
 
     assert hours(date(2026, 3, 8)) == 23 and hours(date(2026, 11, 1)) == 25 and hours(date(2026, 6, 1)) == 24
+
+
+def test_cli_validate_also_validates_the_experiments(write_calendar, tmp_path) -> None:  # noqa: ANN001
+    bad = tmp_path / "bad-experiment.yaml"
+    bad.write_text("title: x\nmethod: 3\n")
+    path = write_calendar({"timezone": "UTC", "entries": [{"name": "e", "cron": "* * * * *", "experiment": str(bad)},
+                                                         {"name": "ok", "cron": "* * * * *"}]})
+    r = subprocess.run([sys.executable, "-m", "chaosrunner", "schedule", "validate", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert f"{path}: entries[0].experiment: {bad}: method:" in r.stderr
+    assert "entries[1]" not in r.stderr  # the fixture experiment is valid
+    r = subprocess.run([sys.executable, "-m", "chaosrunner", "schedule", "validate", "--no-experiments", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
