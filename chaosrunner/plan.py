@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.experiment import Experiment, activity_timeout
+from chaosrunner.validation import InvalidInput
 
 
 @dataclass
@@ -54,7 +55,13 @@ def evaluate_preflight(
     catalog = source = None
     missing: Check | None = None
     if ext.slo_guard is not None:
-        catalog = load_guard_catalog(ext.slo_guard, experiment.path)
+        try:
+            catalog = load_guard_catalog(ext.slo_guard, experiment.path)
+        except InvalidInput as e:
+            if Path(e.file) != Path(experiment.path):
+                raise  # a problem inside the catalog file: its own keys
+            prefix = f"extensions[{experiment.extension_index}]."
+            raise InvalidInput(e.file, [(prefix + key if key else key, msg) for key, msg in e.problems]) from None
         try:
             source = build_sli_source(ext.slo_guard)
         except NoPrometheus as e:

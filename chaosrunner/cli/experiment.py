@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from chaosrunner.verdict import EXIT_CODES_HELP, ExitCode
+from chaosrunner.verdict import EXIT_CODES_HELP, ExitCode, Verdict
 
 TRIGGERS = ("cli", "schedule", "gameday")
 
@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
                 exp = load_experiment(f)
                 results.append({"file": str(f), "valid": True, "title": exp.title, "problems": []})
             except InvalidInput as e:
-                results.append({"file": str(f), "valid": False, "problems": [f"{k}: {m}" if k else m for k, m in e.problems]})
+                problems = [f"{k}: {m}" if k else m for k, m in e.problems]
+                results.append({"file": str(f), "valid": False, "problems": problems})
                 if not as_json:
                     typer.echo(e.render(), err=True)
         if as_json:
@@ -115,7 +116,7 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., help="experiment file (YAML or JSON)"),
         var: list[str] = typer.Option([], "--var", help="configuration override key=value (repeatable)"),
         var_file: list[Path] = typer.Option([], "--var-file", help="YAML/JSON file of configuration values"),
-        journal_dir: Path | None = typer.Option(None, help="journal store (default $CHAOSRUNNER_JOURNALS or ./journals)"),
+        journal_dir: Path | None = typer.Option(None, help="journal store ($CHAOSRUNNER_JOURNALS, ./journals)"),
         trigger: str = typer.Option("cli", help="what started the run: cli, schedule or gameday"),
         calendar: Path | None = typer.Option(None, help="calendar file (scheduled runs): preflight checks the window"),
         entry: str | None = typer.Option(None, help="calendar entry name (with --calendar)"),
@@ -161,6 +162,8 @@ def register(app: typer.Typer) -> None:
                     }
                 )
             )
+        elif result.verdict == Verdict.INVALID:
+            typer.echo(result.reason, err=True)
         else:
             typer.echo(f"{result.verdict.value}: {result.reason}")
             if result.journal_path:

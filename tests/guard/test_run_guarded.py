@@ -242,9 +242,9 @@ def test_unknown_slo_or_probe_name_is_invalid_input(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "chaosrunner", "run", str(path)], capture_output=True, text=True,
                           timeout=60, cwd=REPO, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    out = proc.stdout + proc.stderr
-    assert f"{path}: slo_guard.slos[0]: unknown SLO 'nope'" in out
-    assert "slo_guard.probes[0]: unknown probe 'gone'" in out
+    out = proc.stderr  # bad input is reported on stderr
+    assert f"{path}: extensions[0].slo_guard.slos[0]: unknown SLO 'nope'" in out
+    assert "extensions[0].slo_guard.probes[0]: unknown probe 'gone'" in out
     assert not (tmp_path / "injected").exists()
 
 
