@@ -169,7 +169,8 @@ def register(app: typer.Typer) -> None:
                                                  "(default: this one)"),
               verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Run the calendar until SIGTERM/SIGINT: each fire a child `chaosrunner run`, with a hard
-        timeout; SIGTERM lets running experiments roll back before the daemon exits."""
+        timeout; SIGTERM lets running experiments roll back before the daemon exits; SIGHUP re-reads
+        the calendar (an invalid file is refused and the running calendar kept)."""
         import logging
         import signal
         import threading
@@ -195,6 +196,7 @@ def register(app: typer.Typer) -> None:
             daemon = Daemon(cal, opts)
         except Exception as e:  # noqa: BLE001 - a bad --store URL or unreachable store: say so, exit 2
             raise _invalid(ValueError(f"--store: cannot open job store: {type(e).__name__}: {e}")) from None
+        signal.signal(signal.SIGHUP, lambda _s, _f: daemon.reload_requested.set())
         daemon.serve(stop)
 
     @gameday.command("run", epilog=EXIT_CODES_HELP)

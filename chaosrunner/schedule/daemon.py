@@ -19,6 +19,8 @@
   group, ``term_grace`` for rollbacks, then SIGKILL).
 * Restricted windows: when one begins, running children get SIGTERM (the runner aborts, rolls back,
   exits 3).
+* SIGHUP: re-read the calendar file and re-sync the jobs (an invalid file is refused, the running
+  calendar kept).
 * SIGTERM to the daemon (``stop`` event): stop scheduling, forward SIGTERM to running children, wait
   up to ``term_grace`` for their rollbacks, exit.
 
@@ -251,6 +253,7 @@ class Daemon:
         self.results: list[FireResult] = []
         self.is_leader = threading.Event()
         self.lead_started_at: datetime | None = None  # fires scheduled before this were missed
+        self.reload_requested = threading.Event()  # set by SIGHUP: re-read the calendar file
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def serve(self, stop: threading.Event) -> None:
@@ -293,6 +296,9 @@ class Daemon:
             log.info("leading since %s: scheduling %s", _key(self.lead_started_at), self.calendar.path)
             sched.resume()
             while not stop.wait(self.opts.poll_s):
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
                 self.tick()
                 if not self.leader.still_leader():
                     log.error("lost leadership: stepping down")
@@ -315,6 +321,24 @@ class Daemon:
             if sched.get_job(name) is None:
                 sched.add_job(scheduled_job, trigger_for(self.calendar, e, start=self.clock.now()), id=name,
                               name=name, kwargs={"entry": name, "fingerprint": self.calendar.fingerprint(e)})
+
+    def reload(self) -> bool:
+        """Re-read the calendar file (SIGHUP) and re-sync the jobs. An invalid file is refused and the
+        running calendar kept: a typo must not stop - or unleash - the schedule."""
+        from chaosrunner.schedule.calendar import load_calendar
+        from chaosrunner.validation import InvalidInput
+
+        assert self.calendar.path is not None
+        try:
+            new = load_calendar(self.calendar.path)
+        except InvalidInput as e:
+            log.error("calendar reload refused, keeping the running calendar:\n%s", e.render())
+            return False
+        self.calendar = new
+        if self.scheduler is not None:
+            self.sync_jobs()
+        log.info("calendar reloaded: %d entries", len(new.entries))
+        return True
 
     def tick(self) -> list[str]:
         """Halt running children when a restricted window begins. Returns the entries halted."""

@@ -324,3 +324,27 @@ def test_two_daemons_on_one_sqlite_store_one_stands_by(tmp_path) -> None:  # noq
         stop.set()
         t.join(timeout=10)
         second.release()
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_calendar_and_refuses_an_invalid_one(tmp_path, write_calendar) -> None:  # noqa: ANN001
+    marker = tmp_path / "marker"
+    entry = {"every": "2s", "configuration": {"marker": str(marker)}}
+    cal = write_calendar({**ALWAYS_OPEN, "entries": [{"name": "e", **entry, "configuration": {
+        "marker": str(marker), "label": "e"}}]})
+    with DaemonProcess(tmp_path, cal, "daemon") as d:
+        wait_for(lambda: method_runs(marker, "e"), 40, "a run of e")
+        good = cal.read_text()
+        cal.write_text("timezone: Nowhere/Land\n")
+        os.kill(d.mp.pid, signal.SIGHUP)
+        wait_for(lambda: "calendar reload refused" in d.log(), 20, "the invalid reload to be refused")
+        # The daemon keeps its schedule (the children's preflight, reading the broken file, refuses
+        # with exit 2 and injects nothing until the file is fixed).
+        fired = d.log().count("started e ")
+        wait_for(lambda: d.log().count("started e ") > fired, 20, "e to keep firing")
+        cal.write_text(good.replace("label: e", "label: f").replace("name: e", "name: f"))
+        os.kill(d.mp.pid, signal.SIGHUP)
+        wait_for(lambda: method_runs(marker, "f"), 40, "a run of the new entry f")
+        e_runs = len(method_runs(marker, "e"))
+        wait_for(lambda: len(method_runs(marker, "f")) >= 2, 40, "a second run of f")
+        assert len(method_runs(marker, "e")) == e_runs  # the removed entry no longer fires
