@@ -37,13 +37,14 @@ def test_read_rto_counts_until_reads_are_stable() -> None:
 
     out = 100.0
     reads = [(100.1, False), (100.5, False), (101.2, False)] + [(101.3 + i / 10, True) for i in range(12)]
-    writes = [(503, 0.004, "region eu-west is read-only"), (503, 0.006, "region eu-west is read-only"),
-              (503, 1.0, "No server is available")]
+    writes = [(503, 0.004, "region eu-west is read-only"), (503, 0.005, "region eu-west is read-only"),
+              (503, 0.006, "region eu-west is read-only"), (503, 1.0, "No server is available")]
     f = failover_figures(out, reads, writes, stable_reads=10, percentile=percentile)
     assert f["read_rto_s"] == pytest.approx(1.2)
     assert f["read_success_ratio"] == pytest.approx(12 / 15, abs=1e-3)
-    assert f["writes_refused"] == 3
-    assert f["write_fail_ms"] == pytest.approx(6.0)  # only the Read-Only region's refusals count as "fail fast"
+    assert f["writes_refused"] == 4
+    assert f["write_fail_p50_ms"] == pytest.approx(5.0)  # only the Read-Only region's refusals count
+    assert f["write_fail_p99_ms"] == pytest.approx(6.0)
     assert f["write_error"] == "region eu-west is read-only"
 
 

@@ -72,9 +72,7 @@ def test_wednesday_starvation_slows_the_target(sandbox: Sandbox, run_experiment:
     f = run.figures
     # the starvation really was scoped: the target and stress-ng on one CPU
     assert f["target_pinned_to"] == [f["stress_cpu"]], f
-    # stress-ng at nice 19 forks its workers slowly on a loaded CPU; the first (parent) proves the pinning,
-    # its workers inherit the affinity
-    assert f["stress_processes_pinned"] >= 1, f
+    assert f["stress_processes_pinned"] >= 3, f
     assert f["target_nice"] == 19, f  # competes as an equal with stress-ng, everyone else outweighs both
     # the impact itself is a figure, not an assert: on a shared 2-core machine the before/after p50 is noise
     assert f["requests_under_stress"] > 0 and f["p99_ms_under_stress"] is not None, f
@@ -106,6 +104,6 @@ def test_friday_regional_failover_keeps_reads_and_refuses_writes(sandbox: Sandbo
     assert f["read_rto_s"] is not None and f["read_rto_s"] < 5, f
     assert f["read_success_ratio"] > 0.5, f
     assert f["writes_refused"] > 0 and "read-only" in f["write_error"], f
-    assert f["write_fail_ms"] < 1000, f  # fail fast, not a timeout
+    assert f["write_fail_p50_ms"] < 500, f  # fail fast, not a timeout (the client timeout is 3 s)
     assert f["time_to_return_s"] < 30, f
     _after(sandbox)

@@ -14,7 +14,9 @@ re-enables the proxies after ``restore_deadline_s`` even if the runner and its w
 Figures (seconds, ratios in [0, 1]): ``read_rto_s`` — fault → the first of ``stable_reads`` consecutive
 successful reads through the router (0 when no read ever failed); ``read_success_ratio`` and
 ``requests_served_ratio`` (reads and writes answered < 500) over the measured window, from our own
-probe requests; ``write_fail_ms`` — p99 latency of the writes the Read-Only region refused (fail fast, not a timeout);
+probe requests; ``write_fail_p50_ms`` / ``write_fail_p99_ms`` — latency of the writes the Read-Only region refused (fail
+fast, not a timeout; the p99 includes writes caught in HAProxy's ~1 s detection window, whose connection
+retries wait HAProxy's 1 s turn-around timer before landing on the Read-Only region);
 ``write_error`` — the message clients got. The rollback reports ``time_to_return_s``: restore → every
 Full-region server UP and a write acknowledged through the router.
 """
@@ -167,13 +169,15 @@ def failover_figures(out_at: float, reads: list[tuple[float, bool]], writes: lis
     served = sum(1 for _, ok in reads if ok) + sum(1 for c, _, _ in writes if c < 500)
     failed_writes = [w for w in writes if w[0] >= 500]
     refused = [w for w in failed_writes if "read-only" in w[2]] or failed_writes
-    p99 = percentile([w[1] * 1000.0 for w in refused], 99)
+    refused_ms = [w[1] * 1000.0 for w in refused]
+    p50, p99 = percentile(refused_ms, 50), percentile(refused_ms, 99)
     return {
         "read_rto_s": None if rto is None else round(rto, 3),
         "read_success_ratio": round(sum(1 for _, ok in reads if ok) / len(reads), 4) if reads else None,
         "requests_served_ratio": round(served / (len(reads) + len(writes)), 4) if reads or writes else None,
         "writes_refused": len(failed_writes),
-        "write_fail_ms": None if p99 is None else round(p99, 2),
+        "write_fail_p50_ms": None if p50 is None else round(p50, 2),
+        "write_fail_p99_ms": None if p99 is None else round(p99, 2),
         "write_error": refused[-1][2][:200] if refused else None,
     }
 

@@ -129,18 +129,32 @@ STRESS_ENV = "CHAOSRUNNER_SANDBOX_STRESS"  # set in every stress-ng our driver s
 
 
 def stress_processes(root: str | None = None) -> list[psutil.Process]:
-    """Live stress-ng processes started for the estate at ``root`` (any estate when None).
+    """Live stress-ng processes started for the estate at ``root`` (any of our estates when None).
 
-    They are told apart by ``CHAOSRUNNER_SANDBOX_STRESS=<root>`` in their environment: other estates (and
-    other people's tests) on the same machine run stress-ng too. Zombies are excluded (no CPU, no memory).
+    The stress-ng we start carries ``CHAOSRUNNER_SANDBOX_STRESS=<root>`` in its environment: other
+    estates (and other people's tests) on the same machine run stress-ng too. Its workers rewrite their
+    process title over the environment, so a worker is ours when its stress-ng parent is. Zombies are
+    excluded (no CPU, no memory).
     """
-    out = []
+    candidates = []
     for p in psutil.process_iter(["name"]):
         try:
-            if not (p.info["name"] or "").startswith("stress-ng") or p.status() == psutil.STATUS_ZOMBIE:
-                continue
+            if (p.info["name"] or "").startswith("stress-ng") and p.status() != psutil.STATUS_ZOMBIE:
+                candidates.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    tagged: set[int] = set()
+    for p in candidates:
+        try:
             tag = p.environ().get(STRESS_ENV)
-            if tag is not None and (root is None or tag == str(root)):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if tag is not None and (root is None or tag == str(root)):
+            tagged.add(p.pid)
+    out = []
+    for p in candidates:
+        try:
+            if p.pid in tagged or any(a.pid in tagged for a in p.parents()):
                 out.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
