@@ -81,13 +81,15 @@ def fail_over(
     if len(primaries) != 1 or len(standbys) != 1:
         raise RuntimeError(f"need one primary and one standby to fail over, found {roles}")
     primary, standby = nodes[primaries[0]], nodes[standbys[0]]
+    # recorded before the synchronous switch too: left behind, it would block every write once the
+    # standby is gone; the undo resets it
+    faults.record(FAULT, TARGET, "rebuild_standby", {"state": str(state_file(configuration, state))},
+                  module=__name__)
     if synchronous:
         primary.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
         primary.execute("SELECT pg_reload_conf()")
         _wait(lambda: primary.execute("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")[0][0],
               10, "synchronous replication")
-    faults.record(FAULT, TARGET, "rebuild_standby", {"state": str(state_file(configuration, state))},
-                  module=__name__)
     crashed_at = time.monotonic()
     primary.stop(mode="immediate")
     promote_s = standby.promote(timeout_s=10)
