@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosrunner.inventory.base import Target
+from chaosrunner.inventory.base import MAX_TARGETS, Target
 from chaosrunner.units import Duration, Ratio
 
 
@@ -32,7 +32,7 @@ class BlastRadius(BaseModel):
 
     services: list[str] | None = None
     tiers: list[str] | None = None
-    max_targets: int | None = Field(default=None, ge=1)
+    max_targets: int | None = Field(default=None, ge=1, le=MAX_TARGETS)
     max_percent: Ratio | None = None
     zones: int | None = Field(default=None, ge=1)
     regions: int | None = Field(default=None, ge=1)

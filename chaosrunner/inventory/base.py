@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 INVENTORY_KINDS = ("sandbox", "static", "aws", "k8s")
 TARGET_FIELDS = ("id", "service", "region", "zone", "tier")
 WILDCARDS = frozenset({"*", "any", "all", ""})
+MAX_TARGETS = 10_000  # more than any one experiment should touch; larger counts are typos or hostile
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,8 @@ class TargetsSpec(BaseModel):
     @field_validator("pick")
     @classmethod
     def _positive(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be a positive number of targets or 'all'")
+        if isinstance(v, int) and not 1 <= v <= MAX_TARGETS:
+            raise ValueError(f"must be a number of targets from 1 to {MAX_TARGETS}, or 'all'")
         return v
 
 

@@ -152,11 +152,20 @@ class Timings(_Lenient):
     data_lost_s: float | None = None  # RPO where it applies
 
 
+def _run_id(value: str) -> str:
+    if not RUN_ID_RE.match(value):
+        raise ValueError("not a run id (YYYYMMDDTHHMMSSZ-slug-6hex): journals name report files after it")
+    return value
+
+
+RunId = Annotated[str, AfterValidator(_run_id)]
+
+
 class Section(_Lenient):
     """The ``chaosrunner`` section (docs/journal.md documents every field)."""
 
     format: int | None = None
-    run_id: str | None = None
+    run_id: RunId | None = None
     complete: bool | None = None
     trigger: str | None = None
     calendar_entry: str | None = None
@@ -228,7 +237,7 @@ class _HeadGuard(_Head):
 
 
 class _HeadSection(_Head):
-    run_id: str | None = None
+    run_id: RunId | None = None
     complete: bool | None = None
     trigger: str | None = None
     calendar_entry: str | None = None

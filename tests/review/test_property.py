@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaosrunner.journal.store import VERDICTS, load_journal, load_summary, parse_journal
+from chaosrunner.journal.writer import RUN_ID_RE
 from chaosrunner.report.html import render_html
 from chaosrunner.report.markdown import render_markdown
 from chaosrunner.validation import InvalidInput
@@ -23,6 +24,7 @@ text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 hostile = st.sampled_from(["<script>alert(1)</script>", "a|b", "```", "\x1b[31mred", "{{ 7*7 }}", "é✓ 中文", ""])
 some_text = st.one_of(text, hostile)
 maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
+run_ids = st.from_regex(RUN_ID_RE, fullmatch=True)  # a malformed run id is invalid input (tests/safety)
 number = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
 ratio = st.floats(min_value=0, max_value=1)
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
@@ -82,7 +84,7 @@ section = st.fixed_dictionaries(
     {},
     optional={
         "format": maybe(st.integers(0, 3)),
-        "run_id": maybe(some_text),
+        "run_id": maybe(run_ids),
         "complete": maybe(st.booleans()),
         "trigger": maybe(st.sampled_from(["cli", "schedule", "gameday"])),
         "calendar_entry": maybe(some_text),

@@ -363,6 +363,10 @@ ABSURD = [
     ("calendar", ("entries", 0, "name"), "../../etc"),
     ("calendar", ("entries", 0, "experiment"), "../../../../etc/passwd-missing"),
     ("calendar", ("entries", 1, "cron"), "61 * * * *"),
+    # Found by this suite, then refused by the loaders:
+    ("experiment", (*EXT, "targets", "pick"), 10**9),
+    ("experiment", (*EXT, "blast_radius", "max_targets"), 10**9),
+    ("journal", ("chaosrunner", "run_id"), "../../../etc/passwd"),
 ]
 
 
@@ -373,41 +377,6 @@ def test_absurd_values_are_refused_with_file_and_key(fmt: str, path: tuple, valu
     err = refusal(fmt, path, value)
     keys = [k for k, _ in err.problems]
     assert any(k for k in keys), err.render()  # the problem is located, not just "invalid"
-
-
-# Found by this suite and not refused by the loaders yet (reported to their owners). Strict xfail: the day a
-# loader refuses them, these XPASS and fail, so the marker is removed and the test guards the fix.
-NOT_YET_REFUSED = [
-    pytest.param(
-        "experiment",
-        (*EXT, "targets", "pick"),
-        10**9,
-        id="pick=10^9",
-        marks=pytest.mark.xfail(strict=True, reason="inventory TargetsSpec.pick has no upper bound"),
-    ),
-    pytest.param(
-        "experiment",
-        (*EXT, "blast_radius", "max_targets"),
-        10**9,
-        id="max_targets=10^9",
-        marks=pytest.mark.xfail(strict=True, reason="BlastRadius.max_targets has no upper bound"),
-    ),
-    pytest.param(
-        "journal",
-        ("chaosrunner", "run_id"),
-        "../../../etc/passwd",
-        id="journal-run_id-traversal",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="journal store accepts any run_id string; cli/journal.py builds report-<run_id>.html from it",
-        ),
-    ),
-]
-
-
-@pytest.mark.parametrize(("fmt", "path", "value"), NOT_YET_REFUSED)
-def test_absurd_values_not_yet_refused(fmt: str, path: tuple, value: Any, state: Path) -> None:
-    refusal(fmt, path, value)
 
 
 @pytest.mark.parametrize(
