@@ -307,6 +307,7 @@ class _Run:
 def run_experiment(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
     """Run one experiment to its verdict. Must be called from the main thread of its own process."""
     from chaosrunner.ledger import recover_orphans
+    from chaosrunner.watchdog import Heartbeat, spawn_watchdog
 
     options = options or RunOptions()
     recover_orphans()  # faults a crashed run left behind are reverted before anything new starts
@@ -319,20 +320,28 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
     except OSError as e:
         return RunResult(run.run_id, Verdict.REFUSED, f"journal store not writable, nothing injected: {e}", None)
 
+    # The dead-man's switch watches from here on: a kill during preflight still gets the journal marked.
+    os.environ["CHAOSRUNNER_RUN_ID"] = run.run_id  # drivers record their faults under this run
+    os.environ["CHAOSRUNNER_RUNNER_PID"] = str(os.getpid())
+    heartbeat = Heartbeat(run.run_id).start()
+    spawn_watchdog(run.run_id, os.getpid(), run.writer.path)
     try:
-        pre = _preflight(run)
-    except InvalidInput as e:
-        run.writer.finish(Verdict.INVALID, e.render())
-        return RunResult(run.run_id, Verdict.INVALID, e.render(), run.writer.path)
-    if not pre.allowed:
-        reason = "preflight refused: " + "; ".join(c.detail for c in pre.checks if not c.ok)
-        run.writer.finish(Verdict.REFUSED, reason)
-        return RunResult(run.run_id, Verdict.REFUSED, reason, run.writer.path)
-    try:
-        return _execute(run, pre)
+        try:
+            pre = _preflight(run)
+        except InvalidInput as e:
+            run.writer.finish(Verdict.INVALID, e.render())
+            return RunResult(run.run_id, Verdict.INVALID, e.render(), run.writer.path)
+        if not pre.allowed:
+            reason = "preflight refused: " + "; ".join(c.detail for c in pre.checks if not c.ok)
+            run.writer.finish(Verdict.REFUSED, reason)
+            return RunResult(run.run_id, Verdict.REFUSED, reason, run.writer.path)
+        try:
+            return _execute(run, pre)
+        finally:
+            if pre.locks is not None:
+                pre.locks.release()
     finally:
-        if pre.locks is not None:
-            pre.locks.release()
+        heartbeat.stop(done=True)  # after the journal's last write: the watchdog leaves quietly
 
 
 def _preflight(run: _Run) -> Any:
@@ -371,12 +380,6 @@ def _execute(run: _Run, pre: Any) -> RunResult:
     """Heartbeat + watchdog around chaoslib's run; rollbacks always; leftovers reverted; verdict."""
     from chaosrunner.ledger import Ledger, revert_open
     from chaosrunner.storage import state_dir
-    from chaosrunner.watchdog import Heartbeat, spawn_watchdog
-
-    os.environ["CHAOSRUNNER_RUN_ID"] = run.run_id  # drivers record their faults under this run
-    os.environ["CHAOSRUNNER_RUNNER_PID"] = str(os.getpid())
-    heartbeat = Heartbeat(run.run_id).start()
-    spawn_watchdog(run.run_id, os.getpid(), run.writer.path)
 
     runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]})
     runner.register_event_handler(_RunEvents(run))
@@ -386,7 +389,6 @@ def _execute(run: _Run, pre: Any) -> RunResult:
             run.experiment.doc, settings=settings, experiment_vars=(dict(run.options.variables), {})
         )
     except LedgerUnavailable as e:
-        heartbeat.stop(done=True)
         run.writer.finish(Verdict.REFUSED, str(e))
         return RunResult(run.run_id, Verdict.REFUSED, str(e), run.writer.path)
     finally:
@@ -422,7 +424,6 @@ def _execute(run: _Run, pre: Any) -> RunResult:
     )
     reason = run.writer.redact(reason)
     run.writer.finish(verdict, reason)
-    heartbeat.stop(done=True)
     if run.options.on_update is not None:
         run.options.on_update(run.writer.section)
     return RunResult(run.run_id, verdict, reason, run.writer.path)
