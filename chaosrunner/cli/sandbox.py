@@ -111,21 +111,19 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         root: Path = typer.Option(None, "--root", help=ROOT_HELP),
-        experiments: Path = typer.Option(Path("experiments/sandbox"), "--experiments",
-                                         help="Directory of the week's sandbox experiments."),
-        traffic_s: float = typer.Option(10.0, "--traffic", help="Seconds of traffic stats when no experiment exists."),
+        calendar: Path = typer.Option(Path("schedules/weekly.yaml"), "--calendar",
+                                      help="The calendar whose week runs now, Monday first."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Sandbox up, run the week's experiments now (Mon..Fri), print a summary, sandbox down."""
-        from chaosrunner.sandbox.demo import run_demo
+        """Sandbox up, run the calendar's week now (Mon..Fri), print a summary and report, sandbox down."""
+        from chaosrunner.sandbox.demo import render_summary, run_demo
         from chaosrunner.sandbox.estate import sandbox_root
+        from chaosrunner.validation import InvalidInput
 
-        summary = run_demo(sandbox_root(root), experiments, traffic_s=traffic_s,
-                           progress=None if as_json else typer.echo)
-        if as_json:
-            typer.echo(json.dumps(summary, indent=2))
-        else:
-            from chaosrunner.sandbox.demo import render_summary
-
-            typer.echo(render_summary(summary))
+        try:
+            summary = run_demo(sandbox_root(root), calendar, progress=None if as_json else typer.echo)
+        except InvalidInput as e:
+            typer.echo(e.render(), err=True)
+            raise typer.Exit(2) from None
+        typer.echo(json.dumps(summary, indent=2) if as_json else render_summary(summary))
         raise typer.Exit(0 if summary["ok"] else 1)

@@ -1,55 +1,22 @@
-"""``chaosrunner demo``: sandbox up → the week's experiments now → one-screen summary → sandbox down.
+"""``chaosrunner demo``: sandbox up → the week's calendar, now → one-screen summary → report → sandbox down.
 
-The week: every ``*.yaml``/``*.yml``/``*.json`` in the experiments directory, ordered Monday → Friday by
-the first weekday token in its file name (``mon``/``monday``, ``tue``…, separated by ``-``, ``_`` or
-``.``; e.g. ``mon-instance-kill.yaml``), files without a weekday last, alphabetically. Each runs as a
-child process ``chaosrunner run FILE --trigger gameday --json`` (one experiment per process, as
-chaoslib requires) with ``CHAOSRUNNER_SANDBOX`` pointing at the estate; its one-line JSON result gives
-the verdict and journal path, and the journal's ``chaosrunner.figures`` the key figure.
-
-With no experiment yet, the demo still brings the estate up, takes its status and ``traffic_s`` seconds
-of load-generator statistics, and tears it down. ``sandbox down`` always runs (``finally``).
+The week is the calendar's (``schedules/weekly.yaml`` by default) turned into a game-day plan by
+:func:`chaosrunner.schedule.gameday.plan_from_calendar` — Monday's instance kill first, Friday's regional
+failover last, each entry with its configuration overrides — and run by the game-day runner (one
+``chaosrunner run`` child per experiment, as chaoslib requires), with ``CHAOSRUNNER_SANDBOX`` pointing at
+the estate. The journals of the week become one self-contained HTML game-day report. ``sandbox down``
+always runs (``finally``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EXPERIMENT_TIMEOUT_S = 15 * 60
-SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def weekday_index(name: str) -> int | None:
-    """0 for Monday … 6 for Sunday, from the first weekday token of a file name; None without one."""
-    for token in re.split(r"[-_.\s]+", name.lower()):
-        for i, day in enumerate(WEEKDAYS):
-            if token == day or (len(token) > 3 and token.startswith(day) and token.endswith("day")):
-                return i
-    return None
-
-
-def week_order(files: list[Path]) -> list[Path]:
-    """Pure: Monday → Sunday by file-name weekday, undated files last; ties alphabetically."""
-    def key(p: Path) -> tuple[int, str]:
-        idx = weekday_index(p.stem)
-        return (idx if idx is not None else 7, p.name)
-
-    return sorted(files, key=key)
-
-
-def find_experiments(directory: Path) -> list[Path]:
-    if not directory.is_dir():
-        return []
-    return week_order([p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file()])
 
 
 def key_figure(journal_path: str | None) -> str:
@@ -68,85 +35,68 @@ def key_figure(journal_path: str | None) -> str:
     return "-"
 
 
-def run_experiment_child(path: Path, env: dict[str, str]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "chaosrunner", "run", str(path), "--trigger", "gameday", "--json"]
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=EXPERIMENT_TIMEOUT_S,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return {"experiment": path.name, "verdict": "timeout", "exit_code": None, "journal": None,
-                "seconds": time.monotonic() - started, "figure": "-"}
-    result: dict[str, Any] = {}
-    for line in reversed(proc.stdout.strip().splitlines()):
-        try:
-            result = json.loads(line)
-            break
-        except json.JSONDecodeError:
-            continue
-    verdict = result.get("verdict") or ("invalid" if proc.returncode == 2 else f"exit {proc.returncode}")
-    return {"experiment": path.name, "verdict": verdict, "exit_code": proc.returncode,
-            "reason": result.get("reason") or proc.stderr.strip().splitlines()[-1:] or "",
-            "journal": result.get("journal"), "seconds": round(time.monotonic() - started, 1),
-            "figure": key_figure(result.get("journal"))}
+def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """The whole demo; returns the summary (see :func:`render_summary`). Never leaves the estate up.
+    Raises InvalidInput (before anything starts) when the calendar is malformed."""
+    from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
+    from chaosrunner.schedule.calendar import load_calendar
+    from chaosrunner.schedule.gameday import plan_from_calendar, run_plan
 
-
-def run_demo(root: Path, experiments_dir: Path, *, traffic_s: float = 10.0,
-             progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """The whole demo; returns the summary (see :func:`render_summary`). Never leaves the estate up."""
-    from chaosrunner.sandbox.estate import SandboxOptions, down, http_json, status, up, wait_scraped
-
+    plan = plan_from_calendar(load_calendar(calendar_path))
     say = progress or (lambda _msg: None)
-    summary: dict[str, Any] = {"root": str(root), "runs": [], "ok": False}
+    summary: dict[str, Any] = {"root": str(root), "calendar": str(calendar_path), "runs": [], "ok": False}
     t0 = time.monotonic()
+    previous = os.environ.get("CHAOSRUNNER_SANDBOX")
     try:
         say(f"sandbox up ({root}) …")
         state = up(SandboxOptions(root=root))
         summary["up_s"] = round(time.monotonic() - t0, 1)
         wait_scraped(state, 60)
-        env = {**os.environ, "CHAOSRUNNER_SANDBOX": str(root)}
-        files = find_experiments(experiments_dir)
-        summary["experiments_dir"] = str(experiments_dir)
-        if not files:
-            say(f"no experiments in {experiments_dir}: showing {traffic_s:.0f} s of traffic instead")
-            time.sleep(max(0.0, traffic_s))
-            st = status(root)
-            summary["status"] = {"instances_up": sum(1 for i in st["instances"] if i["up"]),
-                                 "instances": len(st["instances"]),
-                                 "databases": {k: v["role"] for k, v in st["databases"].items()}}
-            summary["traffic"] = http_json(f"{state['loadgen']['url']}/stats?window={traffic_s}")
-            summary["ok"] = bool(st["up"])
-        for path in files:
-            say(f"running {path.name} …")
-            run = run_experiment_child(path, env)
-            summary["runs"].append(run)
-            say(f"  {run['verdict']} ({run['seconds']} s)")
-        if files:
-            summary["ok"] = all(r["verdict"] == "passed" for r in summary["runs"])
+        os.environ["CHAOSRUNNER_SANDBOX"] = str(root)  # the children's inventory, guard and drivers
+        say(f"running {len(plan.experiments)} experiments of {plan.name} …")
+        result = run_plan(plan, on_step=lambda s: say(f"  {Path(s.experiment).name}: {s.verdict} "
+                                                        f"({s.duration_s:.0f} s)"))
+        for step in result.steps:
+            summary["runs"].append({
+                "experiment": Path(step.experiment).name, "verdict": step.verdict, "exit_code": step.exit_code,
+                "reason": step.reason, "journal": step.journal, "seconds": round(step.duration_s, 1),
+                "figure": key_figure(step.journal),
+            })
+        summary["report"] = write_report([s.journal for s in result.steps if s.journal])
+        summary["ok"] = bool(result.steps) and all(r["verdict"] == "passed" for r in summary["runs"])
     finally:
+        if previous is None:
+            os.environ.pop("CHAOSRUNNER_SANDBOX", None)
+        else:
+            os.environ["CHAOSRUNNER_SANDBOX"] = previous
         say("sandbox down …")
         down(root)
         summary["total_s"] = round(time.monotonic() - t0, 1)
     return summary
 
 
+def write_report(journals: list[str]) -> str | None:
+    """The week's game-day report (one HTML file next to the journal store), or None without journals."""
+    from chaosrunner.journal.store import load_journal
+    from chaosrunner.report.html import render_html
+    from chaosrunner.storage import journal_dir
+
+    if not journals:
+        return None
+    target = journal_dir() / "reports" / f"demo-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_html([load_journal(j) for j in journals]), encoding="utf-8")
+    return str(target)
+
+
 def render_summary(summary: dict[str, Any]) -> str:
     """Pure: the one-screen text summary."""
     lines = [f"chaosrunner demo — sandbox {summary['root']} (up in {summary.get('up_s', '?')} s, "
-             f"total {summary.get('total_s', '?')} s)"]
-    if summary["runs"]:
-        lines.append(f"{'experiment':<36} {'verdict':<16} {'key figure':<28} journal")
-        for r in summary["runs"]:
-            lines.append(f"{r['experiment']:<36} {r['verdict']:<16} {r['figure']:<28} {r['journal'] or '-'}")
-    else:
-        t = summary.get("traffic") or {}
-        st = summary.get("status") or {}
-        ratio = t.get("success_ratio")
-        lines.append(f"no experiments in {summary.get('experiments_dir')}")
-        lines.append(f"instances up: {st.get('instances_up')}/{st.get('instances')}; databases: {st.get('databases')}")
-        lines.append(f"traffic over {t.get('window_s')} s: {t.get('requests')} requests, "
-                     f"success {ratio * 100 if ratio is not None else float('nan'):.2f} %, "
-                     f"p50 {t.get('p50_ms') or float('nan'):.1f} ms, p99 {t.get('p99_ms') or float('nan'):.1f} ms, "
-                     f"acknowledged writes {t.get('acked_writes')}")
+             f"total {summary.get('total_s', '?')} s), calendar {summary['calendar']}"]
+    lines.append(f"{'experiment':<32} {'verdict':<16} {'key figure':<30} journal")
+    for r in summary["runs"]:
+        lines.append(f"{r['experiment']:<32} {r['verdict']:<16} {r['figure']:<30} {r['journal'] or '-'}")
+    if summary.get("report"):
+        lines.append(f"game-day report: {summary['report']}")
     lines.append("verdict: " + ("all passed" if summary["ok"] else "NOT all passed"))
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaosrunner.schedule.calendar import WEEKDAYS, Calendar
 from chaosrunner.units import Duration
 from chaosrunner.validation import InvalidInput, load_document, validate_model
 
@@ -78,6 +79,28 @@ def load_plan(path: str | Path, *, check_files: bool = True) -> GameDayPlan:
         if problems:
             raise InvalidInput(p, problems)
     return plan
+
+
+def plan_from_calendar(calendar: Calendar) -> GameDayPlan:
+    """The calendar's week as a game-day plan to run *now*, Monday first (cron entries last), every
+    entry with its configuration overrides and timeout, running on after an abort. This is what
+    ``make demo`` runs: the week, compressed into one sitting, with the same experiments and vars."""
+
+    def order(entry: Any) -> tuple[int, str]:
+        first = min((WEEKDAYS.index(d) for d in entry.days or []), default=len(WEEKDAYS))
+        return (first, entry.name)
+
+    steps = [
+        PlanStep(
+            experiment=str(calendar.experiment_path(e)),
+            vars=dict(e.configuration),
+            note=e.description or e.name,
+            timeout=calendar.entry_timeout(e),
+        )
+        for e in sorted(calendar.entries, key=order)
+        if e.enabled
+    ]
+    return GameDayPlan(name=f"{calendar.name}: the week, now", keep_going=True, experiments=steps)
 
 
 @dataclass

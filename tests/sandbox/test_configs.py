@@ -8,9 +8,13 @@ from pathlib import Path
 import yaml
 
 from chaosrunner.sandbox import configs
-from chaosrunner.sandbox.demo import render_summary, week_order, weekday_index
+from chaosrunner.sandbox.demo import render_summary
 from chaosrunner.sandbox.loadgen import percentile, summarize
 from chaosrunner.sandbox.topology import allocate_ports, instances
+from chaosrunner.schedule.calendar import load_calendar
+from chaosrunner.schedule.gameday import plan_from_calendar
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_topology_has_two_regions_four_zones_eight_instances_and_two_critical() -> None:
@@ -62,13 +66,13 @@ def test_supervisord_conf_escapes_percent_and_sets_autorestart(tmp_path: Path) -
     assert "port=127.0.0.1:9001" in conf
 
 
-def test_week_order_is_monday_to_friday_then_undated() -> None:
-    names = ["zeta.yaml", "fri-region.yaml", "mon-kill.yaml", "wednesday_cpu.yaml", "02-tue-latency.yaml",
-             "thu.db.yaml"]
-    ordered = [p.name for p in week_order([Path(n) for n in names])]
-    assert ordered == ["mon-kill.yaml", "02-tue-latency.yaml", "wednesday_cpu.yaml", "thu.db.yaml",
-                       "fri-region.yaml", "zeta.yaml"]
-    assert weekday_index("monitoring") is None  # "mon" must be a whole token
+def test_demo_runs_the_weekly_calendar_monday_first_with_its_overrides() -> None:
+    plan = plan_from_calendar(load_calendar(REPO / "schedules" / "weekly.yaml"))
+    assert [Path(s.experiment).name for s in plan.experiments] == [
+        "mon-instance-kill.yaml", "tue-latency.yaml", "wed-resource-starvation.yaml",
+        "thu-database-failover.yaml", "fri-regional-failover.yaml"]
+    assert plan.keep_going and all(Path(s.experiment).is_file() for s in plan.experiments)
+    assert "latency_ms" in plan.experiments[1].vars
 
 
 def test_loadgen_summary_is_windowed() -> None:
@@ -80,12 +84,12 @@ def test_loadgen_summary_is_windowed() -> None:
 
 
 def test_summary_renders_without_experiments() -> None:
-    text = render_summary({"root": "/r", "runs": [], "ok": True, "up_s": 20, "total_s": 40,
-                           "experiments_dir": "experiments/sandbox",
-                           "status": {"instances_up": 8, "instances": 8, "databases": {}},
-                           "traffic": {"window_s": 10, "requests": 500, "success_ratio": 1.0, "p50_ms": 5.0,
-                                       "p99_ms": 50.0, "acked_writes": 100}})
-    assert "success 100.00 %" in text and "all passed" in text
+    text = render_summary({"root": "/r", "calendar": "schedules/weekly.yaml", "ok": True, "up_s": 20,
+                           "total_s": 40, "report": "/j/reports/demo.html",
+                           "runs": [{"experiment": "mon-instance-kill.yaml", "verdict": "passed",
+                                     "figure": "replacement_time_s=3.1", "journal": "/j/x.json"}]})
+    assert "replacement_time_s=3.1" in text and "game-day report: /j/reports/demo.html" in text
+    assert "all passed" in text
 
 
 def test_cli_rejects_bad_options_with_exit_2(tmp_path: Path) -> None:

@@ -204,7 +204,7 @@ def test_promoted_standby_takes_writes(sandbox: dict[str, Any]) -> None:
 
 
 def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: dict[str, Any], tmp_path: Path) -> None:
-    """The demo (no experiments yet) reuses the running estate, shows traffic, and tears it down."""
+    """The demo reuses the running estate, runs the calendar's week (here: one entry), reports, tears down."""
     root = Path(sandbox["root"])
     st = estate.status(root)
     pids = [i["pid"] for i in st["instances"] if i["pid"]]
@@ -212,13 +212,21 @@ def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: dict[str, Any
     pids += [d["pid"] for d in st["databases"].values() if d.get("pid")]
     pids.append(sandbox["supervisor"]["pid"])
     assert len(pids) >= 8 + 4 + 1
-    empty = tmp_path / "no-experiments"
-    empty.mkdir()
-    demo = _cli("demo", "--experiments", str(empty), "--traffic", "3", "--json", root=root)
+    experiment = tmp_path / "quick.yaml"
+    experiment.write_text(json.dumps({
+        "title": "quick", "description": "one harmless action",
+        "method": [{"type": "action", "name": "noop", "provider": {"type": "process", "path": "/bin/true"}}],
+    }))
+    calendar = tmp_path / "week.yaml"
+    calendar.write_text(json.dumps({
+        "name": "tiny-week", "timezone": "UTC",
+        "entries": [{"name": "mon-quick", "day": "mon", "at": "10:00", "experiment": str(experiment)}],
+    }))
+    demo = _cli("demo", "--calendar", str(calendar), "--json", root=root)
     assert demo.returncode == 0, demo.stderr
     summary = json.loads(demo.stdout)
-    assert summary["runs"] == [] and summary["status"]["instances_up"] == 8
-    assert summary["traffic"]["requests"] > 50 and summary["traffic"]["success_ratio"] >= SLO
+    assert [(r["experiment"], r["verdict"]) for r in summary["runs"]] == [("quick.yaml", "passed")]
+    assert Path(summary["report"]).read_text().count("quick") >= 1
     result = _cli("sandbox", "down", "--json", root=root)  # idempotent: nothing left to stop
     assert result.returncode == 0 and json.loads(result.stdout)["stopped"] == []
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
