@@ -36,15 +36,22 @@ def test_refused_by_preflight_and_nothing_injected(
 
 
 @pytest.mark.parametrize(
-    ("name", "slo"),
-    [("tue-latency", "pinboard-latency"), ("thu-database-failover", "pinboard-availability")],
+    ("name", "slos"),
+    [
+        # 2 s per query: p99 far above 200 ms, and queries that outlive the 2 s statement timeout answer 503 —
+        # whichever SLO crosses 14.4x first for 2 samples aborts the run
+        ("tue-latency", ("pinboard-latency", "pinboard-availability")),
+        ("thu-database-failover", ("pinboard-availability",)),
+    ],
 )
-def test_aborted_by_the_guard_and_rolled_back(sandbox: Sandbox, run_experiment: Any, name: str, slo: str) -> None:
+def test_aborted_by_the_guard_and_rolled_back(
+    sandbox: Sandbox, run_experiment: Any, name: str, slos: tuple[str, ...]
+) -> None:
     run = run_experiment(AGGRESSIVE / f"{name}.yaml")
     assert run.exit_code == 3, f"{run.result}\n{run.stderr[-3000:]}"
     ch = run.journal["chaosrunner"]
     assert ch["verdict"] == "aborted"
-    assert slo in ch["abort"]["reason"]
+    assert any(slo in ch["abort"]["reason"] for slo in slos), ch["abort"]
     assert all(r["status"] == "succeeded" for r in run.journal["rollbacks"]), run.journal["rollbacks"]
     assert all(e["outcome"] == "undone" for e in ch["ledger"]), ch["ledger"]
     assert ch["timings"]["time_to_abort_s"] < 30
