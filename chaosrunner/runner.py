@@ -316,7 +316,7 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
     for handler in logging.getLogger().handlers:
         handler.addFilter(secret_filter)
     try:
-        run.flush()  # the journal store must be writable before anything is touched
+        run.writer.flush(durable=True)  # the store must take a durable write before anything is touched
     except OSError as e:
         return RunResult(run.run_id, Verdict.REFUSED, f"journal store not writable, nothing injected: {e}", None)
 

@@ -44,14 +44,18 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file + rename): after a crash of this process at
+    any moment the file is the old or the new version, never torn. ``durable`` also fsyncs file and
+    directory, so the new version survives a power loss or kernel crash too."""
     ensure_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
@@ -60,6 +64,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+    if not durable:
+        return
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dfd)
@@ -67,5 +73,5 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.close(dfd)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=2, default=str, allow_nan=False).encode("utf-8"))
+def atomic_write_json(path: Path, data: Any, *, durable: bool = True) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, default=str, allow_nan=False).encode("utf-8"), durable=durable)

@@ -7,7 +7,6 @@ activities done so far, marked ``chaosrunner.complete: false``.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import re
@@ -138,13 +137,15 @@ class JournalWriter:
         return _RedactingFilter(self._secrets)
 
     def document(self) -> dict[str, Any]:
-        doc = copy.deepcopy(self.ctk) if self.ctk else {}
-        doc["chaosrunner"] = copy.deepcopy(self.section)
-        return redact(doc, self._secrets)
+        """A redacted copy of the journal (``redact`` builds new containers: chaoslib's live dicts are
+        never shared with the file writer)."""
+        return redact({**(self.ctk or {}), "chaosrunner": self.section}, self._secrets)
 
-    def flush(self) -> None:
+    def flush(self, durable: bool = False) -> None:
+        """Rewrite the journal atomically. Intermediate writes skip fsync: a crash of the runner still
+        leaves the last complete version (rename is atomic); the final write is ``durable``."""
         with self.lock:
-            atomic_write_json(self.path, self.document())
+            atomic_write_json(self.path, self.document(), durable=durable)
 
     def finish(self, verdict: Verdict, reason: str) -> None:
         self.section.update(
@@ -154,7 +155,7 @@ class JournalWriter:
             ended_at=now_iso(),
             complete=True,
         )
-        self.flush()
+        self.flush(durable=True)
 
 
 class _RedactingFilter(logging.Filter):
