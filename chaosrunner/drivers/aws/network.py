@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers import faults
 from chaosrunner.drivers.aws.clients import client, tag_dict
 
 FAULT = "aws-az-blackhole"

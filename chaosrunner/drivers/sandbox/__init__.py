@@ -11,7 +11,7 @@ One module per fault family, each a small file:
 * :mod:`.region` — Friday: take the Full region out (reset every connection to its instances), measure
   read RTO and the share of requests served, bring it back.
 
-Every fault records its undo in the ledger before it is injected (:mod:`chaosrunner.drivers.aws.faults`,
+Every fault records its undo in the ledger before it is injected (:mod:`chaosrunner.drivers.faults`,
 the same ledger glue for every driver family); every fault that can carry an expiry does. Every network
 call has a timeout (``TIMEOUT_S`` in :mod:`.state`).
 """

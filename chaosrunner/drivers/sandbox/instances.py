@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import TIMEOUT_S, chosen_instances, load_state, state_file, supervisor
 
 FAULT = "sandbox-instance-kill"

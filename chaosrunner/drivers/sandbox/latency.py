@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import (
     TIMEOUT_S,
     chosen_instances,

@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import TIMEOUT_S, load_state, state_file, toxiproxy
 
 FAULT = "sandbox-region-out"

@@ -31,7 +31,7 @@ from typing import Any
 
 import psutil
 
-from chaosrunner.drivers.aws import faults
+from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import (
     STRESS_ENV,
     TIMEOUT_S,

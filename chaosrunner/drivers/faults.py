@@ -1,4 +1,4 @@
-"""Ledger glue for our AWS faults: record the undo before injecting, close it when undone.
+"""Ledger glue for our own drivers (sandbox, AWS): record the undo before injecting, close it when undone.
 
 The ledger (:mod:`chaosrunner.ledger`) keys entries by an id the injecting call gets back. Our undo
 functions are also the experiments' declared rollbacks, which cannot know that id; so an undo closes
