@@ -35,15 +35,16 @@ class LiveView:
 
 def render(section: dict[str, Any]) -> Any:
     """A rich renderable of the chaosrunner journal section (pure: testable without a terminal)."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{section.get('experiment_title', '')} — {section.get('verdict')}", expand=False)
+    table = Table(title=escape(f"{section.get('experiment_title', '')} — {section.get('verdict')}"), expand=False)
     table.add_column("what")
     table.add_column("value")
     acts = section.get("activities") or []
     if acts:
         a = acts[-1]
-        table.add_row("activity", f"[{a.get('phase')}] {a.get('name')}: {a.get('status')}")
+        table.add_row("activity", escape(f"[{a.get('phase')}] {a.get('name')}: {a.get('status')}"))
     guard = section.get("guard") or {}
     samples = guard.get("samples") or []
     if samples:
@@ -52,7 +53,7 @@ def render(section: dict[str, Any]) -> Any:
             sli = slo.get("sli")
             burn = slo.get("burn_rate")
             table.add_row(
-                f"SLO {name} ({slo.get('scope', 'in')})",
+                escape(f"SLO {name} ({slo.get('scope', 'in')})"),
                 f"SLI {sli if sli is None else f'{sli:.4g}'}  burn {burn if burn is None else f'{burn:.2f}x'}",
             )
         spent = last.get("budget_spent")
@@ -61,5 +62,5 @@ def render(section: dict[str, Any]) -> Any:
         if last.get("time_left_s") is not None:
             table.add_row("time left", f"{last['time_left_s']:.0f} s")
     if section.get("abort"):
-        table.add_row("abort", str(section["abort"].get("reason")))
+        table.add_row("abort", escape(str(section["abort"].get("reason"))))
     return table

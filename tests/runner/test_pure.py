@@ -145,5 +145,5 @@ def test_live_view_renders_guard_state() -> None:
     console = Console(record=True, width=100)
     console.print(render(section))
     text = console.export_text()
-    for needle in ("add-toxic", "avail", "0.90x", "0.120 %", "42 s"):
+    for needle in ("[method] add-toxic", "avail", "0.90x", "0.120 %", "42 s"):
         assert needle in text
