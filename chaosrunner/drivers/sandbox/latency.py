@@ -27,9 +27,11 @@ from chaosrunner.drivers.sandbox.state import (
     database_roles,
     load_state,
     loadgen_stats,
+    sample_latency,
     state_file,
     toxiproxy,
 )
+from chaosrunner.sandbox.loadgen import percentile
 
 FAULT = "sandbox-latency-toxic"
 TOXIC = "chaosrunner-latency"
@@ -100,12 +102,6 @@ def remove_latency(
     return {"removed": removed}
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    from chaosrunner.sandbox.loadgen import percentile
-
-    return percentile(values, q)
-
-
 def measure_latency(
     duration_s: float = 5.0,
     path: str = "instance",
@@ -133,27 +129,11 @@ def measure_latency(
         pin = acked["ids"][0] if acked.get("ids") else 1
         full = next(i for i in st["instances"] if i.get("region_type") == "Full")
         url = f"{full['url']}/pins/{pin}"
-    samples: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + duration_s
-    next_at = time.monotonic()
-    while time.monotonic() < deadline:
-        # paced, not flat out: a probe hammering one instance would itself load the 2-core estate
-        next_at += 1.0 / rate_per_s
-        time.sleep(max(0.0, next_at - time.monotonic()))
-        t0 = time.perf_counter()
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
-                r.read()
-        except urllib.error.HTTPError as e:
-            errors += e.code >= 500
-        except OSError:
-            errors += 1
-        samples.append((time.perf_counter() - t0) * 1000.0)
+    samples, errors = sample_latency(url, duration_s, rate_per_s)
     client = loadgen_stats(st, duration_s)
     figures = {
-        f"p50_ms_{figure_prefix}": _round(_percentile(samples, 50)),
-        f"p99_ms_{figure_prefix}": _round(_percentile(samples, 99)),
+        f"p50_ms_{figure_prefix}": _round(percentile(samples, 50)),
+        f"p99_ms_{figure_prefix}": _round(percentile(samples, 99)),
         f"requests_{figure_prefix}": len(samples),
         f"errors_{figure_prefix}": errors,
         f"client_p99_ms_{figure_prefix}": _round(client.get("p99_ms")),

@@ -24,8 +24,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +32,8 @@ import psutil
 from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import (
     STRESS_ENV,
-    TIMEOUT_S,
     chosen_instances,
+    sample_latency,
     state_file,
     stress_processes,
     supervisor,
@@ -247,23 +245,7 @@ def measure_impact(
 
     _, chosen = chosen_instances(configuration, instance, state)
     url = chosen[0]["url"] + "/pins/1"
-    samples: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + duration_s
-    next_at = time.monotonic()
-    while time.monotonic() < deadline:
-        # paced, not flat out: a probe hammering one instance would itself load the 2-core estate
-        next_at += 1.0 / rate_per_s
-        time.sleep(max(0.0, next_at - time.monotonic()))
-        t0 = time.perf_counter()
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
-                r.read()
-        except urllib.error.HTTPError as e:
-            errors += e.code >= 500
-        except OSError:
-            errors += 1
-        samples.append((time.perf_counter() - t0) * 1000.0)
+    samples, errors = sample_latency(url, duration_s, rate_per_s)
     p50, p99 = percentile(samples, 50), percentile(samples, 99)
     return {"chaosrunner_figures": {
         f"p50_ms_{label}": None if p50 is None else round(p50, 2),

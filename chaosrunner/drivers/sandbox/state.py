@@ -14,6 +14,9 @@ file truthful when a failover's rollback leaves the roles swapped.
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +278,27 @@ def client_p99_ms(
         if value <= max_ms or time.monotonic() >= deadline:
             return value if value != float("inf") else 1e9
         time.sleep(0.5)
+
+
+def sample_latency(url: str, duration_s: float, rate_per_s: float) -> tuple[list[float], int]:
+    """GET ``url`` at ``rate_per_s`` for ``duration_s``: ``(latencies in ms, count of errors)``.
+
+    Paced, not flat out: a probe hammering one instance would itself load the 2-core estate. A 5xx
+    or a failed connection is an error; every request has the drivers' timeout."""
+    samples: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + duration_s
+    next_at = time.monotonic()
+    while time.monotonic() < deadline:
+        next_at += 1.0 / rate_per_s
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            errors += e.code >= 500
+        except OSError:
+            errors += 1
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    return samples, errors
