@@ -1,12 +1,16 @@
-"""Process helpers for the safety suite: child environment, polling with a deadline, pid checks."""
+"""Process helpers for the safety suite: child environment, chaosrunner children, polling with a
+deadline, pid checks."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -17,6 +21,20 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
+
+
+def chaosrunner(*args: str, **kw: Any) -> subprocess.Popen:
+    """``chaosrunner ARGS`` as a child in its own session (so a test can kill it like a crash would),
+    with this test's environment; stdout/stderr piped unless the caller says otherwise."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "chaosrunner", *args],
+        env=child_env(),
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        **kw,
+    )
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, what: str, poll_s: float = 0.05) -> float:

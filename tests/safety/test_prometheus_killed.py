@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 import yaml
 
 from tests.guard.estate import ServiceEstate, start_estate, static_targets
-from tests.safety.harness import child_env, wait_for
+from tests.safety.harness import chaosrunner, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -70,15 +68,7 @@ def test_prometheus_killed_mid_run_aborts_and_rolls_back(estate: ServiceEstate, 
     }
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "chaosrunner", "run", str(path), "--json"],
-        env=child_env(),
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = chaosrunner("run", str(path), "--json", text=True)
     try:
         wait_for(lambda: ready.exists() or run.poll() is not None, 90, "the method to be under way")
         assert run.poll() is None, run.communicate()

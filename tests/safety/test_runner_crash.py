@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.safety.harness import child_env, wait_for
+from tests.safety.harness import chaosrunner, child_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -79,18 +79,6 @@ def experiment(tmp_path: Path, *, rollback: bool = True) -> tuple[Path, Path, Pa
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path, third_party, own, ready
-
-
-def chaosrunner(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "chaosrunner", *args],
-        env=child_env(),
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kw,
-    )
 
 
 def journals(root: Path) -> list[Path]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.safety.harness import child_env, wait_for
+from tests.safety.harness import chaosrunner, wait_for
 
 pytestmark = pytest.mark.slow
 REVERT_DEADLINE_S = 10.0
@@ -90,14 +89,7 @@ def test_kill_9_during_a_latency_toxic_leaves_the_sandbox_whole(sandbox, tmp_pat
     }
     path = tmp_path / "latency.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    run = subprocess.Popen(
-        [sys.executable, "-m", "chaosrunner", "run", str(path), "--json"],
-        env=child_env(),
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    run = chaosrunner("run", str(path), "--json", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: ready.exists() or run.poll() is not None, 90, "the toxic to be in place")
         assert run.poll() is None
