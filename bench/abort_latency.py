@@ -252,7 +252,7 @@ def trial(kind: str, exp: Path, workdir: Path, estate: Any, env: dict[str, str])
 def killswitch_trial(exp: Path, estate: Any, env: dict[str, str]) -> dict[str, Any]:
     """`chaosrunner halt` while a guarded run pauses: time from the kill-switch file to the abort decision
     and to the rollback (the fault itself does not hurt the SLO here)."""
-    from chaosrunner import killswitch
+    from chaosrunner.safety import killswitch
     from tests.guard.conftest import settle
 
     settle(estate)

@@ -58,7 +58,7 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.Comple
 
 def main() -> int:
     sys.path.insert(0, str(REPO))
-    from chaosrunner.ports import free_port, wait_port
+    from chaosrunner.core.ports import free_port, wait_port
     from chaosrunner.sandbox.processes import ManagedProcess
     from tests.cloud import aws_estate, k8s_estate
     from tests.cloud.fake_kube import FakeKube

@@ -55,7 +55,7 @@ def delete_file(path: str) -> None:
 def inject(path: str, own: bool = False) -> None:
     """A file fault; ``own``: recorded in the ledger first, the way chaosrunner's drivers do."""
     if own:
-        from chaosrunner.ledger import record_fault
+        from chaosrunner.faults.ledger import record_fault
 
         record_fault(
             "file",
@@ -151,7 +151,7 @@ def run_trial(rng: random.Random) -> dict[str, object]:
         finally:
             for p in psutil.process_iter(["cmdline"]):
                 cmd = p.info.get("cmdline") or []
-                if "chaosrunner.watchdog" in cmd and str(home / "state") in cmd:
+                if "chaosrunner.faults.watchdog" in cmd and str(home / "state") in cmd:
                     deadline = time.monotonic() + 10
                     while p.is_running() and p.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
                         time.sleep(0.05)
@@ -349,7 +349,7 @@ def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str
             )
             for p in psutil.process_iter(["cmdline"]):  # the killed run's watchdog, once it is done
                 cmd = p.info.get("cmdline") or []
-                if "chaosrunner.watchdog" in cmd and str(home / "state") in cmd:
+                if "chaosrunner.faults.watchdog" in cmd and str(home / "state") in cmd:
                     try:
                         p.wait(timeout=30)
                     except psutil.TimeoutExpired:
@@ -381,8 +381,8 @@ def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str
 
 
 def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -> None:
-    from chaosrunner.ledger import record_fault
-    from chaosrunner.watchdog import Heartbeat, spawn_watchdog
+    from chaosrunner.faults.ledger import record_fault
+    from chaosrunner.faults.watchdog import Heartbeat, spawn_watchdog
 
     os.environ["CHAOSRUNNER_RUN_ID"] = run_id
     watchdog_pid = spawn_watchdog(run_id, os.getpid(), None) if with_watchdog else None
@@ -403,7 +403,7 @@ def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -
 def idle_recover_cost(closed_runs: int = 1000, repeats: int = 2000) -> dict[str, float]:
     """What every command pays when nothing is open: ``recover_orphans()`` with an empty index vs. with
     ``closed_runs`` finished runs' entries on disk (the index keeps it one listing either way), microseconds."""
-    from chaosrunner.ledger import Ledger, recover_orphans
+    from chaosrunner.faults.ledger import Ledger, recover_orphans
 
     out = {}
     with tempfile.TemporaryDirectory(prefix="crash-revert-idle-") as tmp:

@@ -99,7 +99,7 @@ def sequential_ms(url: str, n: int) -> list[float]:
 def bench_proxy(seconds: float, rps: float) -> dict[str, Any]:
     import requests
 
-    from chaosrunner.ports import free_port, wait_port
+    from chaosrunner.core.ports import free_port, wait_port
     from chaosrunner.sandbox.processes import ManagedProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))  # logs of the two processes (kept for inspection)

@@ -131,7 +131,7 @@ def bench_lateness(fires: int) -> dict[str, float]:
 
 
 def bench_takeover(rounds: int) -> dict[str, float]:
-    from chaosrunner.ports import free_port
+    from chaosrunner.core.ports import free_port
     from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,9 +178,9 @@ def bench_takeover(rounds: int) -> dict[str, float]:
 def bench_next_fires(entries: int, rounds: int = 3) -> dict[str, Any]:
     from apscheduler.triggers.cron import CronTrigger
 
-    from chaosrunner.schedule.calendar import Calendar
-    from chaosrunner.schedule.triggers import iter_fires, next_fires
-    from chaosrunner.validation import validate_model
+    from chaosrunner.calendar.model import Calendar
+    from chaosrunner.calendar.triggers import iter_fires, next_fires
+    from chaosrunner.core.validation import validate_model
 
     days = ["mon", "tue", "wed", "thu", "fri"]
     data = {"timezone": "America/Los_Angeles", "holidays": {"country": "US", "subdivision": "CA"},

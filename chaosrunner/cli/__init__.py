@@ -16,7 +16,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
-from chaosrunner.verdict import EXIT_CODES_HELP
+from chaosrunner.core.verdict import EXIT_CODES_HELP
 
 COMMAND_MODULES = (
     "chaosrunner.cli.journal",

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from chaosrunner.verdict import EXIT_CODES_HELP, ExitCode, Verdict
+from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode, Verdict
 
 TRIGGERS = ("cli", "schedule", "gameday")
 
@@ -22,7 +22,7 @@ def _fail_input(err: Exception) -> typer.Exit:
 def parse_variables(pairs: list[str], files: list[Path]) -> dict[str, Any]:
     """``--var k=v`` (v parsed as JSON when it is JSON, else a string) over ``--var-file`` mappings
     (flat, or Chaos Toolkit's ``{configuration: {...}}``). Raises InvalidInput naming the source."""
-    from chaosrunner.validation import InvalidInput, load_document
+    from chaosrunner.core.validation import InvalidInput, load_document
 
     out: dict[str, Any] = {}
     for f in files:
@@ -64,8 +64,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
     ) -> None:
         """Validate experiments: Chaos Toolkit's schema plus the chaosrunner extension. Exit 2 on bad input."""
-        from chaosrunner.experiment import load_experiment
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.experiment.loader import load_experiment
 
         results = []
         for f in files:
@@ -97,9 +97,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Dry run: the activities in order and the preflight verdict (targets, blast radius, budget,
         window). Injects nothing. Exit 0 when a run would be allowed, 4 when it would be refused."""
-        from chaosrunner.experiment import load_experiment
-        from chaosrunner.plan import build_plan, render_plan
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.experiment.loader import load_experiment
+        from chaosrunner.run.plan import build_plan, render_plan
 
         try:
             exp = load_experiment(file)
@@ -124,10 +124,10 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
     ) -> None:
         """Run one experiment: preflight, guarded method, rollbacks always, journal, verdict."""
-        from chaosrunner.experiment import load_experiment
-        from chaosrunner.live import LiveView
-        from chaosrunner.runner import RunOptions, run_experiment
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.cli.live import LiveView
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.experiment.loader import load_experiment
+        from chaosrunner.run.runner import RunOptions, run_experiment
 
         if trigger not in TRIGGERS:
             raise _fail_input(InvalidInput("--trigger", [("", f"must be one of {', '.join(TRIGGERS)}")]))

@@ -39,8 +39,8 @@ def parse_when(option: str, value: str | None, now: datetime) -> datetime | None
     """``--since``/``--until``: an ISO date or time (UTC unless it says otherwise), or an age like ``7d``."""
     from datetime import UTC, timedelta
 
-    from chaosrunner.units import parse_duration
-    from chaosrunner.validation import InvalidInput
+    from chaosrunner.core.units import parse_duration
+    from chaosrunner.core.validation import InvalidInput
 
     if value is None:
         return None
@@ -65,7 +65,7 @@ def _warn_problems(listing: Listing) -> None:
 
 
 def _root(journal_dir: Path | None) -> Path:
-    from chaosrunner.storage import journal_dir as default_dir
+    from chaosrunner.core.storage import journal_dir as default_dir
 
     return journal_dir.absolute() if journal_dir else default_dir()
 
@@ -97,8 +97,8 @@ def register(app: typer.Typer) -> None:
         """List journals, newest first."""
         from datetime import UTC
 
+        from chaosrunner.core.validation import InvalidInput
         from chaosrunner.journal.store import VERDICTS, Filters, list_journals
-        from chaosrunner.validation import InvalidInput
 
         try:
             if verdict is not None and verdict not in VERDICTS:
@@ -132,9 +132,9 @@ def register(app: typer.Typer) -> None:
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
         """One run: what was injected where, what the guard saw, why it stopped, what was rolled back."""
+        from chaosrunner.core.validation import InvalidInput
         from chaosrunner.journal.store import find_journal, load_journal
         from chaosrunner.report.view import run_view
-        from chaosrunner.validation import InvalidInput
 
         try:
             loaded = load_journal(find_journal(run_id, _root(journal_dir), allow_files=True))
@@ -165,8 +165,8 @@ def register(app: typer.Typer) -> None:
         --trigger gameday` reports every run of that day, oldest first."""
         from datetime import UTC
 
+        from chaosrunner.core.validation import InvalidInput
         from chaosrunner.journal.store import Filters, find_journal, list_journals, load_journal
-        from chaosrunner.validation import InvalidInput
 
         root = _root(journal_dir)
         try:

@@ -18,9 +18,9 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
-        from chaosrunner.ledger import Ledger, recover_orphans
-        from chaosrunner.storage import state_dir
-        from chaosrunner.verdict import ExitCode
+        from chaosrunner.core.storage import state_dir
+        from chaosrunner.core.verdict import ExitCode
+        from chaosrunner.faults.ledger import Ledger, recover_orphans
 
         outcomes = recover_orphans(timeout_s=undo_timeout, recovered_by="recover")
         still_open = Ledger(state_dir()).open_markers()

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
         """Engage the kill switch: new runs are refused (exit 4) and running ones abort within 1 s."""
-        from chaosrunner import killswitch
+        from chaosrunner.safety import killswitch
 
         if not reason.strip():
             typer.echo("halt: --reason: must not be empty", err=True)
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def resume(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
         """Release the kill switch: new runs are allowed again."""
-        from chaosrunner import killswitch
+        from chaosrunner.safety import killswitch
 
         was = killswitch.release()
         if as_json:
@@ -50,8 +50,8 @@ def _register_slo(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
         """Validate SLO catalogs. Exit 2 with `file: key: problem` on bad input."""
-        from chaosrunner.slo import load_catalog
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.slo.catalog import load_catalog
 
         try:
             cat = load_catalog(paths or ["probes"])
@@ -79,11 +79,11 @@ def _register_slo(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
         """Remaining error budget per SLO over its window (service-wide), read from Prometheus."""
-        from chaosrunner.guard import SloGuardSpec, prometheus_url
-        from chaosrunner.preflight import budget_status
-        from chaosrunner.prometheus import PrometheusSource
-        from chaosrunner.slo import load_catalog
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.guard.sampler import SloGuardSpec, prometheus_url
+        from chaosrunner.safety.preflight import budget_status
+        from chaosrunner.slo.catalog import load_catalog
+        from chaosrunner.slo.prometheus import PrometheusSource
 
         try:
             cat = load_catalog(catalog)

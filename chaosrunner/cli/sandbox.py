@@ -116,9 +116,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Sandbox up, run the calendar's week now (Mon..Fri), print a summary and report, sandbox down."""
-        from chaosrunner.sandbox.demo import render_summary, run_demo
+        from chaosrunner.cli.demo import render_summary, run_demo
+        from chaosrunner.core.validation import InvalidInput
         from chaosrunner.sandbox.estate import sandbox_root
-        from chaosrunner.validation import InvalidInput
 
         try:
             summary = run_demo(sandbox_root(root), calendar, progress=None if as_json else typer.echo)

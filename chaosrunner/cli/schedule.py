@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from chaosrunner.verdict import EXIT_CODES_HELP
+from chaosrunner.core.verdict import EXIT_CODES_HELP
 
 
 def _invalid(e: Exception) -> typer.Exit:
@@ -21,8 +21,8 @@ def _invalid(e: Exception) -> typer.Exit:
 
 
 def _load(path: Path, check_files: bool = True) -> Any:
-    from chaosrunner.schedule.calendar import load_calendar
-    from chaosrunner.validation import InvalidInput
+    from chaosrunner.calendar.model import load_calendar
+    from chaosrunner.core.validation import InvalidInput
 
     try:
         return load_calendar(path, check_files=check_files)
@@ -46,15 +46,15 @@ def register(app: typer.Typer) -> None:
                  as_json: bool = typer.Option(False, "--json")) -> None:
         """Validate calendars (format, zones, holidays country, cron expressions, experiment files and,
         by default, the experiments themselves). Exit 2 with `file: key: problem` lines on bad input."""
-        from chaosrunner.schedule.calendar import load_calendar
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.calendar.model import load_calendar
+        from chaosrunner.core.validation import InvalidInput
 
         results, bad = [], False
         for f in files:
             try:
                 cal = load_calendar(f)
                 if experiments:
-                    from chaosrunner.experiment import load_experiment
+                    from chaosrunner.experiment.loader import load_experiment
 
                     problems: list[tuple[str, str]] = []
                     for i, e in enumerate(cal.entries):
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         """Next fire times over the coming days, with the window verdict of each."""
         from datetime import UTC, datetime, timedelta
 
-        from chaosrunner.schedule.triggers import next_fires
+        from chaosrunner.calendar.triggers import next_fires
 
         cal = _load(file, check_files=False)
         start = datetime.now(UTC)
@@ -205,8 +205,8 @@ def register(app: typer.Typer) -> None:
             as_json: bool = typer.Option(False, "--json")) -> None:
         """Run the plan's experiments now, in order; stop at the first abort (always at a failed
         rollback); print one combined summary. Exit code: the worst step's."""
+        from chaosrunner.core.validation import InvalidInput
         from chaosrunner.schedule.gameday import load_plan, run_plan
-        from chaosrunner.validation import InvalidInput
 
         try:
             plan = load_plan(plan_file)

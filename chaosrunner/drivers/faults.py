@@ -1,6 +1,6 @@
 """Ledger glue for our own drivers (sandbox, AWS): record the undo before injecting, close it when undone.
 
-The ledger (:mod:`chaosrunner.ledger`) keys entries by an id the injecting call gets back. Our undo
+The ledger (:mod:`chaosrunner.faults.ledger`) keys entries by an id the injecting call gets back. Our undo
 functions are also the experiments' declared rollbacks, which cannot know that id; so an undo closes
 every open entry of the current run with the same ``fault`` and ``target``. When the undo runs from
 recovery (watchdog, ``chaosrunner recover``), the ledger closes the entry itself.
@@ -15,7 +15,7 @@ def record(
     fault: str, target: str, undo_func: str, arguments: dict[str, Any], module: str, expires_at: float | None = None
 ) -> str:
     """Record ``fault`` on ``target`` with a python-provider undo; raises if it cannot be made durable."""
-    from chaosrunner.ledger import record_fault
+    from chaosrunner.faults.ledger import record_fault
 
     undo = {"type": "python", "module": module, "func": undo_func, "arguments": arguments}
     return record_fault(fault, target, undo, expires_at)
@@ -23,8 +23,8 @@ def record(
 
 def settle(fault: str, target: str, outcome: str = "undone", detail: str = "") -> int:
     """Close the current run's open entries for ``fault`` on ``target``; returns how many were closed."""
-    from chaosrunner import storage
-    from chaosrunner.ledger import Ledger, close_fault, current_run_id
+    from chaosrunner.core import storage
+    from chaosrunner.faults.ledger import Ledger, close_fault, current_run_id
 
     closed = 0
     for entry in Ledger(storage.state_dir()).open_entries(current_run_id()):

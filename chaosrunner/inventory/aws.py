@@ -23,8 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.inventory.base import Target, TargetsSpec
-from chaosrunner.validation import InvalidInput
 
 
 def ec2_targets(

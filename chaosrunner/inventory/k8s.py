@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.inventory.base import Target, TargetsSpec
-from chaosrunner.validation import InvalidInput
 
 OPTIONS = ("namespace", "label_selector", "service_label", "tier_label", "zone_label", "region_label")
 

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.inventory.base import Target, TargetsSpec
-from chaosrunner.validation import InvalidInput
 
 _TARGET_KEYS = ("id", "service", "region", "zone", "tier")
 

@@ -4,7 +4,7 @@ Journals are untrusted input (a facilitator may be handed one from another team)
 strict about *shape* and lenient about *absence*: every field of the ``chaosrunner`` section may be
 missing or ``null`` (a plain ``chaos run`` journal has no section at all; a ``kill -9`` leaves one
 without an end), but a field that is present must have the documented type. Anything else is an
-:class:`~chaosrunner.validation.InvalidInput` naming the file and the key path — never a traceback.
+:class:`~chaosrunner.core.validation.InvalidInput` naming the file and the key path — never a traceback.
 
 Listing 10,000 journals must take well under 2 s, so summaries are cached in a small index file
 ``<journals>/.index-v1.json`` keyed by the journal's relative path, size and mtime. Only journals that
@@ -24,11 +24,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from chaosrunner.core.storage import atomic_write_bytes, journal_dir
+from chaosrunner.core.units import parse_duration
+from chaosrunner.core.validation import InvalidInput, key_path, validate_model
 from chaosrunner.journal.writer import RUN_ID_RE
 from chaosrunner.journal.writer import journal_path as _journal_path
-from chaosrunner.storage import atomic_write_bytes, journal_dir
-from chaosrunner.units import parse_duration
-from chaosrunner.validation import InvalidInput, key_path, validate_model
 
 INDEX_NAME = ".index-v1.json"
 INDEX_VERSION = 3

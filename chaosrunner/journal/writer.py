@@ -1,6 +1,6 @@
 """Writing one run's journal: incrementally, atomically, with secrets redacted.
 
-The journal is rewritten (temp file + fsync + rename, see :mod:`chaosrunner.storage`) after every
+The journal is rewritten (temp file + fsync + rename, see :mod:`chaosrunner.core.storage`) after every
 activity start and end, so a ``kill -9`` at any moment leaves valid JSON on disk that lists the
 activities done so far, marked ``chaosrunner.complete: false``.
 """
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.storage import atomic_write_json, journal_dir
-from chaosrunner.verdict import Verdict, exit_code
+from chaosrunner.core.storage import atomic_write_json, journal_dir
+from chaosrunner.core.verdict import Verdict, exit_code
 
 FORMAT = 1
 REDACTED = "***"

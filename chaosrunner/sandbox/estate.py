@@ -28,13 +28,13 @@ from typing import Any
 
 import yaml
 
-from chaosrunner.ports import LOOPBACK, port_open
+from chaosrunner.core.ports import LOOPBACK, port_open
+from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.sandbox import configs
 from chaosrunner.sandbox.configs import Program
 from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
 from chaosrunner.sandbox.processes import ManagedProcess, stop_group
 from chaosrunner.sandbox.topology import SERVICE, Ports, allocate_ports, instances
-from chaosrunner.storage import atomic_write_json
 
 STATE_VERSION = 1
 HTTP_TIMEOUT_S = 3.0

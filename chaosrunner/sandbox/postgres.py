@@ -43,7 +43,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from chaosrunner.ports import LOOPBACK
+from chaosrunner.core.ports import LOOPBACK
 
 PG_BIN = Path(os.environ.get("CHAOSRUNNER_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"

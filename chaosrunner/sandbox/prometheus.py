@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from chaosrunner.ports import LOOPBACK, free_port
+from chaosrunner.core.ports import LOOPBACK, free_port
 from chaosrunner.sandbox.processes import ManagedProcess
 
 PROMETHEUS_BIN = "prometheus"

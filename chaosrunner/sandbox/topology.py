@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chaosrunner.ports import free_port
+from chaosrunner.core.ports import free_port
 
 SERVICE = "pinboard"
 REGIONS: tuple[tuple[str, str], ...] = (("us-east", "Full"), ("eu-west", "Read-Only"))

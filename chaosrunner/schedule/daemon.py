@@ -50,11 +50,11 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobE
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.triggers.date import DateTrigger
 
-from chaosrunner.clock import Clock, SystemClock
-from chaosrunner.schedule.calendar import Calendar, Entry
+from chaosrunner.calendar.model import Calendar, Entry
+from chaosrunner.calendar.triggers import trigger_for
+from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.schedule.leader import FileLeader, Leadership, PgAdvisoryLeader
 from chaosrunner.schedule.monkey import Instance, plan_day
-from chaosrunner.schedule.triggers import trigger_for
 
 log = logging.getLogger("chaosrunner.scheduler")
 
@@ -218,7 +218,7 @@ class Daemon:
                  leader: Leadership | None = None, inventory: InventoryReader | None = None) -> None:
         from sqlalchemy import create_engine
 
-        from chaosrunner.storage import ensure_private_dir, state_dir
+        from chaosrunner.core.storage import ensure_private_dir, state_dir
 
         if calendar.path is None:
             raise ValueError("the daemon needs a calendar loaded from a file (children re-read it)")
@@ -325,8 +325,8 @@ class Daemon:
     def reload(self) -> bool:
         """Re-read the calendar file (SIGHUP) and re-sync the jobs. An invalid file is refused and the
         running calendar kept: a typo must not stop - or unleash - the schedule."""
-        from chaosrunner.schedule.calendar import load_calendar
-        from chaosrunner.validation import InvalidInput
+        from chaosrunner.calendar.model import load_calendar
+        from chaosrunner.core.validation import InvalidInput
 
         assert self.calendar.path is not None
         try:
@@ -562,7 +562,7 @@ def _journal_from_log(logfile: Path) -> str | None:
 
 def _recover_orphans() -> None:
     try:
-        from chaosrunner.ledger import recover_orphans
+        from chaosrunner.faults.ledger import recover_orphans
     except ImportError:
         return
     try:
@@ -579,7 +579,7 @@ def _recover_orphans() -> None:
 
 def default_killswitch() -> str | None:
     """The reason the kill switch is engaged, or None. Unreadable → engaged (fail closed)."""
-    from chaosrunner import killswitch
+    from chaosrunner.safety import killswitch
 
     st = killswitch.status()
     return (st.reason or "engaged") if st.engaged else None
@@ -597,8 +597,8 @@ def default_budget_reader(calendar: Calendar) -> float | None:
     freeze = calendar.freeze
     if freeze is None or not freeze.slos:
         return None
-    from chaosrunner import slo as slo_mod
-    from chaosrunner.prometheus import PrometheusSource
+    from chaosrunner.slo.catalog import catalog as slo_mod
+    from chaosrunner.slo.prometheus import PrometheusSource
 
     url = os.environ.get("CHAOSRUNNER_PROMETHEUS_URL")
     if not url:
@@ -630,7 +630,7 @@ def default_budget_reader(calendar: Calendar) -> float | None:
 
 def default_inventory(calendar: Calendar, entry: Entry) -> list[Instance]:
     """The monkey's population: the inventory named by the entry's experiment (its ``targets``)."""
-    from chaosrunner.experiment import load_experiment
+    from chaosrunner.experiment.loader import load_experiment
     from chaosrunner.inventory.base import load_inventory
 
     exp = load_experiment(calendar.experiment_path(entry))
@@ -645,6 +645,6 @@ def default_inventory(calendar: Calendar, entry: Entry) -> list[Instance]:
 
 def missed_fires_since(calendar: Calendar, entry: Entry, since: datetime, now: datetime) -> list[datetime]:
     """Fire times of ``entry`` in ``(since, now]`` (for reports of what a stopped daemon missed)."""
-    from chaosrunner.schedule.triggers import iter_fires
+    from chaosrunner.calendar.triggers import iter_fires
 
     return list(iter_fires(calendar, entry, since + timedelta(microseconds=1), now + timedelta(microseconds=1)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.schedule.calendar import WEEKDAYS, Calendar, Entry
+from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry
 
 DOW_NUM = {d: str((i + 1) % 7) for i, d in enumerate(WEEKDAYS)}  # cron: 0 = Sunday
 K8S_NAME_MAX = 52  # CronJob names: the controller appends 11 characters to Job names
@@ -187,7 +187,7 @@ def validate_cronjob(doc: dict[str, Any]) -> list[str]:
 
     from kubernetes.client import ApiClient
 
-    from chaosrunner.schedule.triggers import crontab_trigger
+    from chaosrunner.calendar.triggers import crontab_trigger
 
     problems: list[str] = []
     client = ApiClient()

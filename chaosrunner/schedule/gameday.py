@@ -33,9 +33,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosrunner.schedule.calendar import WEEKDAYS, Calendar
-from chaosrunner.units import Duration
-from chaosrunner.validation import InvalidInput, load_document, validate_model
+from chaosrunner.calendar.model import WEEKDAYS, Calendar
+from chaosrunner.core.units import Duration
+from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 
 STOP_ALWAYS = {5: "rollback failed: a fault may still be in place"}
 STOP_UNLESS_KEEP_GOING = {3: "aborted"}

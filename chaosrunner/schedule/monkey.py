@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from chaosrunner.schedule.calendar import WEEKDAYS, Calendar, Monkey
+from chaosrunner.calendar.model import WEEKDAYS, Calendar, Monkey
 
 
 @dataclass(frozen=True)

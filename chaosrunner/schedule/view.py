@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chaosrunner.schedule.calendar import WEEKDAYS, Calendar, Entry, hhmm
-from chaosrunner.schedule.triggers import iter_fires
+from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry, hhmm
+from chaosrunner.calendar.triggers import iter_fires
 
 LOOKAHEAD = timedelta(days=400)
 

@@ -80,8 +80,8 @@ def _proxies(sandbox: Sandbox) -> dict[str, Any]:
 
 
 def _open_entries() -> list[Any]:
-    from chaosrunner import storage
-    from chaosrunner.ledger import Ledger
+    from chaosrunner.core import storage
+    from chaosrunner.faults.ledger import Ledger
 
     return Ledger(storage.state_dir()).open_entries()
 
@@ -145,11 +145,11 @@ def test_region_comes_back_at_its_restore_deadline(on_sandbox: Sandbox) -> None:
 @pytest.mark.slow
 def test_open_faults_are_reverted_from_the_ledger_alone(on_sandbox: Sandbox) -> None:
     """What the watchdog does after a kill -9 of the runner: only the ledger entries, no experiment."""
-    from chaosrunner import storage
+    from chaosrunner.core import storage
     from chaosrunner.drivers.sandbox.instances import kill_instance
     from chaosrunner.drivers.sandbox.latency import add_latency
     from chaosrunner.drivers.sandbox.region import take_region_out
-    from chaosrunner.ledger import Ledger, revert_open
+    from chaosrunner.faults.ledger import Ledger, revert_open
 
     kill_instance(instance="pinboard-us-east-b-1")
     add_latency(latency_ms=50, path="instance", instance="pinboard-us-east-a-2")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosrunner.ports import free_port, wait_port
+from chaosrunner.core.ports import free_port, wait_port
 from chaosrunner.sandbox.processes import ManagedProcess
 from tests.cloud import aws_estate, k8s_estate
 from tests.cloud.fake_kube import FakeKube

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-from chaosrunner.ports import LOOPBACK, free_port
+from chaosrunner.core.ports import LOOPBACK, free_port
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 BODY: web.RequestKey[Any] = web.RequestKey("body", object)

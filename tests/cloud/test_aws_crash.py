@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaosrunner import storage
-from chaosrunner.ledger import Ledger
+from chaosrunner.core import storage
+from chaosrunner.faults.ledger import Ledger
 from tests.cloud import aws_estate
 from tests.cloud.conftest import REPO, VENV_BIN
 

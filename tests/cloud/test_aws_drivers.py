@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chaosrunner import storage
-from chaosrunner.ledger import Ledger, revert_open
+from chaosrunner.core import storage
+from chaosrunner.faults.ledger import Ledger, revert_open
 from tests.cloud import aws_estate
 
 pytestmark = pytest.mark.slow

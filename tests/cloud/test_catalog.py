@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.inventory.base import TargetsSpec
-from chaosrunner.validation import InvalidInput
 from tests.cloud.conftest import REPO, VENV_BIN
 
 FAMILIES = (
@@ -54,7 +54,7 @@ def test_chaos_validate_accepts_every_cloud_experiment() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_each_experiment_declares_targets_blast_radius_and_rollbacks(path) -> None:
-    from chaosrunner.experiment import load_experiment
+    from chaosrunner.experiment.loader import load_experiment
 
     exp = load_experiment(path)
     ext = exp.extension

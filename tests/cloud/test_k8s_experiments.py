@@ -146,8 +146,8 @@ def test_the_whole_service_variant_is_refused_by_run_and_nothing_is_touched(
 def test_the_whole_service_variant_of_every_family_is_refused_by_preflight(
     kube: FakeKube, state_dirs, tmp_path: Path, family: str
 ) -> None:
-    from chaosrunner.experiment import load_experiment
-    from chaosrunner.plan import build_plan
+    from chaosrunner.experiment.loader import load_experiment
+    from chaosrunner.run.plan import build_plan
 
     plan = build_plan(load_experiment(_whole_service_variant(family, tmp_path)))
     assert plan["preflight"]["allowed"] is False

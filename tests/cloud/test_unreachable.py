@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chaosrunner.ports import free_port
+from chaosrunner.core.ports import free_port
 from tests.cloud.conftest import REPO
 
 
 def _plan(path):
-    from chaosrunner.experiment import load_experiment
-    from chaosrunner.plan import build_plan
+    from chaosrunner.experiment.loader import load_experiment
+    from chaosrunner.run.plan import build_plan
 
     return build_plan(load_experiment(path))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from chaosrunner.ports import free_port, wait_port
+from chaosrunner.core.ports import free_port, wait_port
 from chaosrunner.sandbox.processes import ManagedProcess
 from chaosrunner.sandbox.prometheus import PrometheusServer
 

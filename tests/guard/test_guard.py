@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from chaosrunner import killswitch
-from chaosrunner.blast_radius import BlastRadius
-from chaosrunner.guard import Guard, SloGuardSpec
+from chaosrunner.guard.sampler import Guard, SloGuardSpec
 from chaosrunner.inventory.base import Target
-from chaosrunner.prometheus import PrometheusSource
-from chaosrunner.slo import load_catalog
+from chaosrunner.safety import killswitch
+from chaosrunner.safety.blast_radius import BlastRadius
+from chaosrunner.slo.catalog import load_catalog
+from chaosrunner.slo.prometheus import PrometheusSource
 from tests.guard.estate import ServiceEstate
 
 pytestmark = pytest.mark.slow

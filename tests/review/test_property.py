@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.journal.store import VERDICTS, load_journal, load_summary, parse_journal
 from chaosrunner.journal.writer import RUN_ID_RE
 from chaosrunner.report.html import render_html
 from chaosrunner.report.markdown import render_markdown
-from chaosrunner.validation import InvalidInput
 from tests.review import journals as J
 
 PATH = Path("fuzz/journal.json")

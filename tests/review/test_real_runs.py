@@ -86,7 +86,7 @@ def stop_watchdogs(run_id: str) -> None:
     """The runner's watchdog lives in its own session; make sure the one for this run is gone."""
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
-        if "chaosrunner.watchdog" in cmd and run_id in cmd:
+        if "chaosrunner.faults.watchdog" in cmd and run_id in cmd:
             try:
                 proc.wait(timeout=15)
             except psutil.TimeoutExpired:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.journal.store import (
     INDEX_NAME,
     Filters,
@@ -18,7 +19,6 @@ from chaosrunner.journal.store import (
     load_summary,
     parse_journal,
 )
-from chaosrunner.validation import InvalidInput
 from tests.review import journals as J
 from tests.review.conftest import write_json
 

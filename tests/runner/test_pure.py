@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from chaosrunner.cli.live import render
+from chaosrunner.core.units import parse_duration, parse_ratio
+from chaosrunner.core.verdict import ExitCode, Verdict, decide, exit_code
 from chaosrunner.journal.writer import REDACTED, JournalWriter, journal_path, new_run_id, redact
-from chaosrunner.live import render
-from chaosrunner.units import parse_duration, parse_ratio
-from chaosrunner.verdict import ExitCode, Verdict, decide, exit_code
 
 
 def run(name: str, status: str | None, kind: str = "action", ptype: str = "python", output: Any = None) -> dict:

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chaosrunner.experiment import load_experiment
-from chaosrunner.validation import InvalidInput
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.experiment.loader import load_experiment
 from tests.runner.harness import chaosrunner, journals, only_journal, write_experiment
 
 

@@ -48,7 +48,7 @@ def inject_file(path: str) -> str:
 
 def inject_file_with_ledger(path: str) -> str:
     """A fault the way chaosrunner's own drivers inject it: ledger entry first, then the fault."""
-    from chaosrunner.ledger import record_fault
+    from chaosrunner.faults.ledger import record_fault
 
     record_fault(
         "file-exists",

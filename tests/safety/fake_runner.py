@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from chaosrunner import storage
-from chaosrunner.ledger import close_fault, record_fault
-from chaosrunner.watchdog import Heartbeat, spawn_watchdog
+from chaosrunner.core import storage
+from chaosrunner.faults.ledger import close_fault, record_fault
+from chaosrunner.faults.watchdog import Heartbeat, spawn_watchdog
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from chaosrunner.locks import TargetLocks
+from chaosrunner.safety.locks import TargetLocks
 
 
 def main() -> int:

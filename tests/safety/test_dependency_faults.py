@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.ledger import Ledger, revert_open
-from chaosrunner.ports import free_port
+from chaosrunner.core.ports import free_port
+from chaosrunner.faults.ledger import Ledger, revert_open
 
 
 @pytest.fixture
@@ -154,5 +154,5 @@ def test_hung_toxiproxy_api_during_rollback_ends_the_run_within_its_timeout(
 
     for p in psutil.process_iter(["cmdline"]):
         cmd = p.info.get("cmdline") or []
-        if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+        if "chaosrunner.faults.watchdog" in cmd and str(state) in cmd:
             reap.append(p.pid)

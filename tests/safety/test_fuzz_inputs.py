@@ -21,13 +21,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chaosrunner.experiment import load_experiment
+from chaosrunner.calendar.model import load_calendar
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.experiment.loader import load_experiment
+from chaosrunner.faults.ledger import Ledger
 from chaosrunner.journal.store import find_journal, load_journal
 from chaosrunner.journal.writer import journal_path
-from chaosrunner.ledger import Ledger
-from chaosrunner.schedule.calendar import load_calendar
-from chaosrunner.slo import load_catalog
-from chaosrunner.validation import InvalidInput
+from chaosrunner.slo.catalog import load_catalog
 
 EXPERIMENT: dict[str, Any] = {
     "title": "latency on one pinboard instance",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.ledger import (
+from chaosrunner.faults.ledger import (
     Ledger,
     close_fault,
     record_fault,
@@ -19,7 +19,7 @@ from chaosrunner.ledger import (
     revert_open,
     rollbacks_undo,
 )
-from chaosrunner.watchdog import Decision, decide, journal_path_for, mark_journal
+from chaosrunner.faults.watchdog import Decision, decide, journal_path_for, mark_journal
 
 
 def undo(func: str, **arguments: object) -> dict:
@@ -287,7 +287,7 @@ def test_watchdog_decisions() -> None:
 
 
 def test_one_fault_on_several_targets_is_undone_together_and_layers_stay_ordered(state: Path, tmp_path: Path) -> None:
-    from chaosrunner.ledger import undo_batches
+    from chaosrunner.faults.ledger import undo_batches
 
     ledger = Ledger(state)
     spans = tmp_path / "spans"

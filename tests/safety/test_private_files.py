@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner import storage
-from chaosrunner.ledger import Ledger, revert_open
-from chaosrunner.locks import TargetLocks
-from chaosrunner.watchdog import Heartbeat, mark_journal
+from chaosrunner.core import storage
+from chaosrunner.faults.ledger import Ledger, revert_open
+from chaosrunner.faults.watchdog import Heartbeat, mark_journal
+from chaosrunner.safety.locks import TargetLocks
 
 
 def modes(root: Path) -> dict[str, int]:

@@ -90,5 +90,5 @@ def test_prometheus_killed_mid_run_aborts_and_rolls_back(estate: ServiceEstate, 
 
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info.get("cmdline") or []
-            if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+            if "chaosrunner.faults.watchdog" in cmd and str(state) in cmd:
                 reap.append(p.pid)

@@ -172,7 +172,7 @@ def _reap_watchdogs(state: Path, reap: list[int], kill: bool = False) -> None:
 
     for p in psutil.process_iter(["cmdline"]):
         cmd = p.info.get("cmdline") or []
-        if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+        if "chaosrunner.faults.watchdog" in cmd and str(state) in cmd:
             reap.append(p.pid)
             if kill:
                 try:

@@ -112,5 +112,5 @@ def test_kill_9_during_a_latency_toxic_leaves_the_sandbox_whole(sandbox, tmp_pat
 
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info.get("cmdline") or []
-            if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+            if "chaosrunner.faults.watchdog" in cmd and str(state) in cmd:
                 reap.append(p.pid)

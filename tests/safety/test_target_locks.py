@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.locks import TargetLocks, lock_file_name
+from chaosrunner.safety.locks import TargetLocks, lock_file_name
 from tests.safety.harness import wait_for
 
 HOLDER = str(Path(__file__).parent / "lock_holder.py")
@@ -136,5 +136,5 @@ def test_two_concurrent_chaosrunner_runs_on_the_same_target(state, tmp_path, spa
 
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info.get("cmdline") or []
-            if "chaosrunner.watchdog" in cmd and str(state) in cmd:
+            if "chaosrunner.faults.watchdog" in cmd and str(state) in cmd:
                 reap.append(p.pid)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.ledger import Ledger
+from chaosrunner.faults.ledger import Ledger
 from tests.safety.harness import child_env, pid_gone, wait_for
 
 pytestmark = pytest.mark.slow

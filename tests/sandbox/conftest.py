@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chaosrunner.ports import LOOPBACK, free_port, wait_port
+from chaosrunner.core.ports import LOOPBACK, free_port, wait_port
 from chaosrunner.sandbox.processes import ManagedProcess
 
 

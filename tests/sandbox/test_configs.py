@@ -7,11 +7,11 @@ from pathlib import Path
 
 import yaml
 
+from chaosrunner.calendar.model import load_calendar
+from chaosrunner.cli.demo import render_summary
 from chaosrunner.sandbox import configs
-from chaosrunner.sandbox.demo import render_summary
 from chaosrunner.sandbox.loadgen import percentile, summarize
 from chaosrunner.sandbox.topology import allocate_ports, instances
-from chaosrunner.schedule.calendar import load_calendar
 from chaosrunner.schedule.gameday import plan_from_calendar
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import psutil
 import pytest
 import requests
 
-from chaosrunner.ports import port_open
+from chaosrunner.core.ports import port_open
 from chaosrunner.sandbox import estate
 from chaosrunner.sandbox.postgres import PostgresCluster
 

@@ -233,7 +233,7 @@ def test_proxies_file_recreates_proxies_at_start(tmp_path, http_upstream: int) -
     import json
     import sys
 
-    from chaosrunner.ports import free_port, wait_port
+    from chaosrunner.core.ports import free_port, wait_port
     from chaosrunner.sandbox.processes import ManagedProcess
 
     listen, api_port = free_port(), free_port()

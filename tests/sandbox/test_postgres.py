@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.ports import free_port, port_open
+from chaosrunner.core.ports import free_port, port_open
 from chaosrunner.sandbox.postgres import PostgresCluster, PostgresError, pg_base_dir
 
 pytestmark = pytest.mark.slow

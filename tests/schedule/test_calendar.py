@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chaosrunner.clock import FakeClock
-from chaosrunner.schedule.calendar import Calendar, load_calendar, window_verdict
+from chaosrunner.calendar.model import Calendar, load_calendar, window_verdict
+from chaosrunner.calendar.triggers import iter_fires, next_fires
+from chaosrunner.core.clock import FakeClock
+from chaosrunner.core.validation import InvalidInput, validate_model
 from chaosrunner.schedule.monkey import real_seconds
-from chaosrunner.schedule.triggers import iter_fires, next_fires
-from chaosrunner.validation import InvalidInput, validate_model
 
 NY = ZoneInfo("America/New_York")
 LA = ZoneInfo("America/Los_Angeles")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.clock import FakeClock
+from chaosrunner.calendar.model import WEEKDAYS, load_calendar
+from chaosrunner.core.clock import FakeClock
 from chaosrunner.sandbox.processes import ManagedProcess
-from chaosrunner.schedule.calendar import WEEKDAYS, load_calendar
 from chaosrunner.schedule.daemon import Daemon, DaemonOptions, FireResult
 from chaosrunner.schedule.monkey import real_seconds
 from tests.schedule.conftest import journals, wait_for

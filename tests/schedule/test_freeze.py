@@ -12,10 +12,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from chaosrunner.clock import FakeClock
-from chaosrunner.ports import free_port
+from chaosrunner.calendar.model import load_calendar
+from chaosrunner.core.clock import FakeClock
+from chaosrunner.core.ports import free_port
 from chaosrunner.sandbox.prometheus import PrometheusServer
-from chaosrunner.schedule.calendar import load_calendar
 from chaosrunner.schedule.daemon import Daemon, DaemonOptions, default_budget_reader
 from tests.schedule.conftest import wait_for
 

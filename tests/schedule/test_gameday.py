@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.schedule.gameday import load_plan, run_plan
-from chaosrunner.validation import InvalidInput
 from tests.schedule.conftest import FIXTURES, MARK_EXPERIMENT, journals
 
 REPO = Path(__file__).resolve().parents[2]

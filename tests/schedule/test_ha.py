@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chaosrunner.ports import free_port
+from chaosrunner.core.ports import free_port
 from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
 from tests.schedule.conftest import wait_for
 from tests.schedule.test_daemon import ALWAYS_OPEN, DaemonProcess, method_runs, wait_children_gone

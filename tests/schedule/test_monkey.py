@@ -8,9 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from chaosrunner.schedule.calendar import Calendar
+from chaosrunner.calendar.model import Calendar
+from chaosrunner.core.validation import validate_model
 from chaosrunner.schedule.monkey import Instance, kill_offsets, plan_day, real_seconds
-from chaosrunner.validation import validate_model
 
 ZONES = ["us-east-a", "us-east-b", "us-west-a", "us-west-b"]
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from chaosrunner import killswitch
-from chaosrunner.blast_radius import BlastRadius, check_targets
 from chaosrunner.inventory.base import Target, TargetsSpec, select, selector_problem
-from chaosrunner.preflight import PreflightContext, run_preflight
+from chaosrunner.safety import killswitch
+from chaosrunner.safety.blast_radius import BlastRadius, check_targets
+from chaosrunner.safety.preflight import PreflightContext, run_preflight
 
 
 def fleet() -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from chaosrunner.slo import Scope, load_catalog, render, scopes_for, selector
-from chaosrunner.validation import InvalidInput
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.slo.catalog import Scope, load_catalog, render, scopes_for, selector
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaosrunner.guard import Evaluator, Reading, SloGuardSpec
-from chaosrunner.slo import load_catalog, scopes_for
+from chaosrunner.guard.sampler import Evaluator, Reading, SloGuardSpec
+from chaosrunner.slo.catalog import load_catalog, scopes_for
 
 CAT = {
     "slos": [

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chaosrunner.core.validation import InvalidInput, validate_model
 from chaosrunner.inventory.base import TargetsSpec, resolve
 from chaosrunner.inventory.sandbox import state_path, targets_from_state
-from chaosrunner.validation import InvalidInput, validate_model
 
 STATE = {
     "version": 1,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaosrunner.ports import free_port
-from chaosrunner.prometheus import BadQuery, EmptyResult, NotANumber, PrometheusSource, PrometheusUnreachable
+from chaosrunner.core.ports import free_port
 from chaosrunner.sandbox.prometheus import PrometheusServer, render_config
+from chaosrunner.slo.prometheus import BadQuery, EmptyResult, NotANumber, PrometheusSource, PrometheusUnreachable
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_launcher_waits_for_the_first_scrape_and_stops_cleanly(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_every_repository_catalog_query_is_valid_promql(prom: PrometheusServer) -> None:
-    from chaosrunner.slo import load_catalog, promql_duration, render, scopes_for
+    from chaosrunner.slo.catalog import load_catalog, promql_duration, render, scopes_for
 
     repo = Path(__file__).resolve().parents[2]
     src = PrometheusSource(prom.url)

@@ -119,7 +119,7 @@ def streaming_standbys(primary: Any) -> int:
 
 def swap_database_roles(state_path: Path, primary_name: str) -> None:
     """Rewrite ``postgres.primary/standby`` in the state file so ``primary`` names ``primary_name``."""
-    from chaosrunner.storage import atomic_write_json
+    from chaosrunner.core.storage import atomic_write_json
 
     data = json.loads(state_path.read_text(encoding="utf-8"))
     pg = data["postgres"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaosrunner.storage import atomic_write_json, state_dir
+from chaosrunner.core.storage import atomic_write_json, state_dir
 
 FILENAME = "killswitch.json"
 

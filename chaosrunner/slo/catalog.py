@@ -29,8 +29,8 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chaosrunner.units import Duration, Ratio, parse_duration
-from chaosrunner.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.units import Duration, Ratio, parse_duration
+from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 
 SELECTOR = "{{selector}}"
 WINDOW = "{{window}}"

@@ -2,7 +2,7 @@
 
 Every loader in chaosrunner (experiments, SLO catalogs, calendars, game-day plans, journals) goes
 through here, so bad input always looks the same and always ends with exit code 2
-(:data:`chaosrunner.verdict.ExitCode.INVALID_INPUT`).
+(:data:`chaosrunner.core.verdict.ExitCode.INVALID_INPUT`).
 """
 
 from __future__ import annotations

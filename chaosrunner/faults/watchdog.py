@@ -1,6 +1,6 @@
 """The dead-man's switch: a process that outlives the runner and reverts its faults if it dies.
 
-The runner calls :func:`spawn_watchdog` (a ``python -m chaosrunner.watchdog`` in its own session, so
+The runner calls :func:`spawn_watchdog` (a ``python -m chaosrunner.faults.watchdog`` in its own session, so
 ``kill -9`` of the runner, its process group or its terminal leaves the watchdog running) and starts a
 :class:`Heartbeat` that touches ``<state>/heartbeats/<run_id>`` every 0.5 s. The watchdog polls every
 0.2 s and decides with :func:`decide`:
@@ -32,8 +32,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from chaosrunner import storage
-from chaosrunner.ledger import (
+from chaosrunner.core import storage
+from chaosrunner.faults.ledger import (
     DEFAULT_UNDO_TIMEOUT_S,
     Ledger,
     UndoOutcome,
@@ -48,7 +48,7 @@ STALE_AFTER_S = 3.0
 POLL_S = 0.2
 JOURNAL_RUN_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T\d{6}Z-[a-z0-9-]{1,64}-[0-9a-f]{6}$")
 
-log = logging.getLogger("chaosrunner.watchdog")
+log = logging.getLogger("chaosrunner.faults.watchdog")
 
 
 def heartbeat_path(state: Path, run_id: str) -> Path:
@@ -121,7 +121,7 @@ def spawn_watchdog(
     argv = [
         sys.executable,
         "-m",
-        "chaosrunner.watchdog",
+        "chaosrunner.faults.watchdog",
         "--run-id",
         run_id,
         "--pid",
@@ -197,7 +197,7 @@ def mark_journal(
 
     A missing or unreadable journal is replaced by a minimal one, so the record of the recovery survives.
     """
-    from chaosrunner.verdict import Verdict, exit_code
+    from chaosrunner.core.verdict import Verdict, exit_code
 
     try:
         journal = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -332,7 +332,7 @@ def _mark_unfinished(journal: Path, ledger: Ledger, run_id: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chaosrunner.watchdog", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m chaosrunner.faults.watchdog", description=__doc__.split("\n")[0])
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--pid", required=True, type=int)
     parser.add_argument("--journal", type=Path, default=None)

@@ -38,8 +38,8 @@ def key_figure(journal_path: str | None) -> str:
 def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """The whole demo; returns the summary (see :func:`render_summary`). Never leaves the estate up.
     Raises InvalidInput (before anything starts) when the calendar is malformed."""
+    from chaosrunner.calendar.model import load_calendar
     from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
-    from chaosrunner.schedule.calendar import load_calendar
     from chaosrunner.schedule.gameday import plan_from_calendar, run_plan
 
     plan = plan_from_calendar(load_calendar(calendar_path))
@@ -77,9 +77,9 @@ def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] 
 
 def write_report(journals: list[str]) -> str | None:
     """The week's game-day report (one HTML file next to the journal store), or None without journals."""
+    from chaosrunner.core.storage import journal_dir
     from chaosrunner.journal.store import load_journal
     from chaosrunner.report.html import render_html
-    from chaosrunner.storage import journal_dir
 
     if not journals:
         return None

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaosrunner.core.units import Duration, Ratio
 from chaosrunner.inventory.base import MAX_TARGETS, Target
-from chaosrunner.units import Duration, Ratio
 
 
 class BlastRadius(BaseModel):

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.experiment import Experiment, activity_timeout
-from chaosrunner.validation import InvalidInput
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.experiment.loader import Experiment, activity_timeout
 
 
 @dataclass
 class PreflightOutcome:
-    result: Any  # chaosrunner.preflight.PreflightResult
-    catalog: Any  # chaosrunner.slo.SloCatalog | None
-    source: Any  # chaosrunner.slo.SliSource | None
+    result: Any  # chaosrunner.safety.preflight.PreflightResult
+    catalog: Any  # chaosrunner.slo.catalog.SloCatalog | None
+    source: Any  # chaosrunner.slo.catalog.SliSource | None
 
     def journal_view(self) -> dict[str, Any]:
         pre = self.result
@@ -37,12 +37,12 @@ def evaluate_preflight(
     calendar_entry: str | None = None,
     acquire_locks: bool = True,
 ) -> PreflightOutcome:
-    """Kill switch, calendar window, targets vs blast radius, budget gate, locks (chaosrunner.preflight).
+    """Kill switch, calendar window, targets vs blast radius, budget gate, locks (chaosrunner.safety.preflight).
 
     An SLO guard with no Prometheus to read is refused here: a guard that cannot see cannot protect.
     Raises InvalidInput for bad content (an SLO name missing from the catalog, a bad inventory file).
     """
-    from chaosrunner.preflight import (
+    from chaosrunner.safety.preflight import (
         Check,
         NoPrometheus,
         PreflightContext,
@@ -123,8 +123,8 @@ def build_plan(
     calendar_entry: str | None = None,
 ) -> dict[str, Any]:
     """The dry run as plain data (``plan --json`` prints it as is)."""
-    from chaosrunner.blast_radius import touched
     from chaosrunner.journal.writer import new_run_id
+    from chaosrunner.safety.blast_radius import touched
 
     doc = experiment.doc
     default_timeout = experiment.extension.timeouts.activity

@@ -15,10 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner import killswitch
-from chaosrunner.blast_radius import BlastRadius, Check, check_targets
+from chaosrunner.core.validation import InvalidInput
 from chaosrunner.inventory.base import Target, TargetsSpec, select, selector_problem
-from chaosrunner.slo import (
+from chaosrunner.safety import killswitch
+from chaosrunner.safety.blast_radius import BlastRadius, Check, check_targets
+from chaosrunner.slo.catalog import (
     Scope,
     SliSource,
     SliUnavailable,
@@ -27,7 +28,6 @@ from chaosrunner.slo import (
     promql_duration,
     render,
 )
-from chaosrunner.validation import InvalidInput
 
 __all__ = ["BudgetStatus", "Check", "PreflightContext", "PreflightResult", "run_preflight", "budget_status"]
 
@@ -149,7 +149,7 @@ def _calendar(ctx: PreflightContext) -> Check | None:
         return None
     from datetime import UTC
 
-    from chaosrunner.schedule.calendar import load_calendar, window_verdict
+    from chaosrunner.calendar.model import load_calendar, window_verdict
 
     cal = load_calendar(ctx.calendar, check_files=False)
     now = ctx.now or datetime.now(UTC)
@@ -224,7 +224,7 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
     allowed = all(c.ok for c in checks)
     locks = None
     if allowed and ctx.acquire_locks and spec is not None and chosen:
-        from chaosrunner.locks import TargetLocks
+        from chaosrunner.safety.locks import TargetLocks
 
         locks = TargetLocks(ctx.state_root)
         keys = lock_keys(spec.inventory, chosen)
@@ -279,8 +279,8 @@ class NoPrometheus(Exception):
 
 
 def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
-    from chaosrunner.guard import catalog_paths
-    from chaosrunner.slo import load_catalog
+    from chaosrunner.guard.sampler import catalog_paths
+    from chaosrunner.slo.catalog import load_catalog
 
     catalog = load_catalog(catalog_paths(guard, experiment_path))
     known = ", ".join(sorted(catalog.slos)) or "none"
@@ -300,8 +300,8 @@ def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
 
 
 def build_sli_source(guard: Any) -> SliSource:
-    from chaosrunner.guard import prometheus_url
-    from chaosrunner.prometheus import PrometheusSource
+    from chaosrunner.guard.sampler import prometheus_url
+    from chaosrunner.slo.prometheus import PrometheusSource
 
     url = prometheus_url(guard)
     if url is None:

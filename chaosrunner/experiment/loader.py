@@ -21,11 +21,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from chaosrunner.blast_radius import BlastRadius
-from chaosrunner.guard import SloGuardSpec
+from chaosrunner.core.units import Duration
+from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.guard.sampler import SloGuardSpec
 from chaosrunner.inventory.base import TargetsSpec
-from chaosrunner.units import Duration
-from chaosrunner.validation import InvalidInput, load_document, validate_model
+from chaosrunner.safety.blast_radius import BlastRadius
 
 EXTENSION_NAME = "chaosrunner"
 DEFAULT_ACTIVITY_TIMEOUT_S = 120.0
@@ -216,6 +216,6 @@ def activity_timeout(activity: dict[str, Any], default_s: float) -> float | None
     own = provider.get("timeout")
     if own is None:
         return default_s
-    from chaosrunner.units import parse_duration
+    from chaosrunner.core.units import parse_duration
 
     return parse_duration(own[0] if isinstance(own, list) else own)

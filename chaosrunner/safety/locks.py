@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from chaosrunner import storage
+from chaosrunner.core import storage
 
 
 def lock_file_name(key: str) -> str:

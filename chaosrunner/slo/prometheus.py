@@ -9,7 +9,7 @@ and preflight (refuse) can say exactly what was wrong:
 * :class:`NotANumber`: the value is NaN or infinite (e.g. 0/0 for an error ratio without traffic).
 * :class:`BadQuery`: Prometheus rejected the PromQL (HTTP 400) — a catalog problem.
 
-All are :class:`chaosrunner.slo.SliUnavailable`, so the guard treats them alike.
+All are :class:`chaosrunner.slo.catalog.SliUnavailable`, so the guard treats them alike.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chaosrunner.slo import SliUnavailable
+from chaosrunner.slo.catalog import SliUnavailable
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -39,7 +39,7 @@ class BadQuery(SliUnavailable):
 
 
 class PrometheusSource:
-    """An :class:`chaosrunner.slo.SliSource` backed by one Prometheus server.
+    """An :class:`chaosrunner.slo.catalog.SliSource` backed by one Prometheus server.
 
     ``scalar`` sums every series of an instant vector (queries are expected to aggregate already)
     and returns a float; a scalar result is returned as is.

@@ -5,7 +5,7 @@ Two parts, so the decisions are tested without servers or threads:
 
 * :class:`Evaluator` (pure): given one sample of readings (per SLO and scope: bad and total rates),
   updates counters and budget accounting and returns an abort reason or None.
-* :class:`Guard` (I/O): a sampler thread that queries the :class:`~chaosrunner.slo.SliSource` every
+* :class:`Guard` (I/O): a sampler thread that queries the :class:`~chaosrunner.slo.catalog.SliSource` every
   ``interval`` and a sentinel thread that checks the kill switch and ``max_duration`` every 0.1 s —
   so a halt or the deadline aborts within ~0.1 s even while a Prometheus query hangs.
 
@@ -37,11 +37,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chaosrunner import killswitch
-from chaosrunner.blast_radius import BlastRadius
-from chaosrunner.clock import Clock, SystemClock
+from chaosrunner.core.clock import Clock, SystemClock
+from chaosrunner.core.units import Duration, Ratio
 from chaosrunner.inventory.base import Target
-from chaosrunner.slo import (
+from chaosrunner.safety import killswitch
+from chaosrunner.safety.blast_radius import BlastRadius
+from chaosrunner.slo.catalog import (
     Scope,
     SliSource,
     SliUnavailable,
@@ -55,7 +56,6 @@ from chaosrunner.slo import (
     scope_dimensions,
     scopes_for,
 )
-from chaosrunner.units import Duration, Ratio
 
 SENTINEL_PERIOD_S = 0.1
 

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from chaosrunner.units import Duration, Ratio
-from chaosrunner.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.units import Duration, Ratio
+from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -233,7 +233,7 @@ class Entry(_Strict):
     def _cron(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from chaosrunner.schedule.triggers import crontab_trigger
+        from chaosrunner.calendar.triggers import crontab_trigger
 
         try:
             crontab_trigger(v, "UTC")

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner import storage
+from chaosrunner.core import storage
 
 OPEN_INDEX = "_open"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -457,7 +457,7 @@ def replay_rollbacks(undo: dict[str, Any], timeout_s: float) -> list[str]:
     from chaoslib.configuration import load_configuration
     from chaoslib.secret import load_secrets
 
-    from chaosrunner.validation import load_document
+    from chaosrunner.core.validation import load_document
 
     experiment = load_document(undo["experiment_path"])
     if not isinstance(experiment, dict):
@@ -627,7 +627,7 @@ def recover_orphans(
         run_outcomes = revert_open(ledger, rid, timeout_s)
         outcomes += run_outcomes
         if mark_journals and run_outcomes and any(o.outcome != "skipped" for o in run_outcomes):
-            from chaosrunner.watchdog import journal_path_for, mark_journal
+            from chaosrunner.faults.watchdog import journal_path_for, mark_journal
 
             path = journal_path_for(rid)
             if path is not None:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from chaosrunner.schedule.calendar import WEEKDAYS, Calendar, Entry
+from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry
 
 CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
