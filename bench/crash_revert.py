@@ -381,8 +381,8 @@ def sandbox_matrix(trials: int, rng: random.Random, directory: Path) -> dict[str
 
 
 def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -> None:
+    from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
     from chaosrunner.faults.ledger import record_fault
-    from chaosrunner.faults.watchdog import Heartbeat, spawn_watchdog
 
     os.environ["CHAOSRUNNER_RUN_ID"] = run_id
     watchdog_pid = spawn_watchdog(run_id, os.getpid(), None) if with_watchdog else None
@@ -403,7 +403,8 @@ def as_runner(run_id: str, ready: str, with_watchdog: bool, faults: list[str]) -
 def idle_recover_cost(closed_runs: int = 1000, repeats: int = 2000) -> dict[str, float]:
     """What every command pays when nothing is open: ``recover_orphans()`` with an empty index vs. with
     ``closed_runs`` finished runs' entries on disk (the index keeps it one listing either way), microseconds."""
-    from chaosrunner.faults.ledger import Ledger, recover_orphans
+    from chaosrunner.faults.ledger import Ledger
+    from chaosrunner.faults.recovery import recover_orphans
 
     out = {}
     with tempfile.TemporaryDirectory(prefix="crash-revert-idle-") as tmp:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from chaosrunner.calendar.cron import crontab_trigger
 from chaosrunner.core.units import Duration, Ratio
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 
@@ -233,7 +234,6 @@ class Entry(_Strict):
     def _cron(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from chaosrunner.calendar.triggers import crontab_trigger
 
         try:
             crontab_trigger(v, "UTC")

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 
         from chaosrunner.core.storage import state_dir
         from chaosrunner.core.verdict import ExitCode
-        from chaosrunner.faults.ledger import Ledger, recover_orphans
+        from chaosrunner.faults.ledger import Ledger
+        from chaosrunner.faults.recovery import recover_orphans
 
         outcomes = recover_orphans(timeout_s=undo_timeout, recovered_by="recover")
         still_open = Ledger(state_dir()).open_markers()

@@ -80,10 +80,10 @@ def _register_slo(app: typer.Typer) -> None:
     ) -> None:
         """Remaining error budget per SLO over its window (service-wide), read from Prometheus."""
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.guard.sampler import SloGuardSpec, prometheus_url
         from chaosrunner.safety.preflight import budget_status
         from chaosrunner.slo.catalog import load_catalog
         from chaosrunner.slo.prometheus import PrometheusSource
+        from chaosrunner.slo.source import prometheus_url
 
         try:
             cat = load_catalog(catalog)
@@ -96,7 +96,7 @@ def _register_slo(app: typer.Typer) -> None:
         except KeyError as e:
             typer.echo(f"slo budget: {e.args[0]}", err=True)
             raise typer.Exit(2) from None
-        url = prometheus or prometheus_url(SloGuardSpec(slos=wanted))
+        url = prometheus_url(prometheus)
         if not url:
             typer.echo("slo budget: no Prometheus URL (--prometheus, $CHAOSRUNNER_PROMETHEUS_URL or sandbox)", err=True)
             raise typer.Exit(2)

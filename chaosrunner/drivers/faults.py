@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaosrunner.core import storage
+from chaosrunner.faults.ledger import Ledger, close_fault, current_run_id, record_fault
+
 
 def record(
     fault: str, target: str, undo_func: str, arguments: dict[str, Any], module: str, expires_at: float | None = None
 ) -> str:
     """Record ``fault`` on ``target`` with a python-provider undo; raises if it cannot be made durable."""
-    from chaosrunner.faults.ledger import record_fault
 
     undo = {"type": "python", "module": module, "func": undo_func, "arguments": arguments}
     return record_fault(fault, target, undo, expires_at)
@@ -23,8 +25,6 @@ def record(
 
 def settle(fault: str, target: str, outcome: str = "undone", detail: str = "") -> int:
     """Close the current run's open entries for ``fault`` on ``target``; returns how many were closed."""
-    from chaosrunner.core import storage
-    from chaosrunner.faults.ledger import Ledger, close_fault, current_run_id
 
     closed = 0
     for entry in Ledger(storage.state_dir()).open_entries(current_run_id()):

@@ -21,14 +21,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from chaosrunner.core.units import Duration
+from chaosrunner.core.units import Duration, parse_duration
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
-from chaosrunner.guard.sampler import SloGuardSpec
-from chaosrunner.inventory.base import TargetsSpec
-from chaosrunner.safety.blast_radius import BlastRadius
-
-EXTENSION_NAME = "chaosrunner"
-DEFAULT_ACTIVITY_TIMEOUT_S = 120.0
+from chaosrunner.experiment.spec import EXTENSION_NAME, ChaosrunnerExtension
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
@@ -126,40 +121,6 @@ class ExperimentDocument(BaseModel):
     extensions: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class Timeouts(BaseModel):
-    """Activity timeouts. Chaos Toolkit's python provider has none; chaosrunner applies this default
-    (seconds) to every python activity, rollbacks included, unless the provider sets ``timeout``."""
-
-    model_config = ConfigDict(extra="forbid")
-    activity: Duration = DEFAULT_ACTIVITY_TIMEOUT_S
-
-    @field_validator("activity")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be a positive duration")
-        return v
-
-
-class ChaosrunnerExtension(BaseModel):
-    """The ``chaosrunner`` extension block (docs/experiments.md). Every part is optional: an experiment
-    without it runs with default timeouts, no preflight targets and no SLO guard."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Literal["chaosrunner"] = EXTENSION_NAME
-    targets: TargetsSpec | None = None
-    blast_radius: BlastRadius | None = None
-    slo_guard: SloGuardSpec | None = None
-    timeouts: Timeouts = Field(default_factory=Timeouts)
-
-    @model_validator(mode="after")
-    def _targets_need_blast_radius(self) -> ChaosrunnerExtension:
-        if self.targets is not None and self.blast_radius is None:
-            raise ValueError("targets are declared without a blast_radius to hold them to")
-        return self
-
-
 @dataclass(frozen=True)
 class Experiment:
     path: Path
@@ -216,6 +177,5 @@ def activity_timeout(activity: dict[str, Any], default_s: float) -> float | None
     own = provider.get("timeout")
     if own is None:
         return default_s
-    from chaosrunner.core.units import parse_duration
 
     return parse_duration(own[0] if isinstance(own, list) else own)

@@ -21,134 +21,30 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from chaosrunner.core import storage
-from chaosrunner.faults.ledger import (
-    DEFAULT_UNDO_TIMEOUT_S,
-    Ledger,
-    UndoOutcome,
-    check_run_id,
-    owner_alive,
-    process_start_time,
-    revert_open,
-)
+from chaosrunner.faults.heartbeat import STALE_AFTER_S, done_path, heartbeat_path
+from chaosrunner.faults.ledger import Ledger, check_run_id, owner_alive, process_start_time
+from chaosrunner.faults.recovery import journal_path_for, mark_journal
+from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, revert_open
 
-HEARTBEAT_INTERVAL_S = 0.5
-STALE_AFTER_S = 3.0
 POLL_S = 0.2
-JOURNAL_RUN_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T\d{6}Z-[a-z0-9-]{1,64}-[0-9a-f]{6}$")
 
 log = logging.getLogger("chaosrunner.faults.watchdog")
 
 
-def heartbeat_path(state: Path, run_id: str) -> Path:
-    return Path(state) / "heartbeats" / check_run_id(run_id)
 
 
-def done_path(state: Path, run_id: str) -> Path:
-    return Path(state) / "heartbeats" / f"{check_run_id(run_id)}.done"
 
 
-class Heartbeat:
-    """The runner's pulse: a daemon thread touching ``<state>/heartbeats/<run_id>`` every ``interval_s``.
-
-    ``stop(done=True)`` writes the "done" marker that tells the watchdog the runner finished cleanly —
-    call it after the rollbacks and the final journal write.
-    """
-
-    def __init__(self, run_id: str, state: Path | None = None, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
-        self.run_id = check_run_id(run_id)
-        self.state = Path(state) if state is not None else storage.state_dir()
-        self.interval_s = interval_s
-        self.path = heartbeat_path(self.state, run_id)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def beat(self) -> None:
-        storage.ensure_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-        os.utime(self.path)
-
-    def start(self) -> Heartbeat:
-        self.beat()
-        self._thread = threading.Thread(target=self._run, name="chaosrunner-heartbeat", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            with contextlib.suppress(OSError):
-                self.beat()
-
-    def stop(self, done: bool = True) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * self.interval_s + 1)
-        if done:
-            path = done_path(self.state, self.run_id)
-            storage.ensure_private_dir(path.parent)
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
-def spawn_watchdog(
-    run_id: str,
-    pid: int,
-    journal_path: str | Path | None,
-    *,
-    state: Path | None = None,
-    stale_after_s: float = STALE_AFTER_S,
-    undo_timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
-) -> int:
-    """Start the watchdog for ``run_id`` owned by ``pid`` in its own session; returns the watchdog pid.
-
-    Its stdin/stdout/stderr are detached from the runner's terminal; it logs to
-    ``<state>/watchdog/<run_id>.log``. It inherits the environment (drivers' credentials, CHAOSRUNNER_*).
-    """
-    check_run_id(run_id)
-    state = Path(state) if state is not None else storage.state_dir()
-    log_dir = storage.ensure_private_dir(state / "watchdog")
-    argv = [
-        sys.executable,
-        "-m",
-        "chaosrunner.faults.watchdog",
-        "--run-id",
-        run_id,
-        "--pid",
-        str(pid),
-        "--state",
-        str(state),
-        "--stale-after",
-        str(stale_after_s),
-        "--undo-timeout",
-        str(undo_timeout_s),
-    ]
-    if journal_path is not None:
-        argv += ["--journal", str(Path(journal_path).absolute())]
-    fd = os.open(log_dir / f"{run_id}.log", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=fd,
-            stderr=fd,
-            start_new_session=True,
-            close_fds=True,
-            cwd=os.getcwd(),
-        )
-    finally:
-        os.close(fd)
-    return proc.pid
 
 
 class Decision(StrEnum):
@@ -176,70 +72,8 @@ def decide(
     return Decision.WAIT
 
 
-def journal_path_for(run_id: str, journals: Path | None = None) -> Path | None:
-    """Where the journal store keeps ``run_id`` (``<journals>/YYYY/MM/DD/<run_id>.json``), if it exists."""
-    m = JOURNAL_RUN_ID_RE.match(run_id)
-    if not m:
-        return None
-    path = (journals or storage.journal_dir()) / m.group(1) / m.group(2) / m.group(3) / f"{run_id}.json"
-    return path if path.is_file() else None
 
 
-def mark_journal(
-    path: Path,
-    ledger: Ledger,
-    run_id: str,
-    outcomes: Sequence[UndoOutcome],
-    recovered_by: str,
-    reason: str | None = None,
-) -> dict[str, Any]:
-    """Record in the run's journal that ``recovered_by`` reverted its faults; atomic write. Returns it.
-
-    A missing or unreadable journal is replaced by a minimal one, so the record of the recovery survives.
-    """
-    from chaosrunner.core.verdict import Verdict, exit_code
-
-    try:
-        journal = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(journal, dict):
-            raise ValueError("not an object")
-    except (OSError, ValueError):
-        journal = {"status": "interrupted"}
-    cr = journal.get("chaosrunner")
-    if not isinstance(cr, dict):
-        cr = journal["chaosrunner"] = {"format": 1, "run_id": run_id}
-    failed = [o for o in outcomes if not o.ok]
-    verdict = Verdict.ROLLBACK_FAILED if failed else Verdict.ABORTED
-    now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if reason is None:
-        reason = (
-            f"the runner died; {recovered_by} reverted {len(outcomes) - len(failed)} of {len(outcomes)} open fault(s)"
-        )
-        if failed:
-            reason += "; still in place: " + ", ".join(f"{o.fault} on {o.target} ({o.detail})" for o in failed)
-    cr.update(
-        {
-            "complete": True,
-            "verdict": str(verdict),
-            "exit_code": int(exit_code(verdict)),
-            "reason": reason,
-            "recovered_by": recovered_by,
-        }
-    )
-    cr.setdefault("ended_at", now_iso)
-    journal.setdefault("end", now_iso)
-    if journal.get("status") in (None, "running"):
-        journal["status"] = "interrupted"
-    views = {e.id: e.journal_view() for e in ledger.entries(run_id)}
-    merged = []
-    for item in cr.get("ledger") or []:
-        if isinstance(item, dict) and item.get("id") in views:
-            merged.append({**item, **views.pop(item["id"])})
-        else:
-            merged.append(item)
-    cr["ledger"] = merged + list(views.values())
-    storage.atomic_write_json(Path(path), journal)
-    return journal
 
 
 def watch(

@@ -28,95 +28,21 @@ Units: rates are events/s, ratios in [0, 1], times in seconds (monotonic) or ISO
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from chaosrunner.core.clock import Clock, SystemClock
-from chaosrunner.core.units import Duration, Ratio
+from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.inventory.base import Target
 from chaosrunner.safety import killswitch
-from chaosrunner.safety.blast_radius import BlastRadius
-from chaosrunner.slo.catalog import (
-    Scope,
-    SliSource,
-    SliUnavailable,
-    Slo,
-    SloCatalog,
-    budget_remaining,
-    burn_rate,
-    period_budget_events,
-    promql_duration,
-    render,
-    scope_dimensions,
-    scopes_for,
-)
+from chaosrunner.slo.budget import NoTraffic, burn_rate, period_budget_events, remaining_budget
+from chaosrunner.slo.catalog import Scope, Slo, SloCatalog, promql_duration, render, scope_dimensions, scopes_for
+from chaosrunner.slo.source import SliSource, SliUnavailable
 
 SENTINEL_PERIOD_S = 0.1
-
-
-class AbortRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    burn_rate: float = Field(default=14.4, gt=0)
-    consecutive: int = Field(default=2, ge=1)
-
-
-class OutOfScopeRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    burn_rate: float = Field(default=1.0, gt=0)
-    consecutive: int = Field(default=2, ge=1)
-
-
-class SloGuardSpec(BaseModel):
-    """The ``slo_guard`` block of the chaosrunner extension (see docs/architecture.md, docs/slo.md)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    slos: list[str] = Field(min_length=1)
-    interval: Duration = 1.0
-    window: Duration = 5.0
-    baseline_window: Duration = 60.0
-    abort_on: AbortRule = Field(default_factory=AbortRule)
-    unavailable_after: int = Field(default=3, ge=1)
-    out_of_scope: bool | OutOfScopeRule = True
-    budget_gate: Ratio | None = None
-    recovery_deadline: Duration = 1800.0
-    probes: list[str] = Field(default_factory=list)
-    catalog: list[str] = Field(default_factory=lambda: ["probes"])
-    prometheus: str | None = Field(default=None, pattern=r"^https?://")
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, v: float) -> float:
-        if not 0.05 <= v <= 60:
-            raise ValueError("must be between 50ms and 60s")
-        return v
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, v: float) -> float:
-        if v < 1:
-            raise ValueError("must be at least 1s (two scrapes)")
-        return v
-
-    @field_validator("catalog", mode="before")
-    @classmethod
-    def _listify(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    def out_of_scope_rule(self) -> OutOfScopeRule | None:
-        if self.out_of_scope is False:
-            return None
-        if self.out_of_scope is True:
-            return OutOfScopeRule(consecutive=self.abort_on.consecutive)
-        return self.out_of_scope
 
 
 # ------------------------------------------------------------------------------------ pure decisions
@@ -444,11 +370,9 @@ class Guard:
                 total = self.source.scalar(render(total_t, slo, scope, bw))
                 budget.baseline_total_rate = max(0.0, total)
                 budget.baseline_ratio = min(1.0, max(0.0, bad / total)) if total > 0 else 0.0
-                pw = promql_duration(slo.window)
-                pbad = self.source.scalar(render(bad_t, slo, scope, pw))
-                ptotal = self.source.scalar(render(total_t, slo, scope, pw))
-                if ptotal > 0:
-                    budget.remaining_before = budget_remaining(max(0.0, pbad) / ptotal, slo.objective)
+                budget.remaining_before = remaining_budget(self.source, slo, scope)
+            except NoTraffic:
+                pass  # the "before" figure stays unknown
             except SliUnavailable as e:
                 self._baseline_error = f"{slo.name}: {e.kind}: {e}"
                 if e.kind == "unreachable":  # do not delay the method by one timeout per query
@@ -640,43 +564,3 @@ class Guard:
             "recovery": self.recovery.to_dict() if self.recovery else None,
             "timings": timings,
         }
-
-
-# ------------------------------------------------------------------------------ wiring for the runner
-
-
-def catalog_paths(spec: SloGuardSpec, experiment_path: Path | None) -> list[Path]:
-    """Catalog locations: absolute as given; relative ones against the current directory first, then
-    against the experiment's directory and its parents (so ``probes`` finds the repo's ``probes/``)."""
-    out = []
-    for entry in spec.catalog:
-        p = Path(entry)
-        if p.is_absolute() or p.exists() or experiment_path is None:
-            out.append(p)
-            continue
-        for parent in Path(experiment_path).absolute().parents:
-            if (parent / p).exists():
-                out.append(parent / p)
-                break
-        else:
-            out.append(p)
-    return out
-
-
-def prometheus_url(spec: SloGuardSpec, sandbox_state: Path | None = None) -> str | None:
-    """Where the SLIs live: ``slo_guard.prometheus``, else ``$CHAOSRUNNER_PROMETHEUS_URL``, else the
-    sandbox state file's ``prometheus.url``."""
-    if spec.prometheus:
-        return spec.prometheus
-    if os.environ.get("CHAOSRUNNER_PROMETHEUS_URL"):
-        return os.environ["CHAOSRUNNER_PROMETHEUS_URL"]
-    import json
-
-    from chaosrunner.inventory.sandbox import state_path
-
-    p = sandbox_state or state_path()
-    try:
-        url = json.loads(p.read_text(encoding="utf-8")).get("prometheus", {}).get("url")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(url) if url else None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.core.validation import InvalidInput
+from chaosrunner.drivers.aws.clients import client, region_of, tag_dict
 from chaosrunner.inventory.base import Target, TargetsSpec
 
 
@@ -31,7 +32,6 @@ def ec2_targets(
     reservations: list[dict[str, Any]], region: str, service_tag: str = "service", tier_tag: str = "tier"
 ) -> list[Target]:
     """Pure: ``describe_instances`` reservations → targets (running instances only, sorted by id)."""
-    from chaosrunner.drivers.aws.clients import tag_dict
 
     out = []
     for res in reservations:
@@ -72,7 +72,6 @@ def rds_targets(
     tier_tag: str = "tier",
 ) -> list[Target]:
     """Pure: ``describe_db_instances`` + ``describe_db_clusters`` → targets (sorted by id)."""
-    from chaosrunner.drivers.aws.clients import tag_dict
 
     writers = {
         m["DBInstanceIdentifier"]: bool(m.get("IsClusterWriter"))
@@ -112,7 +111,6 @@ class AwsInventory:
         self.tier_tag = tier_tag
 
     def list_targets(self) -> list[Target]:
-        from chaosrunner.drivers.aws.clients import client, region_of
 
         region = region_of(None, self.region)
         if self.resource == "rds":

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.core.validation import InvalidInput
+from chaosrunner.drivers.k8s.client import REQUEST_TIMEOUT, core_v1
 from chaosrunner.inventory.base import Target, TargetsSpec
 
 OPTIONS = ("namespace", "label_selector", "service_label", "tier_label", "zone_label", "region_label")
@@ -66,7 +67,6 @@ class K8sInventory:
         self.options = options
 
     def list_targets(self) -> list[Target]:
-        from chaosrunner.drivers.k8s.client import REQUEST_TIMEOUT, core_v1
 
         v1 = core_v1()
         api = v1.api_client

@@ -12,6 +12,16 @@ from typing import Any
 
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.loader import Experiment, activity_timeout
+from chaosrunner.journal.writer import new_run_id
+from chaosrunner.safety.blast_radius import touched
+from chaosrunner.safety.preflight import (
+    Check,
+    NoPrometheus,
+    PreflightContext,
+    build_sli_source,
+    load_guard_catalog,
+    run_preflight,
+)
 
 
 @dataclass
@@ -42,14 +52,6 @@ def evaluate_preflight(
     An SLO guard with no Prometheus to read is refused here: a guard that cannot see cannot protect.
     Raises InvalidInput for bad content (an SLO name missing from the catalog, a bad inventory file).
     """
-    from chaosrunner.safety.preflight import (
-        Check,
-        NoPrometheus,
-        PreflightContext,
-        build_sli_source,
-        load_guard_catalog,
-        run_preflight,
-    )
 
     ext = experiment.extension
     catalog = source = None
@@ -98,7 +100,7 @@ def _describe_activity(activity: dict[str, Any], phase: str, default_timeout_s: 
         "python": f"{provider.get('module')}.{provider.get('func')}",
         "http": f"{provider.get('method', 'GET')} {provider.get('url')}",
         "process": f"{provider.get('path')} {provider.get('arguments') or ''}".strip(),
-    }.get(ptype)
+    }.get(str(ptype))
     timeout = activity_timeout(activity, default_timeout_s)
     if timeout is None and provider.get("timeout") is not None:
         timeout = provider.get("timeout")
@@ -123,8 +125,6 @@ def build_plan(
     calendar_entry: str | None = None,
 ) -> dict[str, Any]:
     """The dry run as plain data (``plan --json`` prints it as is)."""
-    from chaosrunner.journal.writer import new_run_id
-    from chaosrunner.safety.blast_radius import touched
 
     doc = experiment.doc
     default_timeout = experiment.extension.timeouts.activity

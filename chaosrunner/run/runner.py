@@ -33,10 +33,18 @@ from chaoslib.run import RunEventHandler
 from chaoslib.run import Runner as ChaoslibRunner
 from chaoslib.types import Strategy
 
+from chaosrunner.core.storage import state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
 from chaosrunner.experiment.loader import Experiment, activity_timeout
+from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
+from chaosrunner.faults.ledger import Ledger
+from chaosrunner.faults.recovery import recover_orphans
+from chaosrunner.faults.undo import revert_open, rollbacks_undo
+from chaosrunner.guard.sampler import Guard
 from chaosrunner.journal.writer import JournalWriter, new_run_id, now_iso, secret_values
+from chaosrunner.run.plan import evaluate_preflight
+from chaosrunner.safety.blast_radius import touched
 
 log = logging.getLogger("chaosrunner.run.runner")
 
@@ -253,8 +261,6 @@ class _Run:
     def record_rollbacks(self, configuration: dict[str, Any]) -> None:
         """Record the run-level undo (replay this experiment's rollbacks) before anything runs, so a
         crash at any later moment is reverted by the watchdog or the next chaosrunner command."""
-        from chaosrunner.core.storage import state_dir
-        from chaosrunner.faults.ledger import Ledger, rollbacks_undo
 
         if not self.experiment.doc.get("rollbacks"):
             return
@@ -306,8 +312,6 @@ class _Run:
 
 def run_experiment(experiment: Experiment, options: RunOptions | None = None) -> RunResult:
     """Run one experiment to its verdict. Must be called from the main thread of its own process."""
-    from chaosrunner.faults.ledger import recover_orphans
-    from chaosrunner.faults.watchdog import Heartbeat, spawn_watchdog
 
     options = options or RunOptions()
     recover_orphans()  # faults a crashed run left behind are reverted before anything new starts
@@ -347,8 +351,6 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
 def _preflight(run: _Run) -> Any:
     """Preflight through :func:`chaosrunner.run.plan.evaluate_preflight` (the one place ``plan`` shares);
     records the result in the journal and builds the guard when the experiment declares one."""
-    from chaosrunner.run.plan import evaluate_preflight
-    from chaosrunner.safety.blast_radius import touched
 
     ext = run.experiment.extension
     outcome = evaluate_preflight(
@@ -361,7 +363,6 @@ def _preflight(run: _Run) -> Any:
     if s.get("blast_radius") is not None:
         s["blast_radius"]["touched"] = touched(pre.targets)
     if pre.allowed and ext.slo_guard is not None:
-        from chaosrunner.guard.sampler import Guard
 
         run.guard = Guard(
             ext.slo_guard,
@@ -378,8 +379,6 @@ def _preflight(run: _Run) -> Any:
 
 def _execute(run: _Run, pre: Any) -> RunResult:
     """Heartbeat + watchdog around chaoslib's run; rollbacks always; leftovers reverted; verdict."""
-    from chaosrunner.core.storage import state_dir
-    from chaosrunner.faults.ledger import Ledger, revert_open
 
     runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]})
     runner.register_event_handler(_RunEvents(run))

@@ -19,25 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from chaosrunner.core.units import Duration, Ratio
-from chaosrunner.inventory.base import MAX_TARGETS, Target
-
-
-class BlastRadius(BaseModel):
-    """The ``blast_radius`` block of the chaosrunner extension (see docs/architecture.md)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    services: list[str] | None = None
-    tiers: list[str] | None = None
-    max_targets: int | None = Field(default=None, ge=1, le=MAX_TARGETS)
-    max_percent: Ratio | None = None
-    zones: int | None = Field(default=None, ge=1)
-    regions: int | None = Field(default=None, ge=1)
-    max_duration: Duration | None = None
-    error_budget: Ratio | None = None
+from chaosrunner.experiment.spec import BlastRadius
+from chaosrunner.inventory.base import Target
 
 
 @dataclass

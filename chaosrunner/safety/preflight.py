@@ -15,19 +15,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.calendar.model import load_calendar, window_verdict
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.inventory.base import Target, TargetsSpec, select, selector_problem
+from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
+from chaosrunner.inventory.base import Target, TargetsSpec, load_inventory, select, selector_problem
 from chaosrunner.safety import killswitch
-from chaosrunner.safety.blast_radius import BlastRadius, Check, check_targets
-from chaosrunner.slo.catalog import (
-    Scope,
-    SliSource,
-    SliUnavailable,
-    SloCatalog,
-    budget_remaining,
-    promql_duration,
-    render,
-)
+from chaosrunner.safety.blast_radius import Check, check_targets
+from chaosrunner.safety.locks import TargetLocks
+from chaosrunner.slo.budget import NoTraffic, remaining_budget
+from chaosrunner.slo.catalog import SloCatalog, catalog_paths, load_catalog
+from chaosrunner.slo.prometheus import PrometheusSource
+from chaosrunner.slo.source import SliSource, SliUnavailable, prometheus_url
 
 __all__ = ["BudgetStatus", "Check", "PreflightContext", "PreflightResult", "run_preflight", "budget_status"]
 
@@ -114,21 +112,11 @@ def budget_status(
     remaining: dict[str, float | None] = {}
     errors: dict[str, str] = {}
     for name in slo_names:
-        slo = catalog.get(name)
-        bad_t, total_t = slo.sli.rate_queries()
-        window = promql_duration(slo.window)
         try:
-            bad = source.scalar(render(bad_t, slo, Scope("service"), window))
-            total = source.scalar(render(total_t, slo, Scope("service"), window))
+            remaining[name] = remaining_budget(source, catalog.get(name))
         except SliUnavailable as e:
             remaining[name] = None
-            errors[name] = f"{e.kind}: {e}"
-            continue
-        if total <= 0:
-            remaining[name] = None
-            errors[name] = "no traffic recorded in the SLO window"
-            continue
-        remaining[name] = budget_remaining(max(0.0, bad) / total, slo.objective)
+            errors[name] = str(e) if isinstance(e, NoTraffic) else f"{e.kind}: {e}"
     return BudgetStatus(remaining=remaining, gate=gate, allowance=allowance, errors=errors)
 
 
@@ -149,7 +137,6 @@ def _calendar(ctx: PreflightContext) -> Check | None:
         return None
     from datetime import UTC
 
-    from chaosrunner.calendar.model import load_calendar, window_verdict
 
     cal = load_calendar(ctx.calendar, check_files=False)
     now = ctx.now or datetime.now(UTC)
@@ -174,7 +161,6 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
         if ctx.population is not None:
             population = list(ctx.population)
         else:
-            from chaosrunner.inventory.base import load_inventory
 
             try:
                 population = load_inventory(spec, experiment_path=ctx.experiment_path).list_targets()
@@ -224,7 +210,6 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
     allowed = all(c.ok for c in checks)
     locks = None
     if allowed and ctx.acquire_locks and spec is not None and chosen:
-        from chaosrunner.safety.locks import TargetLocks
 
         locks = TargetLocks(ctx.state_root)
         keys = lock_keys(spec.inventory, chosen)
@@ -279,10 +264,8 @@ class NoPrometheus(Exception):
 
 
 def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
-    from chaosrunner.guard.sampler import catalog_paths
-    from chaosrunner.slo.catalog import load_catalog
 
-    catalog = load_catalog(catalog_paths(guard, experiment_path))
+    catalog = load_catalog(catalog_paths(guard.catalog, experiment_path))
     known = ", ".join(sorted(catalog.slos)) or "none"
     problems = [
         (f"slo_guard.slos[{i}]", f"unknown SLO {name!r} (catalog: {known})")
@@ -299,11 +282,8 @@ def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
     return catalog
 
 
-def build_sli_source(guard: Any) -> SliSource:
-    from chaosrunner.guard.sampler import prometheus_url
-    from chaosrunner.slo.prometheus import PrometheusSource
-
-    url = prometheus_url(guard)
+def build_sli_source(guard: SloGuardSpec) -> SliSource:
+    url = prometheus_url(guard.prometheus)
     if url is None:
         raise NoPrometheus("no Prometheus URL (slo_guard.prometheus, $CHAOSRUNNER_PROMETHEUS_URL or the sandbox)")
     return PrometheusSource(url)

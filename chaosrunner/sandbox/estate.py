@@ -32,8 +32,10 @@ from chaosrunner.core.ports import LOOPBACK, port_open
 from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.sandbox import configs
 from chaosrunner.sandbox.configs import Program
+from chaosrunner.sandbox.pinboard import SCHEMA, db_dsn
 from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
 from chaosrunner.sandbox.processes import ManagedProcess, stop_group
+from chaosrunner.sandbox.prometheus import PrometheusServer, render_config
 from chaosrunner.sandbox.topology import SERVICE, Ports, allocate_ports, instances
 
 STATE_VERSION = 1
@@ -220,8 +222,6 @@ def _proxy_list(ports: Ports) -> list[dict[str, Any]]:
 
 def up(opts: SandboxOptions) -> dict[str, Any]:
     """Bring the estate up (idempotent) and return the state written to ``<root>/state.json``."""
-    from chaosrunner.sandbox.pinboard import SCHEMA, db_dsn
-    from chaosrunner.sandbox.prometheus import render_config
 
     root = opts.root = opts.root.absolute()
     existing = read_state(root)
@@ -353,7 +353,6 @@ def up(opts: SandboxOptions) -> dict[str, Any]:
 
 def wait_scraped(state: dict[str, Any], timeout_s: float = 30.0) -> None:
     """Block until Prometheus has scraped every target once (``up == 1`` for all of them)."""
-    from chaosrunner.sandbox.prometheus import PrometheusServer
 
     port = int(state["prometheus"]["url"].rsplit(":", 1)[1])
     jobs = {SERVICE: [i["url"] for i in state["instances"]], "haproxy": ["h"], "loadgen": ["l"]}

@@ -50,11 +50,22 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobE
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.triggers.date import DateTrigger
 
-from chaosrunner.calendar.model import Calendar, Entry
-from chaosrunner.calendar.triggers import trigger_for
+from chaosrunner.calendar.model import Calendar, Entry, load_calendar
+from chaosrunner.calendar.triggers import iter_fires, trigger_for
 from chaosrunner.core.clock import Clock, SystemClock
+from chaosrunner.core.storage import ensure_private_dir, state_dir
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.experiment.loader import load_experiment
+from chaosrunner.faults.recovery import recover_orphans
+from chaosrunner.inventory.base import load_inventory
+from chaosrunner.journal.writer import record_refusal
+from chaosrunner.safety import killswitch
 from chaosrunner.schedule.leader import FileLeader, Leadership, PgAdvisoryLeader
 from chaosrunner.schedule.monkey import Instance, plan_day
+from chaosrunner.slo.budget import remaining_budget
+from chaosrunner.slo.catalog import load_catalog
+from chaosrunner.slo.prometheus import PrometheusSource
+from chaosrunner.slo.source import SliUnavailable, prometheus_url
 
 log = logging.getLogger("chaosrunner.scheduler")
 
@@ -218,7 +229,6 @@ class Daemon:
                  leader: Leadership | None = None, inventory: InventoryReader | None = None) -> None:
         from sqlalchemy import create_engine
 
-        from chaosrunner.core.storage import ensure_private_dir, state_dir
 
         if calendar.path is None:
             raise ValueError("the daemon needs a calendar loaded from a file (children re-read it)")
@@ -325,8 +335,6 @@ class Daemon:
     def reload(self) -> bool:
         """Re-read the calendar file (SIGHUP) and re-sync the jobs. An invalid file is refused and the
         running calendar kept: a typo must not stop - or unleash - the schedule."""
-        from chaosrunner.calendar.model import load_calendar
-        from chaosrunner.core.validation import InvalidInput
 
         assert self.calendar.path is not None
         try:
@@ -482,10 +490,6 @@ class Daemon:
 
     def _record_skip(self, entry: Entry, reason: str, check: str) -> str | None:
         log.warning("skipping %s: %s", entry.name, reason)
-        try:
-            from chaosrunner.journal.writer import record_refusal
-        except ImportError:
-            return None
         path = record_refusal(str(self.calendar.experiment_path(entry)), "schedule", entry.name, reason,
                               checks=[{"name": check, "ok": False, "detail": reason, "numbers": {}}])
         return str(path)
@@ -562,10 +566,6 @@ def _journal_from_log(logfile: Path) -> str | None:
 
 def _recover_orphans() -> None:
     try:
-        from chaosrunner.faults.ledger import recover_orphans
-    except ImportError:
-        return
-    try:
         outcomes = recover_orphans()
     except Exception:  # noqa: BLE001 - recovery problems are logged, the daemon still starts
         log.exception("recover_orphans failed")
@@ -579,7 +579,6 @@ def _recover_orphans() -> None:
 
 def default_killswitch() -> str | None:
     """The reason the kill switch is engaged, or None. Unreadable → engaged (fail closed)."""
-    from chaosrunner.safety import killswitch
 
     st = killswitch.status()
     return (st.reason or "engaged") if st.engaged else None
@@ -592,46 +591,23 @@ def default_budget_reader(calendar: Calendar) -> float | None:
     Catalog: ``$CHAOSRUNNER_PROBES`` (default ``probes/``, every ``*.yaml``). Prometheus:
     ``$CHAOSRUNNER_PROMETHEUS_URL`` or the sandbox's. Returns None when it cannot tell (no SLOs named,
     no Prometheus, no data), which the daemon treats as a freeze (fail closed)."""
-    import json as _json
-
     freeze = calendar.freeze
     if freeze is None or not freeze.slos:
         return None
-    from chaosrunner.slo.catalog import catalog as slo_mod
-    from chaosrunner.slo.prometheus import PrometheusSource
-
-    url = os.environ.get("CHAOSRUNNER_PROMETHEUS_URL")
-    if not url:
-        from chaosrunner.inventory.sandbox import state_path
-
-        try:
-            url = _json.loads(state_path().read_text())["prometheus"]["url"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+    url = prometheus_url()
+    if url is None:
+        return None
     probes = Path(os.environ.get("CHAOSRUNNER_PROBES", "probes"))
-    catalog = slo_mod.load_catalog(sorted(probes.glob("*.yaml")))
-    source = PrometheusSource(str(url))
-    remaining = []
-    for name in freeze.slos:
-        slo = catalog.get(name)
-        bad_t, total_t = slo.sli.rate_queries()
-        window = slo_mod.promql_duration(slo.window)
-        scope = slo_mod.Scope("service")
-        try:
-            bad = source.scalar(slo_mod.render(bad_t, slo, scope, window))
-            total = source.scalar(slo_mod.render(total_t, slo, scope, window))
-        except slo_mod.SliUnavailable:
-            return None  # no data (yet): the caller fails closed
-        if total <= 0:
-            return None
-        remaining.append(slo_mod.budget_remaining(max(0.0, bad) / total, slo.objective))
-    return min(remaining) if remaining else None
+    catalog = load_catalog(sorted(probes.glob("*.yaml")))
+    source = PrometheusSource(url)
+    try:
+        return min(remaining_budget(source, catalog.get(name)) for name in freeze.slos)
+    except SliUnavailable:
+        return None  # no data (yet): the caller fails closed
 
 
 def default_inventory(calendar: Calendar, entry: Entry) -> list[Instance]:
     """The monkey's population: the inventory named by the entry's experiment (its ``targets``)."""
-    from chaosrunner.experiment.loader import load_experiment
-    from chaosrunner.inventory.base import load_inventory
 
     exp = load_experiment(calendar.experiment_path(entry))
     spec = exp.extension.targets
@@ -645,6 +621,5 @@ def default_inventory(calendar: Calendar, entry: Entry) -> list[Instance]:
 
 def missed_fires_since(calendar: Calendar, entry: Entry, since: datetime, now: datetime) -> list[datetime]:
     """Fire times of ``entry`` in ``(since, now]`` (for reports of what a stopped daemon missed)."""
-    from chaosrunner.calendar.triggers import iter_fires
 
     return list(iter_fires(calendar, entry, since + timedelta(microseconds=1), now + timedelta(microseconds=1)))

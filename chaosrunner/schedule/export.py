@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.calendar.cron import crontab_trigger
 from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry
 
 DOW_NUM = {d: str((i + 1) % 7) for i, d in enumerate(WEEKDAYS)}  # cron: 0 = Sunday
@@ -187,7 +188,6 @@ def validate_cronjob(doc: dict[str, Any]) -> list[str]:
 
     from kubernetes.client import ApiClient
 
-    from chaosrunner.calendar.triggers import crontab_trigger
 
     problems: list[str] = []
     client = ApiClient()

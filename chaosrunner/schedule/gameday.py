@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chaosrunner.calendar.model import WEEKDAYS, Calendar
 from chaosrunner.core.units import Duration
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.sandbox.processes import stop_group
 
 STOP_ALWAYS = {5: "rollback failed: a fault may still be in place"}
 STOP_UNLESS_KEEP_GOING = {3: "aborted"}
@@ -162,7 +163,6 @@ StepRunner = Callable[[list[str], float], tuple[int, str]]
 def subprocess_step(argv: list[str], timeout_s: float) -> tuple[int, str]:
     """Run one step as a child in its own session: SIGTERM its group at the timeout (the runner rolls
     back), SIGKILL 60 s later. Returns (exit code, stdout)."""
-    from chaosrunner.sandbox.processes import stop_group
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None, stdin=subprocess.DEVNULL,
                             start_new_session=True, text=True)

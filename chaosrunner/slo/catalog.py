@@ -1,31 +1,20 @@
-"""SLOs and error budgets: the catalog model (``probes/*.yaml``) and the pure budget math.
+"""The SLO catalog (``probes/*.yaml``): SLOs, their SLIs as PromQL templates, HTTP health probes, and
+how a template is rendered for a scope (the targets, their service, or outside them).
 
-Units: objectives and ratios are ratios in [0, 1] (``99.9`` or ``"99.9%"`` in YAML → ``0.999``);
-windows and durations are seconds; rates are events per second. Nothing here does I/O.
-
-The math (Google SRE Workbook, "Alerting on SLOs"):
-
-* burn rate = observed error ratio / (1 − objective)          (1.0 spends the budget exactly in the window)
-* budget consumed over a window = burn rate × window / period  (share of the period's budget)
-* budget remaining = 1 − (error ratio over the period) / (1 − objective)   (negative = overspent)
-* budget spent by one run = extra bad events versus the pre-run baseline error ratio, divided by the
-  period's budget in events ((1 − objective) × expected events in the period).
-
-For 99.9 % over 30 d this reproduces the table: 14.4× for 1 h ≙ 2 %, 6× for 6 h ≙ 5 %, 1× for 3 d ≙ 10 %.
+Units: objectives are ratios in [0, 1] (``99.9`` or ``"99.9%"`` in YAML → ``0.999``); windows are seconds.
 
 A latency SLO "p99 < 200 ms" is the same thing as "at most 1 % of requests slower than 200 ms", so
 latency SLIs are error ratios too (bad = requests slower than the threshold, from the histogram), and
-the same burn-rate math applies: objective 99 % ⇔ quantile 0.99.
+the same burn-rate maths applies (:mod:`chaosrunner.slo.budget`): objective 99 % ⇔ quantile 0.99.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,97 +26,6 @@ WINDOW = "{{window}}"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
-
-# ---------------------------------------------------------------------------------------------- math
-
-
-def burn_rate(error_ratio: float, objective: float) -> float:
-    """How fast the budget burns: 1.0 spends exactly the whole budget over the SLO period."""
-    if not 0.0 <= objective < 1.0:
-        raise ValueError("objective must be a ratio in [0, 1)")
-    return error_ratio / (1.0 - objective)
-
-
-def budget_consumed(burn: float, window_s: float, period_s: float) -> float:
-    """Share of the period's error budget spent by burning at ``burn`` for ``window_s`` seconds."""
-    if period_s <= 0:
-        raise ValueError("period must be positive")
-    return burn * window_s / period_s
-
-
-def burn_rate_for_budget(share: float, window_s: float, period_s: float) -> float:
-    """Inverse of :func:`budget_consumed`: the burn rate that spends ``share`` in ``window_s``."""
-    if window_s <= 0:
-        raise ValueError("window must be positive")
-    return share * period_s / window_s
-
-
-def budget_remaining(period_error_ratio: float, objective: float) -> float:
-    """Share of the period's budget left (1.0 untouched, 0 exhausted, negative overspent)."""
-    return 1.0 - burn_rate(period_error_ratio, objective)
-
-
-def period_budget_events(objective: float, total_rate: float, period_s: float) -> float:
-    """Bad events the period may contain: (1 − objective) × expected events (rate × period)."""
-    return (1.0 - objective) * total_rate * period_s
-
-
-def extra_bad_events(bad: float, total: float, baseline_ratio: float) -> float:
-    """Bad events beyond what the pre-run baseline error ratio would have produced (never negative)."""
-    return max(0.0, bad - baseline_ratio * total)
-
-
-def run_budget_spent(
-    bad: float,
-    total: float,
-    baseline_ratio: float,
-    objective: float,
-    period_total_rate: float,
-    period_s: float,
-) -> float:
-    """Share of the period's budget a run spent: extra bad events / the period's budget in events.
-
-    ``bad`` and ``total`` are event counts during the run; ``period_total_rate`` is the expected
-    traffic (events/s) used to size the period's budget — the pre-run rate.
-    """
-    budget = period_budget_events(objective, period_total_rate, period_s)
-    if budget <= 0:
-        return 0.0 if extra_bad_events(bad, total, baseline_ratio) == 0 else math.inf
-    return extra_bad_events(bad, total, baseline_ratio) / budget
-
-
-@dataclass(frozen=True)
-class WorkbookRow:
-    burn_rate: float
-    window_s: float
-    budget_consumed: float
-
-
-def workbook_table(objective: float = 0.999, period_s: float = 30 * 86400) -> list[WorkbookRow]:
-    """The SRE Workbook's multiwindow alerting table, computed (not copied) for ``objective``/``period``."""
-    rows = [(0.02, 3600.0), (0.05, 6 * 3600.0), (0.10, 3 * 86400.0)]
-    out = []
-    for share, window in rows:
-        burn = burn_rate_for_budget(share, window, period_s)
-        out.append(WorkbookRow(burn, window, budget_consumed(burn, window, period_s)))
-    return out
-
-
-# --------------------------------------------------------------------------------------- SLI sources
-
-
-class SliUnavailable(Exception):
-    """No usable SLI value (server unreachable, empty result, NaN, bad query). The guard fails closed."""
-
-    kind = "unavailable"
-
-
-class SliSource(Protocol):
-    def scalar(self, promql: str) -> float:
-        """One number from an instant query; raises SliUnavailable (or a subclass) when there is none."""
-
-
-# ------------------------------------------------------------------------------------------- catalog
 
 
 def _name(v: str) -> str:
@@ -456,3 +354,21 @@ def scope_dimensions(targets: Iterable[Any]) -> tuple[set[str], set[str], set[st
         zones.add(str(get("zone") or ""))
         regions.add(str(get("region") or ""))
     return services - {""}, zones - {""}, regions - {""}
+
+
+def catalog_paths(entries: list[str], experiment_path: Path | None) -> list[Path]:
+    """Catalog locations: absolute as given; relative ones against the current directory first, then
+    against the experiment's directory and its parents (so ``probes`` finds the repo's ``probes/``)."""
+    out = []
+    for entry in entries:
+        p = Path(entry)
+        if p.is_absolute() or p.exists() or experiment_path is None:
+            out.append(p)
+            continue
+        for parent in Path(experiment_path).absolute().parents:
+            if (parent / p).exists():
+                out.append(parent / p)
+                break
+        else:
+            out.append(p)
+    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chaosrunner.slo.catalog import SliUnavailable
+from chaosrunner.slo.source import SliUnavailable
 
 DEFAULT_TIMEOUT_S = 2.0
 

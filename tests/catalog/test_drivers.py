@@ -149,7 +149,8 @@ def test_open_faults_are_reverted_from_the_ledger_alone(on_sandbox: Sandbox) -> 
     from chaosrunner.drivers.sandbox.instances import kill_instance
     from chaosrunner.drivers.sandbox.latency import add_latency
     from chaosrunner.drivers.sandbox.region import take_region_out
-    from chaosrunner.faults.ledger import Ledger, revert_open
+    from chaosrunner.faults.ledger import Ledger
+    from chaosrunner.faults.undo import revert_open
 
     kill_instance(instance="pinboard-us-east-b-1")
     add_latency(latency_ms=50, path="instance", instance="pinboard-us-east-a-2")

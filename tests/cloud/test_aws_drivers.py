@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chaosrunner.core import storage
-from chaosrunner.faults.ledger import Ledger, revert_open
+from chaosrunner.faults.ledger import Ledger
+from chaosrunner.faults.undo import revert_open
 from tests.cloud import aws_estate
 
 pytestmark = pytest.mark.slow

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chaosrunner.guard.sampler import Guard, SloGuardSpec
+from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
+from chaosrunner.guard.sampler import Guard
 from chaosrunner.inventory.base import Target
 from chaosrunner.safety import killswitch
-from chaosrunner.safety.blast_radius import BlastRadius
 from chaosrunner.slo.catalog import load_catalog
 from chaosrunner.slo.prometheus import PrometheusSource
 from tests.guard.estate import ServiceEstate

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from chaosrunner.core import storage
+from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
 from chaosrunner.faults.ledger import close_fault, record_fault
-from chaosrunner.faults.watchdog import Heartbeat, spawn_watchdog
 
 
 def main() -> int:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from chaosrunner.core.ports import free_port
-from chaosrunner.faults.ledger import Ledger, revert_open
+from chaosrunner.faults.ledger import Ledger
+from chaosrunner.faults.undo import revert_open
 
 
 @pytest.fixture

@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.faults.ledger import (
-    Ledger,
-    close_fault,
-    record_fault,
-    recover_orphans,
-    revert_open,
-    rollbacks_undo,
-)
-from chaosrunner.faults.watchdog import Decision, decide, journal_path_for, mark_journal
+from chaosrunner.faults.ledger import Ledger, close_fault, record_fault
+from chaosrunner.faults.recovery import journal_path_for, mark_journal, recover_orphans
+from chaosrunner.faults.undo import revert_open, rollbacks_undo
+from chaosrunner.faults.watchdog import Decision, decide
 
 
 def undo(func: str, **arguments: object) -> dict:
@@ -287,7 +282,7 @@ def test_watchdog_decisions() -> None:
 
 
 def test_one_fault_on_several_targets_is_undone_together_and_layers_stay_ordered(state: Path, tmp_path: Path) -> None:
-    from chaosrunner.faults.ledger import undo_batches
+    from chaosrunner.faults.undo import undo_batches
 
     ledger = Ledger(state)
     spans = tmp_path / "spans"

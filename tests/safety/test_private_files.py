@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from chaosrunner.core import storage
-from chaosrunner.faults.ledger import Ledger, revert_open
-from chaosrunner.faults.watchdog import Heartbeat, mark_journal
+from chaosrunner.faults.heartbeat import Heartbeat
+from chaosrunner.faults.ledger import Ledger
+from chaosrunner.faults.recovery import mark_journal
+from chaosrunner.faults.undo import revert_open
 from chaosrunner.safety.locks import TargetLocks
 
 

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from chaosrunner.calendar.cron import crontab_trigger
 from chaosrunner.calendar.model import load_calendar
-from chaosrunner.calendar.triggers import crontab_trigger, iter_fires
+from chaosrunner.calendar.triggers import iter_fires
 from chaosrunner.schedule.export import cron_expression, k8s_name, to_cronjobs, to_crontab, validate_cronjob
 
 REPO = Path(__file__).resolve().parents[2]

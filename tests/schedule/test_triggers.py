@@ -11,7 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chaosrunner.calendar.triggers import CRON_DAY_NAMES, CronSchedule, crontab_trigger
+from chaosrunner.calendar.cron import CRON_DAY_NAMES, CronSchedule, crontab_trigger
 
 NAMES = {str(i): n for i, n in enumerate(CRON_DAY_NAMES)}
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from chaosrunner.experiment.spec import BlastRadius
 from chaosrunner.inventory.base import Target, TargetsSpec, select, selector_problem
 from chaosrunner.safety import killswitch
-from chaosrunner.safety.blast_radius import BlastRadius, check_targets
+from chaosrunner.safety.blast_radius import check_targets
 from chaosrunner.safety.preflight import PreflightContext, run_preflight
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaosrunner.slo.catalog import (
+from chaosrunner.slo.budget import (
     budget_consumed,
     budget_remaining,
     burn_rate,

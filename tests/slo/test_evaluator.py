@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaosrunner.guard.sampler import Evaluator, Reading, SloGuardSpec
+from chaosrunner.experiment.spec import SloGuardSpec
+from chaosrunner.guard.sampler import Evaluator, Reading
 from chaosrunner.slo.catalog import load_catalog, scopes_for
 
 CAT = {

@@ -36,6 +36,7 @@ from chaosrunner.drivers.sandbox.state import (
     streaming_standbys,
     swap_database_roles,
 )
+from chaosrunner.sandbox.estate import http_json
 
 FAULT = "sandbox-db-failover"
 TARGET = "pinboard database primary"
@@ -71,7 +72,6 @@ def fail_over(
     state: str | None = None,
 ) -> dict[str, Any]:
     """Crash the primary, promote the standby, measure RTO (s) and RPO (acknowledged writes lost)."""
-    from chaosrunner.sandbox.estate import http_json
 
     st = load_state(configuration, state)
     roles = database_roles(st)

@@ -19,6 +19,7 @@ from typing import Any
 
 from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import TIMEOUT_S, chosen_instances, load_state, state_file, supervisor
+from chaosrunner.sandbox.estate import haproxy_servers
 
 FAULT = "sandbox-instance-kill"
 POLL_S = 0.05
@@ -80,7 +81,6 @@ def replacement_time(
 
     Raises TimeoutError after ``timeout_s`` (the experiment then fails: self-healing did not happen).
     """
-    from chaosrunner.sandbox.estate import haproxy_servers
 
     st, chosen = chosen_instances(configuration, instance, state)
     inst = chosen[0]

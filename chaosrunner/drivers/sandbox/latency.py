@@ -31,6 +31,7 @@ from chaosrunner.drivers.sandbox.state import (
     state_file,
     toxiproxy,
 )
+from chaosrunner.sandbox.estate import http_json
 from chaosrunner.sandbox.loadgen import percentile
 
 FAULT = "sandbox-latency-toxic"
@@ -123,7 +124,6 @@ def measure_latency(
         _, chosen = chosen_instances(configuration, instance, state)
         url = chosen[0]["proxy_url"] + "/healthz"
     else:
-        from chaosrunner.sandbox.estate import http_json
 
         acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)
         pin = acked["ids"][0] if acked.get("ids") else 1

@@ -37,6 +37,8 @@ from typing import Any
 
 from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import TIMEOUT_S, load_state, state_file, toxiproxy
+from chaosrunner.sandbox.estate import haproxy_servers, http_json
+from chaosrunner.sandbox.loadgen import percentile
 
 FAULT = "sandbox-region-out"
 POLL_S = 0.05
@@ -129,8 +131,6 @@ def measure_failover(
     state: str | None = None,
 ) -> dict[str, Any]:
     """Alternate reads and writes through the router for ``duration_s`` seconds while the region is out."""
-    from chaosrunner.sandbox.estate import http_json
-    from chaosrunner.sandbox.loadgen import percentile
 
     st = load_state(configuration, state)
     out_at = json.loads(_marker(st).read_text())["out_at"]
@@ -193,7 +193,6 @@ def restore_region(
     """Undo (idempotent): enable the proxies (default: every instance proxy), stop the restorer, wait for
     every Full-region server UP and a write acknowledged through the router.
     Figure ``time_to_return_s`` (seconds from the restore)."""
-    from chaosrunner.sandbox.estate import haproxy_servers
 
     st = load_state(configuration, state)
     names = proxies or [i["proxy"] for i in st["instances"]]
@@ -258,7 +257,6 @@ def region_serves_reads(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from chaosrunner.sandbox.estate import http_json
 
     st = load_state(configuration, state)
     acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)["ids"]

@@ -33,11 +33,13 @@ from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import (
     STRESS_ENV,
     chosen_instances,
+    database_nodes,
     sample_latency,
     state_file,
     stress_processes,
     supervisor,
 )
+from chaosrunner.sandbox.loadgen import percentile
 
 FAULT = "sandbox-stress"
 NICE = 19  # stress-ng and the target both run at this niceness: they compete as equals, everyone else wins
@@ -104,7 +106,6 @@ def stress_instance(
 
 def _estate_processes(st: dict[str, Any]) -> list[psutil.Process]:
     """Every process of the estate: supervisor programs and both PostgreSQL servers, children included."""
-    from chaosrunner.drivers.sandbox.state import database_nodes
 
     roots = [int(i.get("pid") or 0) for i in supervisor(st).supervisor.getAllProcessInfo()]
     roots += [n.pid() or 0 for n in database_nodes(st)]
@@ -241,7 +242,6 @@ def measure_impact(
 ) -> dict[str, Any]:
     """Paced (``rate_per_s``) ``GET /pins/1`` straight to the chosen instance for ``duration_s`` seconds;
     p50/p99 in milliseconds and the count of errors."""
-    from chaosrunner.sandbox.loadgen import percentile
 
     _, chosen = chosen_instances(configuration, instance, state)
     url = chosen[0]["url"] + "/pins/1"

@@ -22,6 +22,11 @@ from typing import Any
 
 import psutil
 
+from chaosrunner.core.storage import atomic_write_json
+from chaosrunner.inventory.sandbox import state_path
+from chaosrunner.sandbox.estate import haproxy_servers, http_json, supervisor_rpc
+from chaosrunner.sandbox.postgres import PostgresCluster
+
 TIMEOUT_S = 3.0  # every HTTP / XML-RPC / database call of the sandbox drivers, seconds
 
 
@@ -31,7 +36,6 @@ class SandboxUnavailable(RuntimeError):
 
 def state_file(configuration: dict[str, Any] | None = None, state: str | None = None) -> Path:
     """The state file: explicit ``state`` argument, ``configuration["sandbox_state"]``, else the inventory rule."""
-    from chaosrunner.inventory.sandbox import state_path
 
     explicit = state or (configuration or {}).get("sandbox_state")
     if explicit:
@@ -74,27 +78,23 @@ def chosen_instances(
 
 
 def supervisor(state: dict[str, Any]) -> Any:
-    from chaosrunner.sandbox.estate import supervisor_rpc
 
     return supervisor_rpc(state["supervisor"]["url"], timeout_s=TIMEOUT_S)
 
 
 def toxiproxy(state: dict[str, Any], path: str, data: Any = None, method: str | None = None) -> Any:
     """One Toxiproxy API call against the estate's fault proxy, with a timeout (the clients set none)."""
-    from chaosrunner.sandbox.estate import http_json
 
     return http_json(state["toxiproxy"]["url"].rstrip("/") + path, data, method, timeout_s=TIMEOUT_S)
 
 
 def loadgen_stats(state: dict[str, Any], window_s: float) -> dict[str, Any]:
-    from chaosrunner.sandbox.estate import http_json
 
     return dict(http_json(f"{state['loadgen']['url']}/stats?window={window_s:g}", timeout_s=TIMEOUT_S))
 
 
 def database_nodes(state: dict[str, Any]) -> list[Any]:
     """Both PostgreSQL clusters of the estate (``PostgresCluster``), whatever their current role."""
-    from chaosrunner.sandbox.postgres import PostgresCluster
 
     pg = state["postgres"]
     return [PostgresCluster(Path(pg["base_dir"]), pg[r]["name"], int(pg[r]["port"])) for r in ("primary", "standby")]
@@ -119,7 +119,6 @@ def streaming_standbys(primary: Any) -> int:
 
 def swap_database_roles(state_path: Path, primary_name: str) -> None:
     """Rewrite ``postgres.primary/standby`` in the state file so ``primary`` names ``primary_name``."""
-    from chaosrunner.core.storage import atomic_write_json
 
     data = json.loads(state_path.read_text(encoding="utf-8"))
     pg = data["postgres"]
@@ -170,7 +169,6 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
     all HAProxy servers of the Full region UP. Otherwise one sentence per problem."""
     import os
 
-    from chaosrunner.sandbox.estate import haproxy_servers
 
     problems: list[str] = []
     try:

@@ -1,0 +1,121 @@
+"""Recovery of faults whose run is gone: revert the open ledger entries of dead owners and leave the
+record of it in each run's journal. Used by every command at start, the daemon, the watchdog and
+``chaosrunner recover``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chaosrunner.core import storage
+from chaosrunner.core.verdict import Verdict, exit_code
+from chaosrunner.faults.ledger import Ledger, owner_alive
+from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
+
+JOURNAL_RUN_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T\d{6}Z-[a-z0-9-]{1,64}-[0-9a-f]{6}$")
+
+
+def journal_path_for(run_id: str, journals: Path | None = None) -> Path | None:
+    """Where the journal store keeps ``run_id`` (``<journals>/YYYY/MM/DD/<run_id>.json``), if it exists."""
+    m = JOURNAL_RUN_ID_RE.match(run_id)
+    if not m:
+        return None
+    path = (journals or storage.journal_dir()) / m.group(1) / m.group(2) / m.group(3) / f"{run_id}.json"
+    return path if path.is_file() else None
+
+
+def mark_journal(
+    path: Path,
+    ledger: Ledger,
+    run_id: str,
+    outcomes: Sequence[UndoOutcome],
+    recovered_by: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Record in the run's journal that ``recovered_by`` reverted its faults; atomic write. Returns it.
+
+    A missing or unreadable journal is replaced by a minimal one, so the record of the recovery survives.
+    """
+
+    try:
+        journal = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(journal, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError):
+        journal = {"status": "interrupted"}
+    cr = journal.get("chaosrunner")
+    if not isinstance(cr, dict):
+        cr = journal["chaosrunner"] = {"format": 1, "run_id": run_id}
+    failed = [o for o in outcomes if not o.ok]
+    verdict = Verdict.ROLLBACK_FAILED if failed else Verdict.ABORTED
+    now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if reason is None:
+        reason = (
+            f"the runner died; {recovered_by} reverted {len(outcomes) - len(failed)} of {len(outcomes)} open fault(s)"
+        )
+        if failed:
+            reason += "; still in place: " + ", ".join(f"{o.fault} on {o.target} ({o.detail})" for o in failed)
+    cr.update(
+        {
+            "complete": True,
+            "verdict": str(verdict),
+            "exit_code": int(exit_code(verdict)),
+            "reason": reason,
+            "recovered_by": recovered_by,
+        }
+    )
+    cr.setdefault("ended_at", now_iso)
+    journal.setdefault("end", now_iso)
+    if journal.get("status") in (None, "running"):
+        journal["status"] = "interrupted"
+    views = {e.id: e.journal_view() for e in ledger.entries(run_id)}
+    merged = []
+    for item in cr.get("ledger") or []:
+        if isinstance(item, dict) and item.get("id") in views:
+            merged.append({**item, **views.pop(item["id"])})
+        else:
+            merged.append(item)
+    cr["ledger"] = merged + list(views.values())
+    storage.atomic_write_json(Path(path), journal)
+    return journal
+
+
+def recover_orphans(
+    state: Path | None = None,
+    timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
+    mark_journals: bool = True,
+    recovered_by: str = "recover",
+) -> list[UndoOutcome]:
+    """Revert open entries whose owning process is gone; mark their runs' journals.
+
+    Called at the start of every command that may inject and by the daemon on start, so the nothing-open
+    case is one directory listing. Runs whose owner is alive are left to their runner and watchdog.
+    """
+    ledger = Ledger(state if state is not None else storage.state_dir())
+    markers = ledger.open_markers()
+    if not markers:
+        return []
+    alive: dict[str, bool] = {}
+    for rid, eid, pid in markers:
+        if rid in alive and not alive[rid]:
+            continue
+        entry = ledger.get(eid, rid)
+        started = entry.pid_started_at if entry is not None else None
+        alive[rid] = alive.get(rid, False) or owner_alive(pid, started)
+    outcomes: list[UndoOutcome] = []
+    for rid in sorted(r for r, a in alive.items() if not a):
+        run_outcomes = revert_open(ledger, rid, timeout_s)
+        outcomes += run_outcomes
+        if mark_journals and run_outcomes and any(o.outcome != "skipped" for o in run_outcomes):
+
+            path = journal_path_for(rid)
+            if path is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    mark_journal(path, ledger, rid, run_outcomes, recovered_by)
+    return outcomes

@@ -1,0 +1,34 @@
+"""Where SLI numbers come from: the source contract the guard and preflight read through, its
+failure type, and the one lookup of the Prometheus URL.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from chaosrunner.sandbox.state import SandboxStateMissing, load_state
+
+
+class SliUnavailable(Exception):
+    """No usable SLI value (server unreachable, empty result, NaN, bad query). The guard fails closed."""
+
+    kind = "unavailable"
+
+
+class SliSource(Protocol):
+    def scalar(self, promql: str) -> float:
+        """One number from an instant query; raises SliUnavailable (or a subclass) when there is none."""
+
+
+def prometheus_url(configured: str | None = None) -> str | None:
+    """Where the SLIs live: the experiment's ``slo_guard.prometheus`` (``configured``), else
+    ``$CHAOSRUNNER_PROMETHEUS_URL``, else the running sandbox's Prometheus; None when there is none."""
+    if configured:
+        return configured
+    if os.environ.get("CHAOSRUNNER_PROMETHEUS_URL"):
+        return os.environ["CHAOSRUNNER_PROMETHEUS_URL"]
+    try:
+        return load_state().prometheus.url
+    except SandboxStateMissing:
+        return None
