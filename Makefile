@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # Real servers the sandbox and the tests run (Debian packages; nothing is started by installing them).
 APT_PACKAGES := prometheus postgresql haproxy stress-ng chromium chromium-driver procps util-linux
 PYTEST_ARGS ?=
+# Independent tests run in parallel, one worker per core (each test starts its own servers on free ports).
+PYTEST_WORKERS ?= auto
 
 .PHONY: setup system-deps python-deps test test-fast demo bench lint clean
 
@@ -35,10 +37,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/chaosrunner demo
@@ -49,6 +51,7 @@ bench: setup
 lint: python-deps
 	$(BIN)/ruff check chaosrunner tests bench
 	$(BIN)/mypy chaosrunner
+	$(BIN)/lint-imports
 
 clean:
 	-$(BIN)/chaosrunner sandbox down 2>/dev/null

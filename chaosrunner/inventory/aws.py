@@ -14,7 +14,7 @@ instance's tags (``aws:autoscaling:groupName`` also as ``asg``), ``attrs`` = ``i
 RDS target: ``id`` = DB instance id, ``labels`` = tags plus ``cluster`` and ``role`` (``writer`` / ``reader``
 / ``standalone``), ``attrs`` = ``db_instance_identifier``, ``cluster``, ``engine``.
 
-Every call has the client timeouts of :mod:`chaosrunner.drivers.aws.clients`; an unreachable endpoint
+Every call has the client timeouts of :mod:`chaosrunner.platforms.aws`; an unreachable endpoint
 raises botocore's error, which preflight turns into a failed ``inventory`` check (refused, fail closed).
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.drivers.aws.clients import client, region_of, tag_dict
 from chaosrunner.inventory.base import Target, TargetsSpec
+from chaosrunner.platforms.aws import client, region_of, tag_dict
 
 
 def ec2_targets(

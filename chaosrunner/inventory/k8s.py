@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.drivers.k8s.client import REQUEST_TIMEOUT, core_v1
 from chaosrunner.inventory.base import Target, TargetsSpec
+from chaosrunner.platforms.k8s import REQUEST_TIMEOUT, core_v1
 
 OPTIONS = ("namespace", "label_selector", "service_label", "tier_label", "zone_label", "region_label")
 

@@ -7,5 +7,5 @@
 * :mod:`.rds` — who is the cluster writer, and how long a failover took to switch it.
 
 Every fault these modules inject records its undo in the ledger first (:mod:`.faults`). Clients carry
-timeouts (:mod:`.clients`); like chaosaws they read ``AWS_ENDPOINT_URL`` through boto3.
+timeouts (:mod:`chaosrunner.platforms.aws`); like chaosaws they read ``AWS_ENDPOINT_URL`` through boto3.
 """

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from chaosrunner.drivers.aws.clients import client
+from chaosrunner.platforms.aws import client
 
 
 def _chosen_instance_ids(configuration: Mapping[str, Any] | None, az: str | None) -> list[str]:

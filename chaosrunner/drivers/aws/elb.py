@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaosrunner.drivers import faults
-from chaosrunner.drivers.aws.clients import client, tag_dict
+from chaosrunner.platforms.aws import client, tag_dict
 
 FAULT = "aws-elb-az-removed"
 TAG_REMOVED = "chaosrunner:removed:"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaosrunner.drivers import faults
-from chaosrunner.drivers.aws.clients import client, tag_dict
+from chaosrunner.platforms.aws import client, tag_dict
 
 FAULT = "aws-az-blackhole"
 TAG_AZ = "chaosrunner:blackhole"

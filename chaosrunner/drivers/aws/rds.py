@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chaosrunner.drivers.aws.clients import client
+from chaosrunner.platforms.aws import client
 
 
 def cluster_writer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chaosrunner.drivers.k8s.client import REQUEST_TIMEOUT, ZONE_LABEL, core_v1, is_ready
+from chaosrunner.platforms.k8s import REQUEST_TIMEOUT, ZONE_LABEL, core_v1, is_ready
 
 
 def count_ready_pods(label_selector: str, ns: str = "default", secrets: dict[str, Any] | None = None) -> int:

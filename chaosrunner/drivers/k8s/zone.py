@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosrunner.drivers.k8s.client import REQUEST_TIMEOUT, ZONE_LABEL, core_v1
+from chaosrunner.platforms.k8s import REQUEST_TIMEOUT, ZONE_LABEL, core_v1
 
 
 def delete_zone_pods(
