@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.core import storage
+from chaosrunner.core import context, storage
 
 OPEN_INDEX = "_open"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -159,15 +159,14 @@ class Ledger:
         """Record a fault about to be injected; returns its entry id once the entry is on disk.
 
         Call it *before* injecting: if it raises (disk full, read-only), do not inject. ``pid`` is the
-        process that owns the fault (default: ``$CHAOSRUNNER_RUNNER_PID`` or this process) — when it
-        is gone the entry is an orphan.
+        process that owns the fault (default: the runner of the current :mod:`~chaosrunner.core.context`,
+        else this process) — when it is gone the entry is an orphan.
         """
         check_run_id(run_id)
         if undo is not None and not isinstance(undo, dict):
             raise ValueError("undo must be an activity dict or None")
         if pid is None:
-            env_pid = os.environ.get("CHAOSRUNNER_RUNNER_PID", "")
-            pid = int(env_pid) if env_pid.isdigit() else os.getpid()
+            pid = context.current().runner_pid
         entry = LedgerEntry(
             id=secrets.token_hex(8),
             run_id=run_id,
@@ -377,9 +376,8 @@ class Ledger:
 
 
 def current_run_id() -> str:
-    """The run a driver works for: ``$CHAOSRUNNER_RUN_ID``, or ``adhoc`` outside a chaosrunner run."""
-    rid = os.environ.get("CHAOSRUNNER_RUN_ID") or "adhoc"
-    return check_run_id(rid)
+    """The run a driver works for (:mod:`chaosrunner.core.context`), ``adhoc`` outside a chaosrunner run."""
+    return check_run_id(context.current().run_id)
 
 
 def record_fault(fault: str, target: str, undo: dict[str, Any] | None, expires_at: float | None = None) -> str:

@@ -33,6 +33,8 @@ from chaoslib.run import RunEventHandler
 from chaoslib.run import Runner as ChaoslibRunner
 from chaoslib.types import Strategy
 
+from chaosrunner.core import context
+from chaosrunner.core.context import RunContext
 from chaosrunner.core.storage import state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
@@ -325,8 +327,7 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
         return RunResult(run.run_id, Verdict.REFUSED, f"journal store not writable, nothing injected: {e}", None)
 
     # The dead-man's switch watches from here on: a kill during preflight still gets the journal marked.
-    os.environ["CHAOSRUNNER_RUN_ID"] = run.run_id  # drivers record their faults under this run
-    os.environ["CHAOSRUNNER_RUNNER_PID"] = str(os.getpid())
+    context.export(RunContext(run.run_id, os.getpid()))  # drivers record their faults under this run
     heartbeat = Heartbeat(run.run_id).start()
     spawn_watchdog(run.run_id, os.getpid(), run.writer.path)
     try:

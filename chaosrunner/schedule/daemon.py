@@ -33,44 +33,36 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent, JobSubmissionEvent
-from apscheduler.executors.base import BaseExecutor
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.triggers.date import DateTrigger
 
 from chaosrunner.calendar.model import Calendar, Entry, load_calendar
-from chaosrunner.calendar.triggers import iter_fires, trigger_for
+from chaosrunner.calendar.triggers import trigger_for
 from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.core.storage import ensure_private_dir, state_dir
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.experiment.loader import load_experiment
 from chaosrunner.faults.recovery import recover_orphans
-from chaosrunner.inventory.base import load_inventory
 from chaosrunner.journal.writer import record_refusal
-from chaosrunner.safety import killswitch
+from chaosrunner.schedule.children import ChildRun, FireExecutor, child_var, journal_from_log
+from chaosrunner.schedule.fires import FireLedger, fire_key
 from chaosrunner.schedule.leader import FileLeader, Leadership, PgAdvisoryLeader
 from chaosrunner.schedule.monkey import Instance, plan_day
-from chaosrunner.slo.budget import remaining_budget
-from chaosrunner.slo.catalog import load_catalog
-from chaosrunner.slo.prometheus import PrometheusSource
-from chaosrunner.slo.source import SliUnavailable, prometheus_url
+from chaosrunner.schedule.wiring import default_budget_reader, default_inventory, default_killswitch
 
 log = logging.getLogger("chaosrunner.scheduler")
 
 JOBS_TABLE = "chaosrunner_jobs"
-FIRES_TABLE = "chaosrunner_fires"
 
 BudgetReader = Callable[[Calendar], float | None]  # remaining error budget (ratio) or None if unknown
 InventoryReader = Callable[[Calendar, Entry], Sequence[Instance]]
@@ -85,62 +77,8 @@ def scheduled_job(**_: Any) -> None:
     the fire instead of calling this."""
 
 
-# --- the fire ledger: exactly-once -------------------------------------------------------------
 
 
-class FireLedger:
-    """Every fire claimed once: ``INSERT`` with a primary key on ``(entry, scheduled_at)``."""
-
-    def __init__(self, engine: Any) -> None:
-        from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
-
-        self.engine = engine
-        self.meta = MetaData()
-        self.table = Table(
-            FIRES_TABLE, self.meta,
-            Column("entry", String(200), primary_key=True),
-            Column("scheduled_at", String(40), primary_key=True),  # ISO-8601 UTC, seconds
-            Column("owner", String(200), nullable=False),
-            Column("claimed_at", Float, nullable=False),  # epoch seconds
-            Column("outcome", String(40)),  # ran | skipped | duplicate...
-            Column("exit_code", Integer),
-            Column("detail", Text),
-            Column("journal", Text),
-        )
-
-    def create(self) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        for attempt in range(5):  # two daemons may race on CREATE TABLE
-            try:
-                self.meta.create_all(self.engine, checkfirst=True)
-                return
-            except SQLAlchemyError:
-                if attempt == 4:
-                    raise
-                time.sleep(0.2)
-
-    def claim(self, entry: str, scheduled_at: datetime, owner: str) -> bool:
-        from sqlalchemy.exc import IntegrityError
-
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(self.table.insert().values(
-                    entry=entry, scheduled_at=_key(scheduled_at), owner=owner, claimed_at=time.time()))
-            return True
-        except IntegrityError:
-            return False
-
-    def finish(self, entry: str, scheduled_at: datetime, outcome: str, exit_code: int | None = None,
-               detail: str = "", journal: str | None = None) -> None:
-        t = self.table
-        with self.engine.begin() as conn:
-            conn.execute(t.update().where(t.c.entry == entry, t.c.scheduled_at == _key(scheduled_at)).values(
-                outcome=outcome, exit_code=exit_code, detail=detail[:2000], journal=journal))
-
-    def rows(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(self.table.select().order_by(self.table.c.scheduled_at))]
 
 
 def _leader_file(url: str, state: Path) -> Path:
@@ -153,49 +91,10 @@ def _leader_file(url: str, state: Path) -> Path:
     return state / "scheduler.leader"
 
 
-def _key(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --- one child run -------------------------------------------------------------------------------
 
 
-@dataclass
-class ChildRun:
-    entry: str
-    scheduled_at: datetime
-    argv: list[str]
-    proc: subprocess.Popen[bytes]
-    started: float  # monotonic
-    deadline: float  # monotonic: hard timeout
-    term_grace: float
-    term_sent: float | None = None
-    reason: str | None = None  # why we sent SIGTERM (timeout, restricted window, daemon stopping)
-
-    def terminate(self, reason: str) -> None:
-        """SIGTERM the child's process group once (the runner aborts and rolls back)."""
-        if self.term_sent is None and self.proc.poll() is None:
-            self.reason = reason
-            self.term_sent = time.monotonic()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def wait(self, stopping: threading.Event | None = None, poll_s: float = 0.1) -> int:
-        """Wait for the child, enforcing the hard timeout and the SIGTERM → SIGKILL grace."""
-        while True:
-            try:
-                return self.proc.wait(timeout=poll_s)
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if self.term_sent is None and now >= self.deadline:
-                self.terminate(f"hard timeout after {self.deadline - self.started:.0f}s")
-            if self.term_sent is not None and now >= self.term_sent + self.term_grace:
-                self.kill()
 
 
 @dataclass
@@ -303,7 +202,7 @@ class Daemon:
             # Fires due before this instant were missed (judged by the misfire policy). Set right
             # before the first wake-up, so no fire can fall between "leading" and "scheduling".
             self.lead_started_at = self.clock.now()
-            log.info("leading since %s: scheduling %s", _key(self.lead_started_at), self.calendar.path)
+            log.info("leading since %s: scheduling %s", fire_key(self.lead_started_at), self.calendar.path)
             sched.resume()
             while not stop.wait(self.opts.poll_s):
                 if self.reload_requested.is_set():
@@ -385,7 +284,7 @@ class Daemon:
         except KeyError:
             return FireResult(entry_name, scheduled_at, "skipped", detail="entry no longer in the calendar")
         if not self.fires.claim(job_id, scheduled_at, self.opts.owner):
-            log.info("fire %s@%s already claimed: not running it again", job_id, _key(scheduled_at))
+            log.info("fire %s@%s already claimed: not running it again", job_id, fire_key(scheduled_at))
             return self._done(FireResult(job_id, scheduled_at, "duplicate", detail="already claimed"), record=False)
         if entry.kind == "monkey" and "@" not in job_id:
             return self._done(self._plan_monkey(entry, scheduled_at))
@@ -437,7 +336,7 @@ class Daemon:
         argv = [self.opts.python, "-m", "chaosrunner", "run", str(self.calendar.experiment_path(entry)),
                 "--trigger", "schedule", "--calendar", str(self.calendar.path), "--entry", entry.name, "--json"]
         for k, v in {**entry.configuration, **(extra or {})}.items():
-            argv += ["--var", f"{k}={_var(v)}"]
+            argv += ["--var", f"{k}={child_var(v)}"]
         return argv
 
     def _run_child(self, job_id: str, entry: Entry, scheduled_at: datetime, extra: dict[str, Any]) -> FireResult:
@@ -448,7 +347,7 @@ class Daemon:
             if self.stopping.is_set():
                 return FireResult(job_id, scheduled_at, "skipped", detail="daemon stopping")
             with open(logfile, "ab") as out:
-                env = {**os.environ, **self.opts.env, "CHAOSRUNNER_SCHEDULED_AT": _key(scheduled_at),
+                env = {**os.environ, **self.opts.env, "CHAOSRUNNER_SCHEDULED_AT": fire_key(scheduled_at),
                        "CHAOSRUNNER_CALENDAR_ENTRY": entry.name}
                 proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True, env=env)
@@ -456,14 +355,14 @@ class Daemon:
             grace = self.calendar.defaults.term_grace
             child = ChildRun(entry.name, scheduled_at, argv, proc, now, now + timeout, grace)
             self.children[entry.name] = child
-        log.info("started %s (pid %d) for fire %s", entry.name, proc.pid, _key(scheduled_at))
+        log.info("started %s (pid %d) for fire %s", entry.name, proc.pid, fire_key(scheduled_at))
         try:
             rc = child.wait()
         finally:
             with self._lock:
                 self.children.pop(entry.name, None)
         detail = f"exit {rc}" + (f" after SIGTERM ({child.reason})" if child.reason else "")
-        return FireResult(job_id, scheduled_at, "ran", rc, detail, _journal_from_log(logfile))
+        return FireResult(job_id, scheduled_at, "ran", rc, detail, journal_from_log(logfile))
 
     def _plan_monkey(self, entry: Entry, scheduled_at: datetime) -> FireResult:
         """The daily monkey job: plan today's kills and add each as a one-off job."""
@@ -480,7 +379,7 @@ class Daemon:
         for k in plan.kills:
             if k.at <= now or self.scheduler is None:
                 continue
-            self.scheduler.add_job(scheduled_job, DateTrigger(k.at), id=f"{entry.name}@{_key(k.at)}",
+            self.scheduler.add_job(scheduled_job, DateTrigger(k.at), id=f"{entry.name}@{fire_key(k.at)}",
                                    name=entry.name, kwargs={"entry": entry.name, "monkey_target": k.instance},
                                    replace_existing=True)
             added += 1
@@ -513,55 +412,10 @@ class Daemon:
                                           journal=self._record_skip(entry, reason, "concurrency")))
 
 
-class FireExecutor(BaseExecutor):
-    """Runs fires in threads and hands the daemon the scheduled time (APScheduler's own executors
-    only pass it to ``run_job``). Coalescing means ``run_times`` has one element; we take the last."""
-
-    def __init__(self, daemon: Daemon, max_workers: int = 16) -> None:
-        super().__init__()
-        self.daemon = daemon
-        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="chaosrunner-fire")
-
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        at = run_times[-1]
-        job_id, kwargs = job.id, dict(job.kwargs)
-
-        def work() -> None:
-            try:
-                self.daemon.fire(job_id, at, kwargs)
-            except Exception:  # noqa: BLE001 - one fire must not stop the daemon
-                log.exception("fire %s@%s failed", job_id, at)
-            finally:
-                self._run_job_success(job_id, [JobExecutionEvent(EVENT_JOB_EXECUTED, job_id, "default", at)])
-
-        self.pool.submit(work)
-
-    def shutdown(self, wait: bool = True) -> None:
-        self.pool.shutdown(wait=wait)
 
 
-def _var(v: Any) -> str:
-    import json
-
-    return v if isinstance(v, str) else json.dumps(v)
 
 
-def _journal_from_log(logfile: Path) -> str | None:
-    """The runner prints one JSON line (``--json``) with the journal path; take it if present."""
-    import json
-
-    try:
-        lines = logfile.read_text(errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines[-50:]):
-        line = line.strip()
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                data = json.loads(line)
-                if isinstance(data, dict) and data.get("journal"):
-                    return str(data["journal"])
-    return None
 
 
 def _recover_orphans() -> None:
@@ -574,52 +428,11 @@ def _recover_orphans() -> None:
         log.warning("recovered %d orphaned fault(s) on start", len(outcomes))
 
 
-# --- default plug points (lazily import the other rooms) -----------------------------------------
 
 
-def default_killswitch() -> str | None:
-    """The reason the kill switch is engaged, or None. Unreadable → engaged (fail closed)."""
-
-    st = killswitch.status()
-    return (st.reason or "engaged") if st.engaged else None
 
 
-def default_budget_reader(calendar: Calendar) -> float | None:
-    """Lowest remaining error budget (ratio of each SLO's period budget) among the freeze's SLOs,
-    read from Prometheus over each SLO's own window, service-wide.
-
-    Catalog: ``$CHAOSRUNNER_PROBES`` (default ``probes/``, every ``*.yaml``). Prometheus:
-    ``$CHAOSRUNNER_PROMETHEUS_URL`` or the sandbox's. Returns None when it cannot tell (no SLOs named,
-    no Prometheus, no data), which the daemon treats as a freeze (fail closed)."""
-    freeze = calendar.freeze
-    if freeze is None or not freeze.slos:
-        return None
-    url = prometheus_url()
-    if url is None:
-        return None
-    probes = Path(os.environ.get("CHAOSRUNNER_PROBES", "probes"))
-    catalog = load_catalog(sorted(probes.glob("*.yaml")))
-    source = PrometheusSource(url)
-    try:
-        return min(remaining_budget(source, catalog.get(name)) for name in freeze.slos)
-    except SliUnavailable:
-        return None  # no data (yet): the caller fails closed
 
 
-def default_inventory(calendar: Calendar, entry: Entry) -> list[Instance]:
-    """The monkey's population: the inventory named by the entry's experiment (its ``targets``)."""
-
-    exp = load_experiment(calendar.experiment_path(entry))
-    spec = exp.extension.targets
-    if spec is None:
-        raise ValueError("the monkey's experiment declares no targets")
-    out = []
-    for t in load_inventory(spec, experiment_path=calendar.experiment_path(entry)).list_targets():
-        out.append(Instance(t.id, t.zone, {"service": t.service, "tier": t.tier, "region": t.region, **t.labels}))
-    return out
 
 
-def missed_fires_since(calendar: Calendar, entry: Entry, since: datetime, now: datetime) -> list[datetime]:
-    """Fire times of ``entry`` in ``(since, now]`` (for reports of what a stopped daemon missed)."""
-
-    return list(iter_fires(calendar, entry, since + timedelta(microseconds=1), now + timedelta(microseconds=1)))

@@ -16,7 +16,8 @@ from chaosrunner.calendar.model import load_calendar
 from chaosrunner.core.clock import FakeClock
 from chaosrunner.core.ports import free_port
 from chaosrunner.sandbox.prometheus import PrometheusServer
-from chaosrunner.schedule.daemon import Daemon, DaemonOptions, default_budget_reader
+from chaosrunner.schedule.daemon import Daemon, DaemonOptions
+from chaosrunner.schedule.wiring import default_budget_reader
 from tests.schedule.conftest import wait_for
 
 CATALOG = {"slos": [

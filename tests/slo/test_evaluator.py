@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from chaosrunner.experiment.spec import SloGuardSpec
-from chaosrunner.guard.sampler import Evaluator, Reading
+from chaosrunner.guard.evaluator import Evaluator, Reading
 from chaosrunner.slo.catalog import load_catalog, scopes_for
 
 CAT = {
