@@ -1,13 +1,7 @@
-"""The guard: an in-flight watchdog that samples SLOs while the fault is live and aborts the run the
-moment the harm goes beyond what the experiment declared.
-
-Two parts, so the decisions are tested without servers or threads:
-
-* :class:`Evaluator` (pure): given one sample of readings (per SLO and scope: bad and total rates),
-  updates counters and budget accounting and returns an abort reason or None.
-* :class:`Guard` (I/O): a sampler thread that queries the :class:`~chaosrunner.slo.catalog.SliSource` every
-  ``interval`` and a sentinel thread that checks the kill switch and ``max_duration`` every 0.1 s —
-  so a halt or the deadline aborts within ~0.1 s even while a Prometheus query hangs.
+"""The SLO guard's I/O side: a sampler thread that queries the SLIs every ``interval`` and hands each
+sample to the pure :class:`~chaosrunner.guard.evaluator.Evaluator`, and a prober thread for the catalog's
+HTTP health probes. The kill switch, ``max_duration`` and the guard's own health are watched for every
+run by :class:`~chaosrunner.guard.sentinel.Sentinel`.
 
 Abort reasons (first one wins; ``on_abort(reason)`` is called once, from a guard thread):
 
@@ -16,47 +10,33 @@ Abort reasons (first one wins; ``on_abort(reason)`` is called once, from a guard
   service that is not targeted, burns above ``out_of_scope.burn_rate`` (default 1.0 — the SLO is being
   violated where the run was not supposed to reach) for ``out_of_scope.consecutive`` samples;
 * the run's budget allowance (``blast_radius.error_budget``) spent on any guarded SLO;
-* ``blast_radius.max_duration`` reached; the kill switch engaged;
 * in-scope SLO data unavailable for ``unavailable_after`` consecutive samples (fail closed);
 * a catalog HTTP health probe listed in ``slo_guard.probes`` failing ``abort_on.consecutive`` times in a
-  row (things that must stay healthy while the fault is live: checked every ``interval`` by a prober
-  thread, each with its own timeout).
+  row (checked every ``interval`` by the prober thread, each with its own timeout);
+* any exception in a guard thread (fail closed: the error is the reason).
 
 Units: rates are events/s, ratios in [0, 1], times in seconds (monotonic) or ISO-8601 UTC.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind
 from chaosrunner.inventory.base import Target
-from chaosrunner.safety import killswitch
 from chaosrunner.slo.budget import NoTraffic, burn_rate, remaining_budget
 from chaosrunner.slo.catalog import SloCatalog, promql_duration, render, scope_dimensions, scopes_for
 from chaosrunner.slo.source import SliSource, SliUnavailable
 
-SENTINEL_PERIOD_S = 0.1
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+log = logging.getLogger("chaosrunner.guard")
 
 
 @dataclass
@@ -105,7 +85,6 @@ class Guard:
         clock: Clock | None = None,
         on_abort: Callable[[str], None] | None = None,
         record: Callable[[dict[str, Any]], None] | None = None,
-        state_root: Path | None = None,
     ) -> None:
         self.spec = spec
         self.blast_radius = blast_radius or BlastRadius()
@@ -114,7 +93,6 @@ class Guard:
         self.clock = clock or SystemClock()
         self.on_abort = on_abort or (lambda reason: None)
         self.record = record or (lambda sample: None)
-        self.state_root = state_root
         self.slos = [catalog.get(name) for name in spec.slos]
         self.health_probes = [catalog.probes[name] for name in spec.probes]
         self.probe_status: dict[str, dict[str, Any]] = {}
@@ -136,6 +114,8 @@ class Guard:
         self._started_at: str | None = None
         self._stopped_elapsed_s: float | None = None
         self._baseline_error: str | None = None
+        self._last_sample_mono: float | None = None
+        self.failure: str | None = None
 
     # -- queries -------------------------------------------------------------------------------
     def _build_queries(self) -> list[_Query]:
@@ -209,11 +189,12 @@ class Guard:
         self._baseline()
         self._t0 = self.clock.monotonic()
         self._started_at = self.clock.now().isoformat()
-        loops = [(self._sample_loop, "guard-sampler"), (self._sentinel_loop, "guard-sentinel")]
+        self._last_sample_mono = self._t0
+        loops = [(self._sample_loop, "guard-sampler")]
         if self.health_probes:
             loops.append((self._probe_loop, "guard-prober"))
         for target, name in loops:
-            t = threading.Thread(target=target, name=name, daemon=True)
+            t = threading.Thread(target=self._fail_closed, args=(target,), name=name, daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -245,16 +226,26 @@ class Guard:
             self._stop.set()
         self.on_abort(reason)
 
-    def _sentinel_loop(self) -> None:
-        max_duration = self.blast_radius.max_duration
-        while not self._stop.wait(SENTINEL_PERIOD_S):
-            ks = killswitch.status(self.state_root)
-            if ks.engaged:
-                self._decide_abort(f"kill switch engaged: {ks.reason or 'no reason given'}")
-                return
-            if max_duration is not None and self.elapsed() >= max_duration:
-                self._decide_abort(f"max_duration {max_duration:g}s reached")
-                return
+    def health(self) -> str | None:
+        """None while sampling as it should; else why not (a dead thread, or no sample for two intervals,
+        at least 1 s). The run's :class:`~chaosrunner.guard.sentinel.Sentinel` aborts on it."""
+        if self.failure is not None:
+            return self.failure
+        if self._stop.is_set() or self._last_sample_mono is None:
+            return None
+        silent = self.clock.monotonic() - self._last_sample_mono
+        if silent > max(2 * self.spec.interval, 1.0):
+            return f"no SLO sample for {silent:.1f}s (interval {self.spec.interval:g}s)"
+        return None
+
+    def _fail_closed(self, loop: Callable[[], None]) -> None:
+        """Run a guard loop; any exception in it aborts the run with the error (never a silent stop)."""
+        try:
+            loop()
+        except Exception as e:  # noqa: BLE001 - the decision is to abort, with the error on record
+            log.exception("guard loop %s failed", loop.__name__)
+            self.failure = f"guard failed: {type(e).__name__}: {e}"
+            self._decide_abort(self.failure)
 
     def _sample_loop(self) -> None:
         interval = self.spec.interval
@@ -274,10 +265,11 @@ class Guard:
                 if self.probe_status:
                     sample["probes"] = {k: dict(v) for k, v in self.probe_status.items()}
                 self.samples.append(sample)
+                self._last_sample_mono = self.clock.monotonic()
             try:
                 self.record(sample)
-            except Exception:  # noqa: BLE001 - a journal/display failure must not stop the guard
-                pass
+            except Exception:  # noqa: BLE001 - the sample is kept in memory and journaled at the end
+                log.exception("recording a guard sample failed; sampling goes on")
             if reason is not None:
                 self._decide_abort(reason)
                 return
@@ -290,9 +282,6 @@ class Guard:
                 return
 
     def _probe_loop(self) -> None:
-        import urllib.error
-        import urllib.request
-
         interval = self.spec.interval
         while not self._stop.is_set():
             t0 = self.clock.monotonic()

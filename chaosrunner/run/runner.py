@@ -1,35 +1,31 @@
-"""One experiment in one process: preflight, ledger + watchdog + guard around chaoslib, rollbacks
-always, an honest verdict, a journal written after every activity.
+"""One experiment in one process: preflight, ledger + watchdog + sentinel + guard around chaoslib,
+rollbacks always, an honest verdict, a journal written after every activity.
 
 Why one process per experiment: chaoslib interrupts a run by signalling its *own* process
 (SIGUSR1 → ``SystemExit`` in the main thread) and keeps module-level globals, so the scheduler
 spawns ``chaosrunner run`` children instead of running experiments in threads.
 
-Signals during a run (installed once chaoslib has registered its own, see :class:`_RunEvents`):
+The safety machinery is owned here, not inside chaoslib's event hooks (which swallow exceptions):
 
-* SIGUSR1 (the guard's abort), SIGTERM, SIGINT → ``SystemExit`` in the main thread, which
-  interrupts a pause or a blocking python call at once (chaoslib's own SIGTERM handler raises an
-  ``Exception`` that a python activity would swallow as a mere failure and carry on);
-* once rollbacks start, those signals are recorded but no longer raise: rollbacks are never cut short;
-* SIGALRM enforces python-activity timeouts (raises :class:`ActivityTimedOut`, a chaoslib
-  ``ActivityFailed``, so the activity is recorded as failed and the run goes on to its rollbacks).
+* the run's lease and heartbeat, its watchdog (:mod:`chaosrunner.faults`) — from before preflight;
+* the :class:`~chaosrunner.guard.sentinel.Sentinel` — kill switch, ``max_duration`` and the SLO guard's
+  health, for every run — from before chaoslib runs anything until rollbacks begin;
+* the SLO guard, started when the method starts; if it cannot start, the run is aborted;
+* per-activity deadlines (:mod:`chaosrunner.run.deadlines`) and the signals (:mod:`chaosrunner.run.signals`);
+* the journal: if the store fails mid-run, the record moves next to the ledger in the state home and
+  the run carries on to its rollbacks and verdict (see :meth:`Run.flush`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
-from chaoslib.run import RunEventHandler
 from chaoslib.run import Runner as ChaoslibRunner
 from chaoslib.types import Strategy
 
@@ -38,28 +34,25 @@ from chaosrunner.core.context import RunContext
 from chaosrunner.core.storage import state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
-from chaosrunner.experiment.loader import Experiment, activity_timeout
+from chaosrunner.experiment.loader import Experiment
+from chaosrunner.faults import runs
 from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
 from chaosrunner.faults.ledger import Ledger
-from chaosrunner.faults.recovery import recover_orphans
+from chaosrunner.faults.reaper import reap
 from chaosrunner.faults.undo import revert_open, rollbacks_undo
 from chaosrunner.guard.sampler import Guard
+from chaosrunner.guard.sentinel import Sentinel
 from chaosrunner.journal.writer import JournalWriter, new_run_id, now_iso, secret_values
+from chaosrunner.run import signals
+from chaosrunner.run.deadlines import Deadlines
+from chaosrunner.run.events import RunEvents
 from chaosrunner.run.plan import evaluate_preflight
+from chaosrunner.run.signals import AbortController
 from chaosrunner.safety.blast_radius import touched
 
 log = logging.getLogger("chaosrunner.run.runner")
 
-PHASES = {
-    "before": "steady-state-before",
-    "method": "method",
-    "after": "steady-state-after",
-    "rollback": "rollback",
-}
-
-
-class ActivityTimedOut(ActivityFailed):
-    """A python activity ran longer than its timeout."""
+FALLBACK_JOURNALS = "journals"  # under the state home: where a run's record goes when the store fails
 
 
 @dataclass
@@ -84,130 +77,6 @@ class RunResult:
         return int(exit_code(self.verdict))
 
 
-class AbortController:
-    """The single way to stop a running experiment. ``trigger`` may be called from any thread.
-
-    The first reason wins. While not shielded, it signals the runner's own process with SIGUSR1 so
-    the main thread is interrupted wherever it is; once rollbacks begin (``shield()``) it only
-    records, so rollbacks always complete.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reason: str | None = None
-        self.decided_at: str | None = None
-        self.decided_mono: float | None = None
-        self.shielded = False
-
-    def trigger(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is not None:
-                return
-            self.reason = reason
-            self.decided_at = now_iso()
-            self.decided_mono = time.monotonic()
-            signal_now = not self.shielded
-        log.warning("abort: %s", reason)
-        if signal_now:
-            os.kill(os.getpid(), signal.SIGUSR1)
-
-    def shield(self) -> None:
-        with self._lock:
-            self.shielded = True
-
-
-class _RunEvents(RunEventHandler):  # type: ignore[misc]
-    """Journal after every activity, phases, timeouts, guard start/stop, rollback shielding."""
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-        self.phase = "setup"
-        self._current: dict[str, Any] | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def started(self, experiment: dict, journal: dict) -> None:
-        self.run.writer.ctk = journal
-        self.run.flush()
-
-    def running(self, experiment, journal, configuration, secrets, schedule, settings) -> None:  # noqa: ANN001
-        # chaoslib installed its handlers just before this event; ours replace them for the run.
-        signal.signal(signal.SIGUSR1, self._on_abort_signal)
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGALRM, self._on_alarm)
-
-    def start_hypothesis_before(self, experiment: dict) -> None:
-        self.phase = PHASES["before"]
-
-    def start_method(self, experiment: dict) -> None:
-        self.phase = PHASES["method"]
-        self.run.method_started()
-
-    def method_completed(self, experiment: dict, state: Any = None) -> None:
-        self.run.method_ended()
-
-    def start_hypothesis_after(self, experiment: dict) -> None:
-        self.phase = PHASES["after"]
-
-    def start_rollbacks(self, experiment: dict) -> None:
-        self.phase = PHASES["rollback"]
-        self.run.abort.shield()
-        self.run.rollbacks_started()
-
-    def rollbacks_completed(self, experiment: dict, journal: dict) -> None:
-        self.run.rollbacks_ended()
-
-    # -- activities ------------------------------------------------------------------------------
-    def start_activity(self, activity: dict) -> None:
-        provider = activity.get("provider") or {}
-        record = {
-            "name": activity.get("name"),
-            "phase": self.phase,
-            "type": activity.get("type"),
-            "provider": provider.get("type"),
-            "status": "running",
-            "start": now_iso(),
-            "end": None,
-            "duration": None,
-            "error": None,
-        }
-        self._current = record
-        self.run.writer.section["activities"].append(record)
-        self.run.flush()
-        limit = activity_timeout(activity, self.run.experiment.extension.timeouts.activity)
-        if limit is not None:
-            signal.setitimer(signal.ITIMER_REAL, limit)
-            record["timeout_s"] = limit
-
-    def activity_completed(self, activity: dict, run: dict) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        record = self._current or {}
-        record["status"] = run.get("status", "interrupted")
-        record["end"] = run.get("end")
-        record["duration"] = run.get("duration")
-        if run.get("exception"):
-            exc = run["exception"]
-            record["error"] = str(exc[-1] if isinstance(exc, list) else exc).strip()
-        output = run.get("output")
-        if isinstance(output, dict) and isinstance(output.get("chaosrunner_figures"), dict):
-            self.run.writer.section["figures"].update(output["chaosrunner_figures"])
-        self._current = None
-        self.run.flush()
-
-    # -- signals (main thread) -------------------------------------------------------------------
-    def _on_abort_signal(self, signum: int, frame: FrameType | None) -> None:
-        if not self.run.abort.shielded:
-            raise SystemExit(20)
-
-    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        self.run.abort.trigger(f"{name} received")  # signals ourselves with SIGUSR1 unless shielded
-
-    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
-        record = self._current or {}
-        raise ActivityTimedOut(f"activity '{record.get('name')}' timed out after {record.get('timeout_s')}s")
-
-
 class LedgerUnavailable(Exception):
     """The run-level ledger entry could not be made durable: nothing may be injected."""
 
@@ -216,7 +85,7 @@ class _Runner(ChaoslibRunner):  # type: ignore[misc]
     """chaoslib's Runner, plus configuration chaosrunner adds after chaoslib loaded the experiment's,
     and the run-level ledger entry, recorded once the configuration is known and before any activity."""
 
-    def __init__(self, run: _Run, extra_configuration: dict[str, Any]) -> None:
+    def __init__(self, run: Run, extra_configuration: dict[str, Any]) -> None:
         super().__init__(Strategy.DEFAULT)
         self._owner = run
         self._extra = extra_configuration
@@ -231,7 +100,7 @@ class _Runner(ChaoslibRunner):  # type: ignore[misc]
             raise LedgerUnavailable(f"fault ledger not writable, nothing injected: {e}") from None
 
 
-class _Run:
+class Run:
     """State of one run; owned by :func:`run_experiment`."""
 
     def __init__(self, experiment: Experiment, options: RunOptions) -> None:
@@ -240,8 +109,11 @@ class _Run:
         self.run_id = new_run_id(experiment.title)
         self.writer = JournalWriter(self.run_id, options.journal_root)
         self.abort = AbortController()
-        self.guard: Any = None
+        self.guard: Guard | None = None
+        self.sentinel: Sentinel | None = None
         self.ledger_entry: str | None = None
+        self.rollbacks_ran = False
+        self.journal_problem: str | None = None
         self._last_sample_flush = 0.0
         self._rollback_started: float | None = None
         self._method_started: float | None = None
@@ -255,10 +127,41 @@ class _Run:
         if experiment.extension.blast_radius is not None:
             s["blast_radius"] = {"declared": experiment.extension.blast_radius.model_dump(mode="json")}
 
-    def flush(self) -> None:
-        self.writer.flush()
+    def flush(self, durable: bool = False) -> None:
+        """Write the journal; never raises. When the journal store fails (disk full, read-only, gone)
+        the record moves to ``<state home>/journals/<run_id>.json`` next to the ledger, the run's lease
+        points there, and the run carries on: a full disk must not stop the rollbacks."""
+        try:
+            self.writer.flush(durable=durable)
+        except OSError as e:
+            self._journal_failed(e, durable)
         if self.options.on_update is not None:
             self.options.on_update(self.writer.section)
+
+    def _journal_failed(self, error: OSError, durable: bool) -> None:
+        fallback = state_dir() / FALLBACK_JOURNALS / f"{self.run_id}.json"
+        if self.writer.path == fallback:
+            log.error("run %s: cannot write the journal even next to the ledger: %s", self.run_id, error)
+            return
+        log.error("run %s: journal store failed (%s); the record moves to %s", self.run_id, error, fallback)
+        self.journal_problem = f"journal store failed mid-run ({error}); record kept at {fallback}"
+        self.writer.section["journal_fallback"] = {"from": str(self.writer.path), "reason": str(error)}
+        self.writer.path = fallback
+        try:
+            self.writer.flush(durable=durable)
+            runs.move_journal(state_dir(), self.run_id, fallback)
+        except OSError as e:
+            log.error("run %s: cannot write the journal next to the ledger either: %s", self.run_id, e)
+
+    def finish(self, verdict: Verdict, reason: str) -> None:
+        self.writer.section.update(
+            verdict=verdict.value,
+            reason=reason,
+            exit_code=int(exit_code(verdict)),
+            ended_at=now_iso(),
+            complete=True,
+        )
+        self.flush(durable=True)
 
     def record_rollbacks(self, configuration: dict[str, Any]) -> None:
         """Record the run-level undo (replay this experiment's rollbacks) before anything runs, so a
@@ -286,9 +189,22 @@ class _Run:
             self.options.on_update(self.writer.section)
 
     def method_started(self) -> None:
+        """Called from chaoslib's start-of-method event (main thread). A guard that cannot start aborts
+        the run right here: the abort's SIGUSR1 raises ``SystemExit`` in this thread, which chaoslib
+        handles as an interruption (rollbacks run), unlike an ``Exception`` it would swallow."""
         self._method_started = time.monotonic()
-        if self.guard is not None:
+        if self.sentinel is not None:
+            self.sentinel.method_started()
+        if self.guard is None:
+            return
+        try:
             self.guard.start()
+        except Exception as e:  # noqa: BLE001 - the decision: abort and roll back, with the error on record
+            log.exception("the SLO guard failed to start")
+            self.abort.trigger(f"SLO guard failed to start (fail closed): {type(e).__name__}: {e}")
+            return
+        if self.sentinel is not None:
+            self.sentinel.watch_guard(self.guard)
 
     def method_ended(self) -> None:
         if self.guard is not None:
@@ -296,11 +212,14 @@ class _Run:
 
     def rollbacks_started(self) -> None:
         self._rollback_started = time.monotonic()
+        if self.sentinel is not None:
+            self.sentinel.stop()
         if self.guard is not None:
             self.guard.stop()  # idempotent: the method may have been interrupted before it ended
         self.flush()
 
     def rollbacks_ended(self) -> None:
+        self.rollbacks_ran = True
         timings = self.writer.section["timings"]
         if self.abort.decided_mono is not None:
             timings["time_to_rollback_s"] = round(time.monotonic() - self.abort.decided_mono, 3)
@@ -316,8 +235,8 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
     """Run one experiment to its verdict. Must be called from the main thread of its own process."""
 
     options = options or RunOptions()
-    recover_orphans()  # faults a crashed run left behind are reverted before anything new starts
-    run = _Run(experiment, options)
+    reap(kill_stale=False)  # what a crashed run left behind is reverted before anything new starts
+    run = Run(experiment, options)
     secret_filter = run.writer.log_filter()
     for handler in logging.getLogger().handlers:
         handler.addFilter(secret_filter)
@@ -325,6 +244,12 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
         run.writer.flush(durable=True)  # the store must take a durable write before anything is touched
     except OSError as e:
         return RunResult(run.run_id, Verdict.REFUSED, f"journal store not writable, nothing injected: {e}", None)
+    try:
+        runs.take(state_dir(), run.run_id, os.getpid(), run.writer.path, time.time())
+    except OSError as e:
+        reason = f"state home not writable, nothing injected: {e}"
+        run.finish(Verdict.REFUSED, reason)
+        return RunResult(run.run_id, Verdict.REFUSED, reason, run.writer.path)
 
     # The dead-man's switch watches from here on: a kill during preflight still gets the journal marked.
     context.export(RunContext(run.run_id, os.getpid()))  # drivers record their faults under this run
@@ -334,11 +259,11 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
         try:
             pre = _preflight(run)
         except InvalidInput as e:
-            run.writer.finish(Verdict.INVALID, e.render())
+            run.finish(Verdict.INVALID, e.render())
             return RunResult(run.run_id, Verdict.INVALID, e.render(), run.writer.path)
         if not pre.allowed:
             reason = "preflight refused: " + "; ".join(c.detail for c in pre.checks if not c.ok)
-            run.writer.finish(Verdict.REFUSED, reason)
+            run.finish(Verdict.REFUSED, reason)
             return RunResult(run.run_id, Verdict.REFUSED, reason, run.writer.path)
         try:
             return _execute(run, pre)
@@ -346,10 +271,12 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
             if pre.locks is not None:
                 pre.locks.release()
     finally:
+        if not Ledger(state_dir()).open_entries(run.run_id):
+            runs.release(state_dir(), run.run_id)  # the record is complete: nothing left for a keeper
         heartbeat.stop(done=True)  # after the journal's last write: the watchdog leaves quietly
 
 
-def _preflight(run: _Run) -> Any:
+def _preflight(run: Run) -> Any:
     """Preflight through :func:`chaosrunner.run.plan.evaluate_preflight` (the one place ``plan`` shares);
     records the result in the journal and builds the guard when the experiment declares one."""
 
@@ -364,7 +291,6 @@ def _preflight(run: _Run) -> Any:
     if s.get("blast_radius") is not None:
         s["blast_radius"]["touched"] = touched(pre.targets)
     if pre.allowed and ext.slo_guard is not None:
-
         run.guard = Guard(
             ext.slo_guard,
             ext.blast_radius,
@@ -378,29 +304,47 @@ def _preflight(run: _Run) -> Any:
     return pre
 
 
-def _execute(run: _Run, pre: Any) -> RunResult:
-    """Heartbeat + watchdog around chaoslib's run; rollbacks always; leftovers reverted; verdict."""
+def _execute(run: Run, pre: Any) -> RunResult:
+    """Sentinel and deadlines around chaoslib's run; rollbacks always; leftovers reverted; verdict."""
 
+    br = run.experiment.extension.blast_radius
+    run.sentinel = Sentinel(run.abort.trigger, max_duration_s=br.max_duration if br is not None else None)
+    deadlines = Deadlines()
+    events = RunEvents(run, deadlines)
     runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]})
-    runner.register_event_handler(_RunEvents(run))
+    runner.register_event_handler(events)
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    signals.install(run.abort, deadlines.on_signal)  # before chaoslib: no moment runs on default handlers
+    run.sentinel.start()
     try:
         journal = runner.run(
             run.experiment.doc, settings=settings, experiment_vars=(dict(run.options.variables), {})
         )
     except LedgerUnavailable as e:
-        run.writer.finish(Verdict.REFUSED, str(e))
+        run.finish(Verdict.REFUSED, str(e))
         return RunResult(run.run_id, Verdict.REFUSED, str(e), run.writer.path)
+    except SystemExit:
+        # Stopped before chaoslib's own interruption handling began (before its first activity): there
+        # were no rollbacks, so the run-level entry below replays them (fail closed: assume the worst).
+        log.warning("run %s stopped before chaoslib could handle it: %s", run.run_id, run.abort.reason)
+        journal = dict(run.writer.ctk or {})
+        journal["status"] = "interrupted"
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        run.sentinel.stop()
+        deadlines.close()
     run.writer.ctk = journal
+    for record in events.unfinished():
+        record["status"] = "interrupted"
 
     ledger = Ledger(state_dir())
-    rollbacks_ok = all(r.get("status") == "succeeded" for r in journal.get("rollbacks") or [])
+    rollbacks_ok = run.rollbacks_ran and all(
+        r.get("status") == "succeeded" for r in journal.get("rollbacks") or []
+    )
     if run.ledger_entry is not None and rollbacks_ok:
         ledger.close(run.ledger_entry, "undone", "experiment rollbacks succeeded", run_id=run.run_id)
-    # Faults our drivers recorded and the rollbacks did not close: revert them now, never leave them.
-    leftovers = [e for e in ledger.open_entries(run.run_id) if e.id != run.ledger_entry]
+    # Whatever is still open — faults our drivers recorded that the rollbacks did not close, or the
+    # experiment's own rollbacks when they never ran — is reverted now, never left.
+    leftovers = ledger.open_entries(run.run_id)
     outcomes = revert_open(ledger, run.run_id) if leftovers else []
     run.writer.section["ledger"] = [e.journal_view() for e in ledger.entries(run.run_id)]
     still_open = len(ledger.open_entries(run.run_id))
@@ -418,12 +362,14 @@ def _execute(run: _Run, pre: Any) -> RunResult:
             timings[key] = summary["timings"].get(key)
     if outcomes and any(not o.ok for o in outcomes):
         recovery_problem = recovery_problem or "a driver's fault could not be reverted"
+    if run.sentinel.reason is not None:
+        run.writer.section["sentinel"] = {"reason": run.sentinel.reason}
 
     verdict, reason = decide(
         journal, abort_reason=run.abort.reason, open_faults=still_open, recovery_problem=recovery_problem
     )
+    if run.journal_problem:
+        reason = f"{reason} ({run.journal_problem})"
     reason = run.writer.redact(reason)
-    run.writer.finish(verdict, reason)
-    if run.options.on_update is not None:
-        run.options.on_update(run.writer.section)
+    run.finish(verdict, reason)
     return RunResult(run.run_id, verdict, reason, run.writer.path)

@@ -38,6 +38,10 @@ class BadQuery(SliUnavailable):
     kind = "bad-query"
 
 
+class MalformedAnswer(SliUnavailable):
+    kind = "malformed"
+
+
 class PrometheusSource:
     """An :class:`chaosrunner.slo.catalog.SliSource` backed by one Prometheus server.
 
@@ -70,7 +74,7 @@ class PrometheusSource:
         from prometheus_api_client.exceptions import PrometheusApiClientException
 
         try:
-            return list(self._client.custom_query(promql, timeout=self.timeout_s))
+            result = self._client.custom_query(promql, timeout=self.timeout_s)
         except requests.exceptions.RequestException as e:
             raise PrometheusUnreachable(f"prometheus at {self.url} unreachable: {type(e).__name__}") from None
         except PrometheusApiClientException as e:
@@ -78,8 +82,11 @@ class PrometheusSource:
             if "400" in text.split(")")[0] or "422" in text.split(")")[0]:
                 raise BadQuery(f"prometheus rejected the query {promql!r}: {text[:300]}") from None
             raise PrometheusUnreachable(f"prometheus at {self.url} answered {text[:200]}") from None
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise PrometheusUnreachable(f"prometheus at {self.url} sent an unreadable answer: {e}") from None
+        if not isinstance(result, list):  # e.g. HTTP 200 with "result": null
+            raise MalformedAnswer(f"prometheus at {self.url} answered {type(result).__name__} for {promql!r}")
+        return result
 
     def scalar(self, promql: str) -> float:
         """One finite number (sum over the returned series)."""

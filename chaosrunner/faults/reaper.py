@@ -1,0 +1,124 @@
+"""The host's reaper: the keeper of last resort for faults and journals whose run is gone.
+
+Each run has two keepers outside its own process: its watchdog (a process in a session of its own,
+:mod:`chaosrunner.faults.watchdog`) and the reaper, which runs in a process that does not belong to any
+run — the scheduler daemon, or ``chaosrunner reaper`` as a service (a systemd unit ships in ``deploy/``).
+When both the runner and its watchdog die together (a container or systemd stop kills the whole cgroup, a
+CI timeout kills the job), only the reaper is left to act. Every pass it:
+
+1. finds the run leases (:mod:`chaosrunner.faults.runs`) whose owner is gone, reverts their open ledger
+   entries and marks their journals (``recovered_by: "reaper"``) — so a journal never stays ``running``
+   after its run is gone, even when the run injected nothing;
+2. finds leases whose owner is alive but has not beaten for :data:`STALE_AFTER_S` (the watchdog would
+   have acted after 3 s, so it is gone too, and the runner is hung or stopped): kills the owner so it
+   cannot inject after the revert, then reverts and marks as above;
+3. reverts any other open ledger entry whose owner is gone (faults recorded outside a run lease).
+
+A pass with nothing to do is a directory listing or two: cheap enough to run every second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaosrunner.core import storage
+from chaosrunner.faults.heartbeat import heartbeat_path
+from chaosrunner.faults.ledger import Ledger, owner_alive
+from chaosrunner.faults.recovery import mark_journal, recover_orphans
+from chaosrunner.faults.runs import RunLease, leases, release
+from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
+
+log = logging.getLogger("chaosrunner.reaper")
+
+STALE_AFTER_S = 10.0  # a lease whose owner has not beaten for this long is presumed hung (seconds)
+INTERVAL_S = 1.0  # ``chaosrunner reaper`` passes (seconds)
+
+
+@dataclass
+class ReapReport:
+    runs: list[str] = field(default_factory=list)  # runs whose record the reaper finished
+    outcomes: list[UndoOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[UndoOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def _journal_complete(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    section = doc.get("chaosrunner") if isinstance(doc, dict) else None
+    return isinstance(section, dict) and section.get("complete") is True
+
+
+def _beat_age(state: Path, lease: RunLease) -> float:
+    try:
+        last = heartbeat_path(state, lease.run_id).stat().st_mtime
+    except FileNotFoundError:
+        last = lease.started_at
+    return time.time() - max(last, lease.started_at)
+
+
+def _finish(state: Path, ledger: Ledger, lease: RunLease, timeout_s: float, report: ReapReport, why: str) -> None:
+    outcomes = revert_open(ledger, lease.run_id, timeout_s)
+    report.outcomes += outcomes
+    if any(o.outcome == "skipped" for o in outcomes):
+        return  # another keeper (the watchdog) is reverting this run right now; it marks the journal
+    journal = Path(lease.journal)
+    if not _journal_complete(journal):
+        reason = None if outcomes else f"the runner {why}; nothing was left to revert"
+        try:
+            mark_journal(journal, ledger, lease.run_id, outcomes, "reaper", reason=reason)
+        except (OSError, ValueError) as e:
+            log.error("run %s: cannot mark journal %s: %s", lease.run_id, journal, e)
+    if not ledger.open_entries(lease.run_id):
+        release(state, lease.run_id)
+    report.runs.append(lease.run_id)
+    log.warning("run %s: the runner %s; reaper reverted %d fault(s)", lease.run_id, why, len(outcomes))
+
+
+def reap(
+    state: Path | None = None,
+    *,
+    kill_stale: bool = True,
+    stale_after_s: float = STALE_AFTER_S,
+    timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
+) -> ReapReport:
+    """One pass (see the module docstring). ``kill_stale=False`` leaves hung-but-alive runners alone."""
+    state = Path(state) if state is not None else storage.state_dir()
+    ledger = Ledger(state)
+    report = ReapReport()
+    for lease in leases(state):
+        if not owner_alive(lease.pid, lease.pid_started_at):
+            _finish(state, ledger, lease, timeout_s, report, "is gone")
+        elif kill_stale and _beat_age(state, lease) > stale_after_s:
+            log.warning("run %s: no heartbeat for %.0fs; killing pid %d", lease.run_id, stale_after_s, lease.pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(lease.pid, signal.SIGKILL)
+            _finish(state, ledger, lease, timeout_s, report, f"stopped beating for {stale_after_s:g}s")
+    report.outcomes += recover_orphans(state, timeout_s, recovered_by="reaper")
+    return report
+
+
+def serve(state: Path | None = None, *, interval_s: float = INTERVAL_S, stop: threading.Event | None = None) -> None:
+    """Reap every ``interval_s`` until ``stop`` is set. A failing pass is logged and retried: the reaper
+    itself must not die of one bad entry."""
+    stop = stop or threading.Event()
+    log.info("reaper watching %s every %gs", Path(state) if state else storage.state_dir(), interval_s)
+    while True:
+        try:
+            reap(state)
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged with its traceback
+            log.exception("reaper pass failed")
+        if stop.wait(interval_s):
+            return
