@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from chaosrunner.core import verdict as verdicts
+
 if TYPE_CHECKING:
     from chaosrunner.journal.store import Listing
     from chaosrunner.report.view import RunView
-
-VERDICT_CHOICES = "passed|deviated|failed|aborted|refused|rollback-failed|running"
-
 
 _CONTROL = {c: None for c in [*range(0, 9), *range(11, 32), 127, *range(128, 160)]}
 
@@ -85,7 +84,7 @@ def register(app: typer.Typer) -> None:
     @journal.command("list")
     def list_(
         experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
-        verdict: str | None = typer.Option(None, help=VERDICT_CHOICES),
+        verdict: str | None = typer.Option(None, help=verdicts.CHOICES),
         entry: str | None = typer.Option(None, help="calendar entry name"),
         trigger: str | None = typer.Option(None, help="cli|schedule|gameday"),
         since: str | None = typer.Option(None, help="runs started at or after: ISO date/time or age (7d)"),
@@ -98,11 +97,11 @@ def register(app: typer.Typer) -> None:
         from datetime import UTC
 
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.journal.store import VERDICTS, Filters, list_journals
+        from chaosrunner.journal.store import Filters, list_journals
 
         try:
-            if verdict is not None and verdict not in VERDICTS:
-                raise InvalidInput("--verdict", [("", f"{verdict!r}: expected one of {VERDICT_CHOICES}")])
+            if verdict is not None and verdict not in verdicts.ORDER:
+                raise InvalidInput("--verdict", [("", f"{verdict!r}: expected one of {verdicts.CHOICES}")])
             now = datetime.now(UTC)
             filters = Filters(
                 experiment=experiment,
@@ -268,7 +267,7 @@ def list_lines(rows: list[Any]) -> list[str]:
         table.append(
             (
                 s.run_id,
-                s.verdict if s.complete or s.verdict != "running" else "incomplete",
+                verdicts.label(s.verdict, complete=s.complete),
                 s.trigger or "—",
                 s.calendar_entry or "—",
                 fmt_seconds(s.duration_s),

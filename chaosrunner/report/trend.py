@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chaosrunner.journal.store import JournalSummary, try_time
+from chaosrunner.core.ids import try_time
+from chaosrunner.journal.summary import JournalSummary
 
 OUTCOME = {"passed": 1.0, "deviated": 0.3, "aborted": 0.3, "failed": 0.0, "rollback-failed": 0.0}
 HALF_LIFE_DAYS = 28.0

@@ -1,6 +1,6 @@
 """What a report shows about one run, computed once (pure): the HTML and Markdown renderers only format it.
 
-Everything here reads a validated :class:`~chaosrunner.journal.store.Journal`; any field may be absent
+Everything here reads a validated :class:`~chaosrunner.journal.schema.Journal`; any field may be absent
 (plain ``chaos run`` journals, ``kill -9`` leftovers), and absence is shown as absence ("—"), never as 0.
 Charts are computed server-side as SVG coordinates so the HTML needs no JavaScript and no network.
 Long guard series are downsampled (min/max per bucket, so spikes survive) to :data:`MAX_POINTS`.
@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chaosrunner.journal.store import (
-    Journal,
-    JournalSummary,
-    LoadedJournal,
-    activity_errors,
-    extension_block,
-    try_time,
-)
+from chaosrunner.core.ids import try_time
+from chaosrunner.journal.schema import Journal
+from chaosrunner.journal.store import LoadedJournal
+from chaosrunner.journal.summary import JournalSummary, activity_errors, extension_block
 
 RUN_LEVEL_FAULT = "experiment"  # the ledger entry the runner opens for the whole run (docs/architecture.md)
 MAX_POINTS = 400  # per series, after downsampling: plenty for a 600 px wide chart
@@ -354,9 +350,7 @@ def guard_origin(j: Journal) -> datetime | None:
     s = j.chaosrunner
     if s is None or s.guard is None:
         return None
-    extra = s.guard.model_extra or {}
-    started = extra.get("started_at")
-    if isinstance(started, str) and (t := try_time(started)):
+    if t := try_time(s.guard.started_at):
         return t
     if s.guard.samples:
         first = s.guard.samples[0]
