@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chaosrunner.core import verdict as verdicts
 from chaosrunner.core.ids import try_time
 from chaosrunner.journal.schema import Journal
 from chaosrunner.journal.store import LoadedJournal
@@ -23,17 +24,6 @@ MAX_POINTS = 400  # per series, after downsampling: plenty for a 600 px wide cha
 CHART_W, CHART_H = 640.0, 170.0
 PAD_L, PAD_R, PAD_T, PAD_B = 72.0, 26.0, 10.0, 26.0
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
-
-VERDICT_TEXT = {
-    "passed": "Passed — the system withstood the fault",
-    "deviated": "Deviated — the steady state did not hold after the fault: a weakness was found",
-    "failed": "Failed — an activity failed, the system was unhealthy before, or it did not recover",
-    "aborted": "Aborted — stopped and rolled back",
-    "refused": "Refused — preflight said no; nothing was injected",
-    "rollback-failed": "Rollback failed — a fault may still be in place",
-    "running": "Incomplete — the run never finished (runner killed or crashed)",
-}
-
 
 def fmt_seconds(v: float | None) -> str:
     """Seconds → '850 ms', '12.5 s', '3 min 04 s', '2 h 05 min'; None → '—'."""
@@ -678,8 +668,8 @@ def run_view(loaded: LoadedJournal) -> RunView:
         path=str(loaded.path),
         kind=summary.kind,
         verdict=verdict,
-        verdict_text=VERDICT_TEXT.get(verdict, verdict),
-        verdict_label="incomplete" if verdict == "running" and not summary.complete else verdict,
+        verdict_text=verdicts.text(verdict),
+        verdict_label=verdicts.label(verdict, complete=summary.complete),
         reason=reason,
         complete=summary.complete,
         facts=facts,
