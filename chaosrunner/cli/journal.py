@@ -259,7 +259,7 @@ def register(app: typer.Typer) -> None:
 
 def list_lines(rows: list[Any]) -> list[str]:
     """The listing as aligned plain text: cheap for 10,000 rows (a rich table measures every cell)."""
-    from chaosrunner.report.view import fmt_ratio, fmt_seconds
+    from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 
     header = ("run id", "verdict", "trigger", "entry", "duration", "recover", "budget", "experiment")
     table = [header]
@@ -285,8 +285,8 @@ def print_trend(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
     from chaosrunner.report.trend import verdicts_text
-    from chaosrunner.report.view import fmt_ratio, fmt_seconds
 
     console = Console(soft_wrap=False, width=max(140, Console().width))
     if not result.experiments:
