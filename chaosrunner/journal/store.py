@@ -109,7 +109,7 @@ def load_summary(path: str | Path) -> JournalSummary:
         raise InvalidInput(p, [(key_path(err["loc"]), _msg(err["msg"])) for err in errors]) from None
     if head.chaosrunner is None and head.experiment is None and head.status is None and not head.run:
         parse_journal(data, p)  # not a journal (or not an object): same message as `show`
-    return summarize(head, p)  # the head has every Journal field summarize reads (tests/review/test_schema.py)
+    return summarize(head, p)  # the head has every Journal field summarize reads (tests/review/test_contracts.py)
 
 
 def _msg(msg: str) -> str:
