@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from chaosrunner.core import verdict as verdicts
+from chaosrunner.core.ids import parse_time
 
 if TYPE_CHECKING:
     from chaosrunner.journal.store import Listing
@@ -36,7 +37,7 @@ def _fail(err: Exception) -> typer.Exit:
 
 def parse_when(option: str, value: str | None, now: datetime) -> datetime | None:
     """``--since``/``--until``: an ISO date or time (UTC unless it says otherwise), or an age like ``7d``."""
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     from chaosrunner.core.units import parse_duration
     from chaosrunner.core.validation import InvalidInput
@@ -48,12 +49,11 @@ def parse_when(option: str, value: str | None, now: datetime) -> datetime | None
     except ValueError:
         pass
     try:
-        t = datetime.fromisoformat(value)
+        return parse_time(value)
     except ValueError:
         raise InvalidInput(
             option, [("", f"{value!r}: expected an ISO date/time (2026-11-16, 2026-11-16T14:00Z) or an age (7d)")]
         ) from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def _warn_problems(listing: Listing) -> None:
