@@ -344,7 +344,7 @@ def show_lines(v: RunView) -> list[str]:
         out.append(f"why: {v.reason}")
     out += [f"note: {n}" for n in v.notes]
     out += [f"{k}: {val}" for k, val in v.facts]
-    if v.preflight and (v.verdict == "refused" or any(c["ok"] != "ok" for c in v.preflight)):
+    if v.preflight and (v.verdict == verdicts.Verdict.REFUSED or any(c["ok"] != "ok" for c in v.preflight)):
         out.append("preflight:")
         out += [f"  {c['check']}: {c['ok']} — {c['detail']}" for c in v.preflight]
     if v.targets:
@@ -376,7 +376,7 @@ def show_lines(v: RunView) -> list[str]:
         if rolled:
             out.append("rolled back:")
             out += [f"  {r.name}: {r.status} ({r.duration})" for r in rolled]
-        elif v.kind == "chaosrunner" and v.verdict not in ("refused",):
+        elif v.kind == "chaosrunner" and v.verdict != verdicts.Verdict.REFUSED:
             out.append("rolled back: nothing recorded")
     if v.timings:
         out.append("timings: " + ", ".join(f"{k} {val}" for k, val in v.timings))
