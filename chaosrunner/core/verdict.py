@@ -57,8 +57,8 @@ def text(verdict: str) -> str:
 
 
 def label(verdict: str, *, complete: bool) -> str:
-    """The one word a listing or banner shows: the verdict, or ``incomplete`` for a run still marked
-    ``running`` whose journal is not complete (it will never finish: its runner is gone)."""
+    """The one word a listing or banner shows: the verdict, or ``incomplete`` for a journal still marked
+    ``running`` and not complete (a run in progress, or one whose runner was killed)."""
     return "incomplete" if verdict == Verdict.RUNNING and not complete else verdict
 
 
