@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from chaosrunner.core import verdict as verdicts
+from chaosrunner.core.ids import parse_time
+
 if TYPE_CHECKING:
     from chaosrunner.journal.store import Listing
     from chaosrunner.report.view import RunView
-
-VERDICT_CHOICES = "passed|deviated|failed|aborted|refused|rollback-failed|running"
-
 
 _CONTROL = {c: None for c in [*range(0, 9), *range(11, 32), 127, *range(128, 160)]}
 
@@ -37,7 +37,7 @@ def _fail(err: Exception) -> typer.Exit:
 
 def parse_when(option: str, value: str | None, now: datetime) -> datetime | None:
     """``--since``/``--until``: an ISO date or time (UTC unless it says otherwise), or an age like ``7d``."""
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     from chaosrunner.core.units import parse_duration
     from chaosrunner.core.validation import InvalidInput
@@ -49,12 +49,11 @@ def parse_when(option: str, value: str | None, now: datetime) -> datetime | None
     except ValueError:
         pass
     try:
-        t = datetime.fromisoformat(value)
+        return parse_time(value)
     except ValueError:
         raise InvalidInput(
             option, [("", f"{value!r}: expected an ISO date/time (2026-11-16, 2026-11-16T14:00Z) or an age (7d)")]
         ) from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def _warn_problems(listing: Listing) -> None:
@@ -85,7 +84,7 @@ def register(app: typer.Typer) -> None:
     @journal.command("list")
     def list_(
         experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
-        verdict: str | None = typer.Option(None, help=VERDICT_CHOICES),
+        verdict: str | None = typer.Option(None, help=verdicts.CHOICES),
         entry: str | None = typer.Option(None, help="calendar entry name"),
         trigger: str | None = typer.Option(None, help="cli|schedule|gameday"),
         since: str | None = typer.Option(None, help="runs started at or after: ISO date/time or age (7d)"),
@@ -98,11 +97,11 @@ def register(app: typer.Typer) -> None:
         from datetime import UTC
 
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.journal.store import VERDICTS, Filters, list_journals
+        from chaosrunner.journal.store import Filters, list_journals
 
         try:
-            if verdict is not None and verdict not in VERDICTS:
-                raise InvalidInput("--verdict", [("", f"{verdict!r}: expected one of {VERDICT_CHOICES}")])
+            if verdict is not None and verdict not in verdicts.ORDER:
+                raise InvalidInput("--verdict", [("", f"{verdict!r}: expected one of {verdicts.CHOICES}")])
             now = datetime.now(UTC)
             filters = Filters(
                 experiment=experiment,
@@ -260,7 +259,7 @@ def register(app: typer.Typer) -> None:
 
 def list_lines(rows: list[Any]) -> list[str]:
     """The listing as aligned plain text: cheap for 10,000 rows (a rich table measures every cell)."""
-    from chaosrunner.report.view import fmt_ratio, fmt_seconds
+    from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 
     header = ("run id", "verdict", "trigger", "entry", "duration", "recover", "budget", "experiment")
     table = [header]
@@ -268,7 +267,7 @@ def list_lines(rows: list[Any]) -> list[str]:
         table.append(
             (
                 s.run_id,
-                s.verdict if s.complete or s.verdict != "running" else "incomplete",
+                verdicts.label(s.verdict, complete=s.complete),
                 s.trigger or "—",
                 s.calendar_entry or "—",
                 fmt_seconds(s.duration_s),
@@ -286,8 +285,8 @@ def print_trend(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
     from chaosrunner.report.trend import verdicts_text
-    from chaosrunner.report.view import fmt_ratio, fmt_seconds
 
     console = Console(soft_wrap=False, width=max(140, Console().width))
     if not result.experiments:
@@ -345,7 +344,7 @@ def show_lines(v: RunView) -> list[str]:
         out.append(f"why: {v.reason}")
     out += [f"note: {n}" for n in v.notes]
     out += [f"{k}: {val}" for k, val in v.facts]
-    if v.preflight and (v.verdict == "refused" or any(c["ok"] != "ok" for c in v.preflight)):
+    if v.preflight and (v.verdict == verdicts.Verdict.REFUSED or any(c["ok"] != "ok" for c in v.preflight)):
         out.append("preflight:")
         out += [f"  {c['check']}: {c['ok']} — {c['detail']}" for c in v.preflight]
     if v.targets:
@@ -377,7 +376,7 @@ def show_lines(v: RunView) -> list[str]:
         if rolled:
             out.append("rolled back:")
             out += [f"  {r.name}: {r.status} ({r.duration})" for r in rolled]
-        elif v.kind == "chaosrunner" and v.verdict not in ("refused",):
+        elif v.kind == "chaosrunner" and v.verdict != verdicts.Verdict.REFUSED:
             out.append("rolled back: nothing recorded")
     if v.timings:
         out.append("timings: " + ", ".join(f"{k} {val}" for k, val in v.timings))

@@ -9,40 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import secrets as _random
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.core.storage import atomic_write_json, journal_dir
-from chaosrunner.core.verdict import Verdict, exit_code
+from chaosrunner.core.ids import new_run_id, now_iso
+from chaosrunner.core.storage import atomic_write_json
+from chaosrunner.core.verdict import Verdict
+from chaosrunner.journal.layout import journal_path
+from chaosrunner.journal.schema import SECTION, final_fields, new_section, refusal_ctk
 
-FORMAT = 1
 REDACTED = "***"
-RUN_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-([a-z0-9][a-z0-9-]{0,63})-([0-9a-f]{6})$")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def new_run_id(title: str, when: datetime | None = None) -> str:
-    """``YYYYMMDDTHHMMSSZ-<slug>-<6 hex>``; the slug comes from the experiment title or file name."""
-    when = when or datetime.now(UTC)
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-") or "experiment"
-    return f"{when.strftime('%Y%m%dT%H%M%SZ')}-{slug}-{_random.token_hex(3)}"
-
-
-def journal_path(run_id: str, root: Path | None = None) -> Path:
-    """Where a run's journal lives: ``<root>/YYYY/MM/DD/<run_id>.json``. Refuses malformed ids."""
-    m = RUN_ID_RE.match(run_id)
-    if not m:
-        raise ValueError(f"not a run id: {run_id!r}")
-    day = m.group(1)
-    return (root or journal_dir()) / day[0:4] / day[4:6] / day[6:8] / f"{run_id}.json"
 
 
 def redact(value: Any, secret_values: Iterable[str]) -> Any:
@@ -100,31 +78,7 @@ class JournalWriter:
         self._secrets: set[str] = set()
         self.lock = threading.RLock()  # the guard's sampler thread appends samples while the main thread writes
         self.ctk: dict[str, Any] = {}
-        self.section: dict[str, Any] = {
-            "format": FORMAT,
-            "run_id": run_id,
-            "complete": False,
-            "verdict": "running",
-            "reason": None,
-            "exit_code": None,
-            "started_at": now_iso(),
-            "ended_at": None,
-            "preflight": None,
-            "targets": [],
-            "blast_radius": None,
-            "activities": [],
-            "guard": None,
-            "abort": None,
-            "ledger": [],
-            "timings": {
-                "time_to_detect_s": None,
-                "time_to_abort_s": None,
-                "time_to_rollback_s": None,
-                "time_to_recover_s": None,
-            },
-            "figures": {},
-            "recovered_by": None,
-        }
+        self.section: dict[str, Any] = new_section(run_id, now_iso())
 
     def add_secrets(self, values: Iterable[str]) -> None:
         self._secrets.update(v for v in values if isinstance(v, str))
@@ -139,7 +93,7 @@ class JournalWriter:
     def document(self) -> dict[str, Any]:
         """A redacted copy of the journal (``redact`` builds new containers: chaoslib's live dicts are
         never shared with the file writer)."""
-        return redact({**(self.ctk or {}), "chaosrunner": self.section}, self._secrets)
+        return redact({**(self.ctk or {}), SECTION: self.section}, self._secrets)
 
     def flush(self, durable: bool = False) -> None:
         """Rewrite the journal atomically. Intermediate writes skip fsync: a crash of the runner still
@@ -148,13 +102,8 @@ class JournalWriter:
             atomic_write_json(self.path, self.document(), durable=durable)
 
     def finish(self, verdict: Verdict, reason: str) -> None:
-        self.section.update(
-            verdict=verdict.value,
-            reason=reason,
-            exit_code=int(exit_code(verdict)),
-            ended_at=now_iso(),
-            complete=True,
-        )
+        """Record the verdict and ``reason`` (one sentence), mark the journal complete, write it durably."""
+        self.section.update(final_fields(verdict, reason, now_iso()))
         self.flush(durable=True)
 
 
@@ -194,17 +143,7 @@ def record_refusal(
     """
     name = title or Path(experiment_path).stem
     writer = JournalWriter(new_run_id(name), root)
-    writer.ctk = {
-        "experiment": {"title": name},
-        "status": "skipped",
-        "start": writer.section["started_at"],
-        "end": writer.section["started_at"],
-        "duration": 0.0,
-        "deviated": False,
-        "steady_states": {"before": None, "after": None, "during": []},
-        "run": [],
-        "rollbacks": [],
-    }
+    writer.ctk = refusal_ctk(name, writer.section["started_at"])
     writer.section.update(
         trigger=trigger,
         calendar_entry=calendar_entry,

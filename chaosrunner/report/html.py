@@ -15,8 +15,9 @@ from typing import Any
 import jinja2
 
 from chaosrunner.journal.store import LoadedJournal
+from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 from chaosrunner.report.trend import Trend, verdicts_text
-from chaosrunner.report.view import RunView, fmt_ratio, fmt_seconds, run_view
+from chaosrunner.report.view import RunView, run_view
 
 VERSION = "0.1.0"
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chaosrunner.journal.store import LoadedJournal
+from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 from chaosrunner.report.trend import Trend, verdicts_text
-from chaosrunner.report.view import RunView, fmt_ratio, fmt_seconds, run_view
+from chaosrunner.report.view import RunView, run_view
 
 
 def cell(text: object) -> str:

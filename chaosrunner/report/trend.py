@@ -11,7 +11,7 @@ The score of one run, in [0, 1]::
     recovery  = 1 − 0.5 × min(1, time_to_recover / recovery_deadline)   (0 past the deadline; 1 if unknown)
     budget    = 1 − 0.5 × min(1, budget_spent / budget_allowance)        (1 if unknown)
 
-Refused and incomplete runs are not evidence about the system and are not scored (they are counted).
+Refused, invalid and incomplete runs are not evidence about the system and are not scored (they are counted).
 An experiment's score is the recency-weighted mean of its run scores (weight 0.5 ** (age / 28 days): a
 result four weeks old counts half), so an experiment that stopped being exercised fades instead of
 keeping a stale 100. The overall score is the plain mean of the experiment scores (each experiment
@@ -26,11 +26,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chaosrunner.journal.store import JournalSummary, try_time
+from chaosrunner.core.ids import try_time
+from chaosrunner.core.verdict import Verdict, display_rank
+from chaosrunner.journal.summary import JournalSummary
 
-OUTCOME = {"passed": 1.0, "deviated": 0.3, "aborted": 0.3, "failed": 0.0, "rollback-failed": 0.0}
+OUTCOME: dict[str, float] = {
+    Verdict.PASSED: 1.0,
+    Verdict.DEVIATED: 0.3,
+    Verdict.ABORTED: 0.3,
+    Verdict.FAILED: 0.0,
+    Verdict.ROLLBACK_FAILED: 0.0,
+}
 HALF_LIFE_DAYS = 28.0
-VERDICT_ORDER = ("passed", "deviated", "failed", "aborted", "rollback-failed", "refused", "running")
 
 
 def run_score(s: JournalSummary) -> float | None:
@@ -161,8 +168,7 @@ def compute_trend(
 
 
 def _verdict_key(item: tuple[str, int]) -> int:
-    v = item[0]
-    return VERDICT_ORDER.index(v) if v in VERDICT_ORDER else len(VERDICT_ORDER)
+    return display_rank(item[0])
 
 
 def verdicts_text(verdicts: dict[str, int]) -> str:

@@ -10,9 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chaosrunner.core.ids import RUN_ID_RE
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.journal.store import VERDICTS, load_journal, load_summary, parse_journal
-from chaosrunner.journal.writer import RUN_ID_RE
+from chaosrunner.core.verdict import ORDER
+from chaosrunner.journal.store import load_journal, load_summary, parse_journal
 from chaosrunner.report.html import render_html
 from chaosrunner.report.markdown import render_markdown
 from tests.review import journals as J
@@ -92,7 +93,7 @@ section = st.fixed_dictionaries(
         "experiment_title": maybe(some_text),
         "started_at": maybe(times),
         "ended_at": maybe(times),
-        "verdict": maybe(st.sampled_from(VERDICTS)),
+        "verdict": maybe(st.sampled_from(ORDER)),
         "reason": maybe(some_text),
         "exit_code": maybe(st.integers(0, 5)),
         "preflight": maybe(
@@ -337,5 +338,5 @@ def test_the_listing_fast_path_never_tracebacks(tmp_path_factory: Any, doc: Any)
     except InvalidInput as e:
         assert str(e).startswith(f"{p}: ")
         return
-    assert summary.verdict in VERDICTS
+    assert summary.verdict in ORDER
     assert json.dumps(summary.to_json())

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from chaosrunner.journal.store import LoadedJournal, parse_journal
+from chaosrunner.report.charts import MAX_POINTS, downsample, nice_ceiling
+from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 from chaosrunner.report.html import render_html
 from chaosrunner.report.markdown import cell, render_markdown
-from chaosrunner.report.view import MAX_POINTS, downsample, fmt_ratio, fmt_seconds, nice_ceiling, run_view
+from chaosrunner.report.view import run_view
 from tests.review import journals as J
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from chaosrunner.core.validation import InvalidInput
+from chaosrunner.journal.index import INDEX_NAME
 from chaosrunner.journal.store import (
-    INDEX_NAME,
     Filters,
     find_journal,
     list_journals,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.journal.store import JournalSummary, parse_journal
+from chaosrunner.journal.store import parse_journal
+from chaosrunner.journal.summary import JournalSummary
 from chaosrunner.report.trend import compute_trend, iso_week, run_score
 from tests.review import journals as J
 

@@ -1,0 +1,217 @@
+"""One journal → one summary row (pure): what a listing, a trend and a game-day table need.
+
+Works on the full :class:`~chaosrunner.journal.schema.Journal` and on its listing head alike (the head
+has every field read here). A plain ``chaos run`` journal gets its verdict from
+:func:`chaosrunner.core.verdict.decide`, the same rules chaosrunner's own runs are judged by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaosrunner.core.ids import try_time
+from chaosrunner.core.units import parse_duration
+from chaosrunner.core.verdict import Verdict, activity_failed, decide
+from chaosrunner.journal.schema import SECTION, Journal, Timings
+
+
+@dataclass
+class JournalSummary:
+    """What a listing, a trend and a game-day summary table need from one journal (JSON-ready).
+
+    Times are ISO-8601 strings, durations seconds, ratios ratios (0.01 = 1 %).
+    """
+
+    run_id: str
+    path: str
+    kind: str  # "chaosrunner" or "chaostoolkit" (plain `chaos run` journal, no chaosrunner section)
+    experiment: str  # the key trends group by: experiment path if known, else title
+    title: str
+    verdict: str  # a chaosrunner.core.verdict.Verdict value
+    complete: bool
+    trigger: str | None
+    calendar_entry: str | None
+    started_at: str | None
+    ended_at: str | None
+    duration_s: float | None
+    reason: str | None
+    aborted: bool
+    targets: int
+    time_to_detect_s: float | None
+    time_to_recover_s: float | None
+    rto_s: float | None
+    budget_spent: float | None
+    budget_allowance: float | None
+    recovery_deadline_s: float | None
+    samples: int
+    errors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Flat, JSON-ready (every field is a scalar); much cheaper than ``dataclasses.asdict``."""
+        d = self.__dict__
+        return {f: d[f] for f in JSON_FIELDS}
+
+
+JSON_FIELDS = [f for f in JournalSummary.__dataclass_fields__ if f != "extra"]
+
+
+def ctk_document(j: Journal) -> dict[str, Any]:
+    """The Chaos Toolkit half of ``j`` as the plain data :func:`~chaosrunner.core.verdict.decide` judges
+    (keys absent from the file stay absent; ``null`` entries of ``run``/``rollbacks`` are dropped)."""
+    return {
+        "status": j.status,
+        "end": j.end,
+        "deviated": j.deviated,
+        "steady_states": j.steady_states,
+        "run": [r.model_dump(exclude_unset=True) for r in j.run if r is not None],
+        "rollbacks": [r.model_dump(exclude_unset=True) for r in j.rollbacks if r is not None],
+    }
+
+
+def experiment_title(j: Journal) -> str:
+    s = j.chaosrunner
+    if s is not None and s.experiment_title:
+        return s.experiment_title
+    exp = j.experiment or {}
+    title = exp.get("title")
+    return title if isinstance(title, str) and title else "(untitled experiment)"
+
+
+def extension_block(j: Journal) -> dict[str, Any]:
+    """The experiment's ``extensions: [{name: chaosrunner, ...}]`` block, or {} when absent/garbled."""
+    exts = (j.experiment or {}).get("extensions")
+    if isinstance(exts, list):
+        for e in exts:
+            if isinstance(e, dict) and e.get("name") == SECTION:
+                return e
+    return {}
+
+
+def recovery_deadline_s(j: Journal) -> float | None:
+    """The guard's ``recovery_deadline`` in seconds, if the experiment declares a readable one."""
+    guard = extension_block(j).get("slo_guard")
+    if isinstance(guard, dict) and "recovery_deadline" in guard:
+        try:
+            return parse_duration(guard["recovery_deadline"])
+        except ValueError:
+            return None
+    return None
+
+
+def rto_s(j: Journal) -> float | None:
+    """RTO in seconds: a measured ``figures.rto_s`` when an activity reported one, else time to recover."""
+    s = j.chaosrunner
+    if s is None:
+        return None
+    fig = (s.figures or {}).get("rto_s")
+    if isinstance(fig, int | float) and not isinstance(fig, bool):
+        return float(fig)
+    return s.timings.time_to_recover_s if s.timings else None
+
+
+def activity_errors(j: Journal) -> list[tuple[str, str]]:
+    """(activity name, error text) for every failed activity, ours first, else Chaos Toolkit's — the
+    entries :func:`~chaosrunner.core.verdict.activity_failed` calls failed."""
+    out: list[tuple[str, str]] = []
+    s = j.chaosrunner
+    if s is not None and s.activities:
+        for a in s.activities:
+            if a.error or a.status == "failed":
+                out.append((a.name or "(unnamed)", a.error or "failed"))
+        return out
+    doc = ctk_document(j)
+    for r in [*doc["run"], *doc["rollbacks"]]:
+        if activity_failed(r):
+            activity = r.get("activity") or {}
+            name = activity.get("name")
+            out.append((name if isinstance(name, str) else "(unnamed)", _error_text(r)))
+    return out
+
+
+def _error_text(r: Mapping[str, Any]) -> str:
+    if r.get("status") == "failed":
+        exc = r.get("exception")
+        text = "".join(exc) if isinstance(exc, list) else (exc or "failed")
+        return str(text).strip()
+    output = r["output"]  # activity_failed said: an action whose output has an int status
+    if ((r.get("activity") or {}).get("provider") or {}).get("type") == "http":
+        return f"http status {output['status']}"
+    stderr = output.get("stderr")
+    detail = f": {stderr.strip()[:2000]}" if isinstance(stderr, str) and stderr.strip() else ""
+    return f"process exited with status {output['status']}{detail}"
+
+
+def summarize(j: Journal, path: Path) -> JournalSummary:
+    """One journal → one summary row. Pure; handles plain Chaos Toolkit journals and incomplete ones."""
+    s = j.chaosrunner
+    title = experiment_title(j)
+    if s is None:
+        start, end = j.start, j.end
+        started = try_time(start)
+        ended = try_time(end)
+        duration = (
+            j.duration if j.duration is not None else ((ended - started).total_seconds() if started and ended else None)
+        )
+        verdict, reason = decide(ctk_document(j))
+        return JournalSummary(
+            run_id=path.stem,
+            path=str(path),
+            kind="chaostoolkit",
+            experiment=title,
+            title=title,
+            verdict=verdict.value,
+            complete=bool(j.end),
+            trigger=None,
+            calendar_entry=None,
+            started_at=start,
+            ended_at=end,
+            duration_s=duration,
+            reason=reason,
+            aborted=verdict is Verdict.ABORTED,
+            targets=0,
+            time_to_detect_s=None,
+            time_to_recover_s=None,
+            rto_s=None,
+            budget_spent=None,
+            budget_allowance=None,
+            recovery_deadline_s=recovery_deadline_s(j),
+            samples=0,
+            errors=len(activity_errors(j)),
+        )
+    started_s = s.started_at or j.start
+    ended_s = s.ended_at or (j.end if s.complete else None)
+    started = try_time(started_s)
+    ended = try_time(ended_s)
+    duration = (ended - started).total_seconds() if started and ended else None
+    budget = s.guard.budget if s.guard else None
+    timings = s.timings or Timings()
+    verdict_s = s.verdict or (Verdict.RUNNING.value if not s.complete else decide(ctk_document(j))[0].value)
+    return JournalSummary(
+        run_id=s.run_id or path.stem,
+        path=str(path),
+        kind="chaosrunner",
+        experiment=s.experiment_path or title,
+        title=title,
+        verdict=verdict_s,
+        complete=bool(s.complete),
+        trigger=s.trigger,
+        calendar_entry=s.calendar_entry,
+        started_at=started_s,
+        ended_at=ended_s,
+        duration_s=duration,
+        reason=s.reason,
+        aborted=s.abort is not None or verdict_s == Verdict.ABORTED,
+        targets=len(s.targets),
+        time_to_detect_s=timings.time_to_detect_s,
+        time_to_recover_s=timings.time_to_recover_s,
+        rto_s=rto_s(j),
+        budget_spent=budget.spent if budget else None,
+        budget_allowance=budget.allowance if budget else None,
+        recovery_deadline_s=recovery_deadline_s(j),
+        samples=len(s.guard.samples) if s.guard else 0,
+        errors=len(activity_errors(j)),
+    )
