@@ -35,16 +35,18 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.core import context, storage
+from chaosrunner.core.ids import format_time
 
 OPEN_INDEX = "_open"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENTRY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 OUTCOMES = ("undone", "expired", "undo-failed")
 ROLLBACKS_UNDO = "chaosrunner-rollbacks"
+RUN_LEVEL_FAULT = "experiment"  # the entry the runner opens for the whole run: "replay its rollbacks"
 
 
 def _now_iso(now: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if now is None else now, UTC).isoformat().replace("+00:00", "Z")
+    return format_time(datetime.fromtimestamp(time.time() if now is None else now, UTC))
 
 
 def check_run_id(run_id: str) -> str:

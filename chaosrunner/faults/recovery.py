@@ -7,27 +7,26 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from chaosrunner.core import storage
-from chaosrunner.core.verdict import Verdict, exit_code
+from chaosrunner.core.ids import now_iso
+from chaosrunner.core.verdict import Verdict
+from chaosrunner.faults import runs
 from chaosrunner.faults.ledger import Ledger, owner_alive
 from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
-
-JOURNAL_RUN_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T\d{6}Z-[a-z0-9-]{1,64}-[0-9a-f]{6}$")
+from chaosrunner.journal.layout import existing_journal_path
+from chaosrunner.journal.schema import final_fields
 
 
 def journal_path_for(run_id: str, journals: Path | None = None) -> Path | None:
-    """Where the journal store keeps ``run_id`` (``<journals>/YYYY/MM/DD/<run_id>.json``), if it exists."""
-    m = JOURNAL_RUN_ID_RE.match(run_id)
-    if not m:
-        return None
-    path = (journals or storage.journal_dir()) / m.group(1) / m.group(2) / m.group(3) / f"{run_id}.json"
-    return path if path.is_file() else None
+    """Where the run's journal is: the lease's path while the run holds one, else the store's layout."""
+    lease = runs.read(storage.state_dir(), run_id) if journals is None else None
+    if lease is not None and Path(lease.journal).is_file():
+        return Path(lease.journal)
+    return existing_journal_path(run_id, journals)
 
 
 def mark_journal(
@@ -54,24 +53,16 @@ def mark_journal(
         cr = journal["chaosrunner"] = {"format": 1, "run_id": run_id}
     failed = [o for o in outcomes if not o.ok]
     verdict = Verdict.ROLLBACK_FAILED if failed else Verdict.ABORTED
-    now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ended_at = now_iso()
     if reason is None:
         reason = (
             f"the runner died; {recovered_by} reverted {len(outcomes) - len(failed)} of {len(outcomes)} open fault(s)"
         )
         if failed:
             reason += "; still in place: " + ", ".join(f"{o.fault} on {o.target} ({o.detail})" for o in failed)
-    cr.update(
-        {
-            "complete": True,
-            "verdict": str(verdict),
-            "exit_code": int(exit_code(verdict)),
-            "reason": reason,
-            "recovered_by": recovered_by,
-        }
-    )
-    cr.setdefault("ended_at", now_iso)
-    journal.setdefault("end", now_iso)
+    cr.update({**final_fields(verdict, reason, cr.get("ended_at") or ended_at), "recovered_by": recovered_by})
+    cr.setdefault("ended_at", ended_at)
+    journal.setdefault("end", ended_at)
     if journal.get("status") in (None, "running"):
         journal["status"] = "interrupted"
     views = {e.id: e.journal_view() for e in ledger.entries(run_id)}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosrunner.core.clock import Clock, SystemClock
+from chaosrunner.core.ids import format_time
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind
 from chaosrunner.inventory.base import Target
@@ -188,7 +189,7 @@ class Guard:
         """Measure the baseline, then start the sampler and the sentinel threads (daemon threads)."""
         self._baseline()
         self._t0 = self.clock.monotonic()
-        self._started_at = self.clock.now().isoformat()
+        self._started_at = format_time(self.clock.now())
         self._last_sample_mono = self._t0
         loops = [(self._sample_loop, "guard-sampler")]
         if self.health_probes:
@@ -219,7 +220,7 @@ class Guard:
             if self.abort.reason is not None or self._stop.is_set():
                 return
             self.abort.reason = reason
-            self.abort.decided_at = self.clock.now().isoformat()
+            self.abort.decided_at = format_time(self.clock.now())
             self.abort.decided_monotonic = self.clock.monotonic()
             self.abort.decided_elapsed_s = self.elapsed()
             self.abort.decisions.append({"t": self.abort.decided_at, "action": "abort", "reason": reason})
@@ -260,7 +261,7 @@ class Guard:
             last = now
             elapsed = now - (self._t0 or now)
             reason, sample = self.evaluator.evaluate(readings, elapsed, dt)
-            sample = {"t": self.clock.now().isoformat(), "elapsed_s": round(elapsed, 3), **sample}
+            sample = {"t": format_time(self.clock.now()), "elapsed_s": round(elapsed, 3), **sample}
             with self._lock:
                 if self.probe_status:
                     sample["probes"] = {k: dict(v) for k, v in self.probe_status.items()}

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chaosrunner.core.ids import try_time
+from chaosrunner.faults.ledger import RUN_LEVEL_FAULT
 from chaosrunner.journal.schema import Journal
 from chaosrunner.report.charts import Marker, finite, nice_ceiling
 from chaosrunner.report.formatting import fmt_seconds
-
-RUN_LEVEL_FAULT = "experiment"  # the ledger entry the runner opens for the whole run (docs/architecture.md)
 
 
 @dataclass

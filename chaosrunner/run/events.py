@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from chaoslib.run import RunEventHandler
 
+from chaosrunner.core.ids import now_iso
 from chaosrunner.experiment.loader import Experiment, activity_timeout
-from chaosrunner.journal.writer import JournalWriter, now_iso
+from chaosrunner.journal.writer import JournalWriter
 from chaosrunner.run import signals
 from chaosrunner.run.deadlines import Deadlines
 

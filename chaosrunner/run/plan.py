@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.core.ids import new_run_id
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.loader import Experiment, activity_timeout
-from chaosrunner.journal.writer import new_run_id
 from chaosrunner.safety.blast_radius import touched
 from chaosrunner.safety.preflight import (
     Check,

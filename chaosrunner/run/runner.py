@@ -31,18 +31,20 @@ from chaoslib.types import Strategy
 
 from chaosrunner.core import context
 from chaosrunner.core.context import RunContext
+from chaosrunner.core.ids import new_run_id, now_iso
 from chaosrunner.core.storage import state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
 from chaosrunner.experiment.loader import Experiment
 from chaosrunner.faults import runs
 from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
-from chaosrunner.faults.ledger import Ledger
+from chaosrunner.faults.ledger import RUN_LEVEL_FAULT, Ledger
 from chaosrunner.faults.reaper import reap
 from chaosrunner.faults.undo import revert_open, rollbacks_undo
 from chaosrunner.guard.sampler import Guard
 from chaosrunner.guard.sentinel import Sentinel
-from chaosrunner.journal.writer import JournalWriter, new_run_id, now_iso, secret_values
+from chaosrunner.journal.schema import final_fields
+from chaosrunner.journal.writer import JournalWriter, secret_values
 from chaosrunner.run import signals
 from chaosrunner.run.deadlines import Deadlines
 from chaosrunner.run.events import RunEvents
@@ -154,13 +156,8 @@ class Run:
             log.error("run %s: cannot write the journal next to the ledger either: %s", self.run_id, e)
 
     def finish(self, verdict: Verdict, reason: str) -> None:
-        self.writer.section.update(
-            verdict=verdict.value,
-            reason=reason,
-            exit_code=int(exit_code(verdict)),
-            ended_at=now_iso(),
-            complete=True,
-        )
+        """The verdict, through :meth:`flush` so a failing store cannot lose it."""
+        self.writer.section.update(final_fields(verdict, reason, now_iso()))
         self.flush(durable=True)
 
     def record_rollbacks(self, configuration: dict[str, Any]) -> None:
@@ -171,7 +168,7 @@ class Run:
             return
         undo = rollbacks_undo(self.experiment.path, configuration, self.experiment.doc)
         self.ledger_entry = Ledger(state_dir()).record(
-            self.run_id, "experiment", self.experiment.title, undo, pid=os.getpid()
+            self.run_id, RUN_LEVEL_FAULT, self.experiment.title, undo, pid=os.getpid()
         )
 
     def on_sample(self, sample: dict[str, Any]) -> None:

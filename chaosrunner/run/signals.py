@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from chaosrunner.journal.writer import now_iso
+from chaosrunner.core.ids import now_iso
 
 log = logging.getLogger("chaosrunner.run")
 

@@ -36,11 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from chaosrunner.calendar.model import WEEKDAYS, Calendar
 from chaosrunner.core.units import Duration
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.verdict import VERDICT_BY_EXIT
 from chaosrunner.sandbox.processes import stop_group
 
 STOP_ALWAYS = {5: "rollback failed: a fault may still be in place"}
 STOP_UNLESS_KEEP_GOING = {3: "aborted"}
-VERDICT_BY_EXIT = {0: "passed", 1: "failed", 2: "invalid", 3: "aborted", 4: "refused", 5: "rollback-failed"}
 
 
 class PlanStep(BaseModel):

@@ -25,8 +25,8 @@ from chaosrunner.calendar.model import load_calendar
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.loader import load_experiment
 from chaosrunner.faults.ledger import Ledger
+from chaosrunner.journal.layout import journal_path
 from chaosrunner.journal.store import find_journal, load_journal
-from chaosrunner.journal.writer import journal_path
 from chaosrunner.slo.catalog import load_catalog
 
 EXPERIMENT: dict[str, Any] = {
