@@ -1,6 +1,10 @@
-"""`recover`: revert by hand the faults a dead run left open (the watchdog does it on its own)."""
+"""`recover` and `reaper`: finish the record of runs that are gone — revert what they left open and mark
+their journals. ``recover`` is one pass by hand; ``reaper`` keeps doing it, as a host service."""
 
 from __future__ import annotations
+
+import json
+import logging
 
 import typer
 
@@ -16,31 +20,56 @@ def register(app: typer.Typer) -> None:
         Runs whose process is still alive are left to their runner and watchdog. Exit 0 when nothing is
         left open by a dead run, 5 when an undo failed (a fault may still be in place).
         """
-        import json
-
+        # engine imports inside the command: `chaosrunner --help` does not pay for them (start-up)
         from chaosrunner.core.storage import state_dir
         from chaosrunner.core.verdict import ExitCode
         from chaosrunner.faults.ledger import Ledger
-        from chaosrunner.faults.recovery import recover_orphans
+        from chaosrunner.faults.reaper import reap
 
-        outcomes = recover_orphans(timeout_s=undo_timeout, recovered_by="recover")
+        report = reap(kill_stale=False, timeout_s=undo_timeout, recovered_by="recover")
+        outcomes = report.outcomes
         still_open = Ledger(state_dir()).open_markers()
-        failed = [o for o in outcomes if not o.ok]
+        failed = report.failed
         if json_output:
             typer.echo(
                 json.dumps(
                     {
+                        "state_home": str(state_dir()),
                         "reverted": [o.__dict__ | {"ok": o.ok} for o in outcomes],
+                        "runs_marked": report.runs,
                         "failed": len(failed),
                         "open_entries_of_live_runs": len(still_open),
                     },
                     indent=2,
                 )
             )
-        elif not outcomes:
-            typer.echo("nothing to recover: no open fault belongs to a dead run")
+        elif not outcomes and not report.runs:
+            typer.echo("nothing to recover: no open fault or unfinished journal belongs to a dead run")
         else:
             for o in outcomes:
                 line = f"{o.outcome:12} {o.fault} on {o.target} (run {o.run_id}, {o.seconds:.3f} s)"
                 typer.echo(line + (f": {o.detail}" if o.detail else ""))
+            for run_id in report.runs:
+                typer.echo(f"journal of run {run_id} marked: its runner is gone")
         raise typer.Exit(int(ExitCode.ROLLBACK_FAILED) if failed else 0)
+
+    @app.command()
+    def reaper(
+        interval: float = typer.Option(1.0, "--interval", help="seconds between passes", min=0.1),
+    ) -> None:
+        """Run the host's reaper in the foreground (a service: see deploy/systemd/chaosrunner-reaper.service).
+
+        Every pass reverts the faults of runs whose runner and watchdog are both gone (or whose runner
+        stopped beating for 10 s) and marks their journals. The scheduler daemon runs the same passes;
+        hosts without the daemon run this. Stop it with SIGTERM or Ctrl-C.
+        """
+        import signal
+        import threading
+
+        from chaosrunner.faults.reaper import serve
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        serve(interval_s=interval, stop=stop)

@@ -69,7 +69,9 @@ def _beat_age(state: Path, lease: RunLease) -> float:
     return time.time() - max(last, lease.started_at)
 
 
-def _finish(state: Path, ledger: Ledger, lease: RunLease, timeout_s: float, report: ReapReport, why: str) -> None:
+def _finish(
+    state: Path, ledger: Ledger, lease: RunLease, timeout_s: float, report: ReapReport, why: str, by: str
+) -> None:
     outcomes = revert_open(ledger, lease.run_id, timeout_s)
     report.outcomes += outcomes
     if any(o.outcome == "skipped" for o in outcomes):
@@ -78,7 +80,7 @@ def _finish(state: Path, ledger: Ledger, lease: RunLease, timeout_s: float, repo
     if not _journal_complete(journal):
         reason = None if outcomes else f"the runner {why}; nothing was left to revert"
         try:
-            mark_journal(journal, ledger, lease.run_id, outcomes, "reaper", reason=reason)
+            mark_journal(journal, ledger, lease.run_id, outcomes, by, reason=reason)
         except (OSError, ValueError) as e:
             log.error("run %s: cannot mark journal %s: %s", lease.run_id, journal, e)
     if not ledger.open_entries(lease.run_id):
@@ -93,20 +95,22 @@ def reap(
     kill_stale: bool = True,
     stale_after_s: float = STALE_AFTER_S,
     timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
+    recovered_by: str = "reaper",
 ) -> ReapReport:
-    """One pass (see the module docstring). ``kill_stale=False`` leaves hung-but-alive runners alone."""
+    """One pass (see the module docstring). ``kill_stale=False`` leaves hung-but-alive runners alone;
+    ``recovered_by`` is what the marked journals say did it (``reaper``, or ``recover`` at a command's start)."""
     state = Path(state) if state is not None else storage.state_dir()
     ledger = Ledger(state)
     report = ReapReport()
     for lease in leases(state):
         if not owner_alive(lease.pid, lease.pid_started_at):
-            _finish(state, ledger, lease, timeout_s, report, "is gone")
+            _finish(state, ledger, lease, timeout_s, report, "is gone", recovered_by)
         elif kill_stale and _beat_age(state, lease) > stale_after_s:
             log.warning("run %s: no heartbeat for %.0fs; killing pid %d", lease.run_id, stale_after_s, lease.pid)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(lease.pid, signal.SIGKILL)
-            _finish(state, ledger, lease, timeout_s, report, f"stopped beating for {stale_after_s:g}s")
-    report.outcomes += recover_orphans(state, timeout_s, recovered_by="reaper")
+            _finish(state, ledger, lease, timeout_s, report, f"stopped beating for {stale_after_s:g}s", recovered_by)
+    report.outcomes += recover_orphans(state, timeout_s, recovered_by=recovered_by)
     return report
 
 

@@ -21,9 +21,9 @@ from chaosrunner.journal.layout import existing_journal_path
 from chaosrunner.journal.schema import final_fields
 
 
-def journal_path_for(run_id: str, journals: Path | None = None) -> Path | None:
+def journal_path_for(run_id: str, *, state: Path | None = None, journals: Path | None = None) -> Path | None:
     """Where the run's journal is: the lease's path while the run holds one, else the store's layout."""
-    lease = runs.read(storage.state_dir(), run_id) if journals is None else None
+    lease = runs.read(state if state is not None else storage.state_dir(), run_id)
     if lease is not None and Path(lease.journal).is_file():
         return Path(lease.journal)
     return existing_journal_path(run_id, journals)
@@ -105,7 +105,7 @@ def recover_orphans(
         outcomes += run_outcomes
         if mark_journals and run_outcomes and any(o.outcome != "skipped" for o in run_outcomes):
 
-            path = journal_path_for(rid)
+            path = journal_path_for(rid, state=ledger.state)
             if path is not None:
                 with contextlib.suppress(OSError, ValueError):
                     mark_journal(path, ledger, rid, run_outcomes, recovered_by)

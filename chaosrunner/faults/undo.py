@@ -8,9 +8,11 @@ is closed ``undo-failed``, so the operator knows the fault may still be in place
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from typing import Any
 from chaosrunner.core import storage
 from chaosrunner.core.validation import load_document
 from chaosrunner.faults.ledger import ROLLBACKS_UNDO, Ledger, LedgerEntry
+
+log = logging.getLogger("chaosrunner.faults")
 
 DEFAULT_UNDO_TIMEOUT_S = 30.0
 
@@ -30,7 +34,7 @@ class UndoOutcome:
     run_id: str
     fault: str
     target: str
-    outcome: str  # undone | expired | undo-failed | skipped
+    outcome: str  # undone | expired | undo-failed | undo-running | skipped
     detail: str = ""
     seconds: float = 0.0
 
@@ -55,11 +59,27 @@ def as_activity(undo: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[s
     return {"type": "action", "name": name, "provider": undo}, configuration
 
 
-def call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> Any:
-    """Run ``fn`` in a daemon thread, give up after ``timeout_s`` seconds (TimeoutError).
+class UndoStillRunning(TimeoutError):
+    """The undo did not finish in time and its thread is still running (it cannot be killed)."""
 
-    chaoslib's python provider has no timeout; a hung undo must not hang recovery. The abandoned
-    thread is a daemon, so it never keeps the recovering process alive.
+
+_running: list[tuple[str, threading.Thread]] = []
+_running_lock = threading.Lock()
+
+
+def still_running() -> list[str]:
+    """Names of undos that timed out and whose threads are still running in this process."""
+    with _running_lock:
+        _running[:] = [(n, t) for n, t in _running if t.is_alive()]
+        return [n for n, _ in _running]
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout_s: float, name: str = "undo") -> Any:
+    """Run ``fn`` in a daemon thread; after ``timeout_s`` seconds raise :class:`UndoStillRunning`.
+
+    chaoslib's python provider has no timeout; a hung undo must not hang recovery. The thread cannot be
+    killed: it is tracked (:func:`still_running`) and reported, and being a daemon it never keeps the
+    recovering process alive.
     """
     box: dict[str, Any] = {}
 
@@ -73,7 +93,9 @@ def call_with_timeout(fn: Callable[[], Any], timeout_s: float) -> Any:
     t.start()
     t.join(timeout_s)
     if t.is_alive():
-        raise TimeoutError(f"undo did not finish within {timeout_s:g} s")
+        with _running_lock:
+            _running.append((name, t))
+        raise UndoStillRunning(f"undo did not finish within {timeout_s:g} s and is still running")
     if "error" in box:
         raise box["error"]
     return box.get("value")
@@ -85,7 +107,8 @@ def run_undo_activity(
     """One activity through chaoslib's activity machinery (python/process/http), bounded by ``timeout_s``."""
     from chaoslib.activity import run_activity
 
-    return call_with_timeout(lambda: run_activity(activity, configuration or {}, secrets_ or {}), timeout_s)
+    return call_with_timeout(lambda: run_activity(activity, configuration or {}, secrets_ or {}), timeout_s,
+                             str(activity.get("name", "undo")))
 
 
 def rollbacks_undo(
@@ -171,7 +194,14 @@ def revert_entry(ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_
             activity, configuration = as_activity(entry.undo, f"undo {entry.fault}")
             run_undo_activity(activity, configuration, {}, timeout_s)
         outcome, detail = ("expired" if expired and entry.undo is None else "undone"), ""
+    except UndoStillRunning as e:
+        # The fault may or may not be gone: the entry stays open, so the next keeper (watchdog, reaper,
+        # recover) tries again once this process is gone, and the run's verdict is rollback-failed.
+        log.error("undo of %s on %s: %s", entry.fault, entry.target, e)
+        return UndoOutcome(entry.id, entry.run_id, entry.fault, entry.target, "undo-running", str(e),
+                           round(time.monotonic() - started, 3))
     except BaseException as e:  # noqa: BLE001 - an undo may raise anything; recovery goes on
+        log.warning("undo of %s on %s failed: %s: %s", entry.fault, entry.target, type(e).__name__, e)
         outcome = "expired" if expired else "undo-failed"
         detail = f"{type(e).__name__}: {e}"[:2000]
     with contextlib.suppress(OSError):
@@ -234,15 +264,19 @@ def _is_run_level(entry: LedgerEntry) -> bool:
 
 
 def revert_open(
-    ledger: Ledger, run_id: str | None = None, timeout_s: float = DEFAULT_UNDO_TIMEOUT_S
+    ledger: Ledger,
+    run_id: str | None = None,
+    timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
+    *,
+    keep: frozenset[str] = frozenset(),
 ) -> list[UndoOutcome]:
-    """Revert every open entry (of one run, or all), newest first — the reverse of injection order
-    (same-fault entries on distinct targets together, see :func:`undo_batches`).
+    """Revert every open entry (of one run, or all) but those in ``keep``, newest first — the reverse of
+    injection order (same-fault entries on distinct targets together, see :func:`undo_batches`).
 
     Runs already being reverted by another process are skipped (outcome ``skipped``). Never raises
     for a failed undo: each outcome is reported and the rest still run.
     """
-    entries = ledger.open_entries(run_id)
+    entries = [e for e in ledger.open_entries(run_id) if e.id not in keep]
     by_run: dict[str, list[LedgerEntry]] = {}
     for entry in entries:
         by_run.setdefault(entry.run_id, []).append(entry)
@@ -260,8 +294,6 @@ def revert_open(
                 if len(fresh) == 1:
                     outcomes.append(revert_entry(ledger, fresh[0], timeout_s))
                 elif fresh:
-                    from concurrent.futures import ThreadPoolExecutor
-
                     with ThreadPoolExecutor(max_workers=len(fresh), thread_name_prefix="chaosrunner-undo") as pool:
                         outcomes += list(pool.map(lambda e: revert_entry(ledger, e, timeout_s), fresh))
     for rid, eid, path in ledger.unreadable_open(run_id):

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from chaosrunner.core import storage
+from chaosrunner.faults import runs
 from chaosrunner.faults.heartbeat import STALE_AFTER_S, done_path, heartbeat_path
 from chaosrunner.faults.ledger import Ledger, check_run_id, owner_alive, process_start_time
 from chaosrunner.faults.recovery import journal_path_for, mark_journal
@@ -112,8 +113,10 @@ def watch(
                 time.sleep(poll_s)
                 continue
             if decision is Decision.EXIT:
-                if not done.exists() and journal is not None:
-                    _mark_unfinished(journal, ledger, run_id)
+                target = journal_path_for(run_id, state=state) or journal
+                if not done.exists() and target is not None:
+                    _mark_unfinished(target, ledger, run_id)
+                    runs.release(state, run_id)
                 log.info("run %s finished; exiting", run_id)
                 return 0
             if decision is Decision.KILL_AND_REVERT:
@@ -132,12 +135,14 @@ def watch(
                     o.detail,
                     o.seconds,
                 )
-            target = journal if journal is not None else journal_path_for(run_id)
+            target = journal_path_for(run_id, state=state) or journal
             if target is not None:
                 try:
                     mark_journal(target, ledger, run_id, outcomes, "watchdog")
                 except (OSError, ValueError) as e:
                     log.error("run %s: cannot mark journal %s: %s", run_id, target, e)
+            if not ledger.open_entries(run_id):
+                runs.release(state, run_id)
             return 0 if all(o.ok for o in outcomes) else 5
     finally:
         for p in (beat, done):

@@ -232,7 +232,7 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
     """Run one experiment to its verdict. Must be called from the main thread of its own process."""
 
     options = options or RunOptions()
-    reap(kill_stale=False)  # what a crashed run left behind is reverted before anything new starts
+    reap(kill_stale=False, recovered_by="recover")  # what a crashed run left is reverted before anything new
     run = Run(experiment, options)
     secret_filter = run.writer.log_filter()
     for handler in logging.getLogger().handlers:
@@ -339,10 +339,12 @@ def _execute(run: Run, pre: Any) -> RunResult:
     )
     if run.ledger_entry is not None and rollbacks_ok:
         ledger.close(run.ledger_entry, "undone", "experiment rollbacks succeeded", run_id=run.run_id)
-    # Whatever is still open — faults our drivers recorded that the rollbacks did not close, or the
-    # experiment's own rollbacks when they never ran — is reverted now, never left.
-    leftovers = ledger.open_entries(run.run_id)
-    outcomes = revert_open(ledger, run.run_id) if leftovers else []
+    # Faults our drivers recorded that the rollbacks did not close are reverted now, never left; so are
+    # the experiment's own rollbacks when they never ran. Rollbacks that ran and failed are not replayed
+    # here at once: their entry stays open for the watchdog, the reaper or `recover`.
+    keep = frozenset({run.ledger_entry}) if run.ledger_entry and run.rollbacks_ran else frozenset()
+    leftovers = [e for e in ledger.open_entries(run.run_id) if e.id not in keep]
+    outcomes = revert_open(ledger, run.run_id, keep=keep) if leftovers else []
     run.writer.section["ledger"] = [e.journal_view() for e in ledger.entries(run.run_id)]
     still_open = len(ledger.open_entries(run.run_id))
 

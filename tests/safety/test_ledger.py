@@ -13,7 +13,7 @@ import pytest
 
 from chaosrunner.faults.ledger import Ledger, close_fault, record_fault
 from chaosrunner.faults.recovery import journal_path_for, mark_journal, recover_orphans
-from chaosrunner.faults.undo import revert_open, rollbacks_undo
+from chaosrunner.faults.undo import revert_open, rollbacks_undo, still_running
 from chaosrunner.faults.watchdog import Decision, decide
 
 
@@ -90,7 +90,9 @@ def test_one_failed_undo_does_not_stop_the_others(state: Path, tmp_path: Path) -
     assert not fault.exists()
 
 
-def test_a_hung_undo_is_abandoned_after_its_timeout(state: Path, tmp_path: Path) -> None:
+def test_a_hung_undo_is_reported_still_running_and_its_entry_stays_open(state: Path, tmp_path: Path) -> None:
+    """The undo's thread cannot be killed: the entry is not closed as if it had failed (its fault may still
+    be in place), it stays open for the next keeper, and the live thread is reported."""
     ledger = Ledger(state)
     fault = tmp_path / "fault"
     fault.write_text("x")
@@ -100,9 +102,12 @@ def test_a_hung_undo_is_abandoned_after_its_timeout(state: Path, tmp_path: Path)
     start = time.monotonic()
     outcomes = revert_open(ledger, timeout_s=0.5)
     assert time.monotonic() - start < 10
-    assert [(o.fault, o.outcome) for o in outcomes] == [("hung", "undo-failed"), ("after", "undone")]
-    assert "0.5 s" in outcomes[0].detail
+    assert [(o.fault, o.outcome) for o in outcomes] == [("hung", "undo-running"), ("after", "undone")]
+    assert "0.5 s" in outcomes[0].detail and "still running" in outcomes[0].detail
+    assert not outcomes[0].ok
     assert not fault.exists()
+    assert [e.fault for e in ledger.open_entries("run-1")] == ["hung"]
+    assert "undo hung" in still_running()
 
 
 def test_an_expired_fault_without_undo_closes_as_expired(state: Path) -> None:
