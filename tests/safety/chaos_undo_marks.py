@@ -73,3 +73,24 @@ def timed(path: str, seconds: float = 0.5) -> None:
     time.sleep(seconds)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps([start, time.time()]) + "\n")
+
+
+def busy(seconds: float, step: float = 0.05) -> None:
+    """Work in Python for ``seconds`` (short sleeps): an activity that a deadline can stop between steps."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(step)
+
+
+def busy_then_inject(path: str, seconds: float) -> str:
+    """A background activity that injects late: works for ``seconds``, then records and injects a fault."""
+    busy(seconds)
+    return inject_file_with_ledger(path)
+
+
+def break_store(journals: str) -> None:
+    """The journal store fails mid-run: its directory is replaced by a file, so every write there fails."""
+    import shutil
+
+    shutil.rmtree(journals)
+    Path(journals).write_text("not a directory any more")
