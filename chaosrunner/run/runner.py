@@ -50,7 +50,7 @@ from chaosrunner.run.deadlines import Deadlines
 from chaosrunner.run.events import RunEvents
 from chaosrunner.run.plan import evaluate_preflight
 from chaosrunner.run.signals import AbortController
-from chaosrunner.safety.blast_radius import touched
+from chaosrunner.safety.blast_radius import Check, touched
 
 log = logging.getLogger("chaosrunner.run.runner")
 
@@ -282,21 +282,26 @@ def _preflight(run: Run) -> Any:
         run.experiment, run.run_id, calendar=run.options.calendar, calendar_entry=run.options.calendar_entry
     )
     pre = outcome.result
+    if pre.allowed and ext.slo_guard is not None:
+        try:
+            run.guard = Guard(
+                ext.slo_guard,
+                ext.blast_radius,
+                pre.targets,
+                outcome.catalog,
+                outcome.source,
+                on_abort=run.abort.trigger,
+                record=run.on_sample,
+            )
+        except Exception as e:  # noqa: BLE001 - no guard, no run: refused with the reason, nothing injected
+            log.exception("the SLO guard cannot be built")
+            pre.allowed = False
+            pre.checks.append(Check("slo_guard", False, f"the SLO guard cannot be built: {type(e).__name__}: {e}"))
     s = run.writer.section
     s["preflight"] = outcome.journal_view()
     s["targets"] = [t.to_dict() for t in pre.targets]
     if s.get("blast_radius") is not None:
         s["blast_radius"]["touched"] = touched(pre.targets)
-    if pre.allowed and ext.slo_guard is not None:
-        run.guard = Guard(
-            ext.slo_guard,
-            ext.blast_radius,
-            pre.targets,
-            outcome.catalog,
-            outcome.source,
-            on_abort=run.abort.trigger,
-            record=run.on_sample,
-        )
     run.flush()
     return pre
 

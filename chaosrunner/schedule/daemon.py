@@ -52,7 +52,7 @@ from chaosrunner.calendar.triggers import trigger_for
 from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.core.storage import ensure_private_dir, state_dir
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.faults.recovery import recover_orphans
+from chaosrunner.faults.reaper import serve as serve_reaper
 from chaosrunner.journal.writer import record_refusal
 from chaosrunner.schedule.children import ChildRun, FireExecutor, child_var, journal_from_log
 from chaosrunner.schedule.fires import FireLedger, fire_key
@@ -61,6 +61,8 @@ from chaosrunner.schedule.monkey import Instance, plan_day
 from chaosrunner.schedule.wiring import default_budget_reader, default_inventory, default_killswitch
 
 log = logging.getLogger("chaosrunner.scheduler")
+
+BUSY = "previous run of this entry still in progress (concurrency: forbid)"
 
 JOBS_TABLE = "chaosrunner_jobs"
 
@@ -166,8 +168,10 @@ class Daemon:
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def serve(self, stop: threading.Event) -> None:
-        """Recover orphans, wait for leadership, schedule until ``stop`` (or leadership is lost)."""
-        _recover_orphans()
+        """Reap (every host's daemon, leader or not, is a reaper for its state home), wait for
+        leadership, schedule until ``stop`` (or leadership is lost)."""
+        reaper = threading.Thread(target=serve_reaper, kwargs={"stop": self.stopping}, name="reaper", daemon=True)
+        reaper.start()
         try:
             while not stop.is_set():
                 log.info("standing by for leadership (%s)", type(self.leader).__name__)
@@ -180,8 +184,9 @@ class Daemon:
                     self.is_leader.clear()
                     self.leader.release()
         finally:
-            self.stopping.set()
             self._stop_children("daemon stopping")
+            self.stopping.set()
+            reaper.join(5)
             self.engine.dispose()
 
     def _lead(self, stop: threading.Event) -> None:
@@ -325,10 +330,13 @@ class Daemon:
         chk = self.calendar.check(entry, now, budget_remaining=budget)
         if not chk.ok:
             return chk.detail, "calendar-window" if chk.code != "freeze" else "freeze"
-        with self._lock:
-            if entry.name in self.children:
-                return "previous run of this entry still in progress (concurrency: forbid)", "concurrency"
+        if self._running(entry.name):
+            return BUSY, "concurrency"
         return None, "ok"
+
+    def _running(self, entry_name: str) -> bool:
+        with self._lock:
+            return any(c.entry == entry_name for c in self.children.values())
 
     def command(self, entry: Entry, extra: dict[str, Any] | None = None) -> list[str]:
         """The child's argv: ``python -m chaosrunner run EXP --trigger schedule --calendar --entry``."""
@@ -343,9 +351,12 @@ class Daemon:
         argv = self.command(entry, extra)
         logfile = self.log_dir / f"{entry.name}-{scheduled_at.astimezone(UTC):%Y%m%dT%H%M%SZ}.log"
         timeout = self.calendar.entry_timeout(entry)
-        with self._lock:
+        with self._lock:  # one lock for the check and the registration: no second child can slip in
             if self.stopping.is_set():
                 return FireResult(job_id, scheduled_at, "skipped", detail="daemon stopping")
+            if any(c.entry == entry.name for c in self.children.values()):
+                return FireResult(job_id, scheduled_at, "skipped", detail=BUSY,
+                                  journal=self._record_skip(entry, BUSY, "concurrency"))
             with open(logfile, "ab") as out:
                 env = {**os.environ, **self.opts.env, "CHAOSRUNNER_SCHEDULED_AT": fire_key(scheduled_at),
                        "CHAOSRUNNER_CALENDAR_ENTRY": entry.name}
@@ -354,13 +365,13 @@ class Daemon:
             now = time.monotonic()
             grace = self.calendar.defaults.term_grace
             child = ChildRun(entry.name, scheduled_at, argv, proc, now, now + timeout, grace)
-            self.children[entry.name] = child
+            self.children[job_id] = child
         log.info("started %s (pid %d) for fire %s", entry.name, proc.pid, fire_key(scheduled_at))
         try:
             rc = child.wait()
         finally:
             with self._lock:
-                self.children.pop(entry.name, None)
+                self.children.pop(job_id, None)
         detail = f"exit {rc}" + (f" after SIGTERM ({child.reason})" if child.reason else "")
         return FireResult(job_id, scheduled_at, "ran", rc, detail, journal_from_log(logfile))
 
@@ -395,8 +406,10 @@ class Daemon:
 
     def _done(self, res: FireResult, record: bool = True) -> FireResult:
         if record:
-            with contextlib.suppress(Exception):
+            try:
                 self.fires.finish(res.entry, res.scheduled_at, res.outcome, res.exit_code, res.detail, res.journal)
+            except Exception:  # noqa: BLE001 - the fire ran (or was skipped); only its bookkeeping row is lost
+                log.exception("cannot record the outcome of fire %s@%s", res.entry, fire_key(res.scheduled_at))
         with self._lock:
             self.results.append(res)
         return res
@@ -407,32 +420,5 @@ class Daemon:
             entry = self.calendar.entry(entry_name)
             for at in event.scheduled_run_times:
                 if self.fires.claim(event.job_id, at, self.opts.owner):
-                    reason = "previous run of this entry still in progress (concurrency: forbid)"
-                    self._done(FireResult(event.job_id, at, "skipped", detail=reason,
-                                          journal=self._record_skip(entry, reason, "concurrency")))
-
-
-
-
-
-
-
-
-def _recover_orphans() -> None:
-    try:
-        outcomes = recover_orphans()
-    except Exception:  # noqa: BLE001 - recovery problems are logged, the daemon still starts
-        log.exception("recover_orphans failed")
-        return
-    if outcomes:
-        log.warning("recovered %d orphaned fault(s) on start", len(outcomes))
-
-
-
-
-
-
-
-
-
-
+                    self._done(FireResult(event.job_id, at, "skipped", detail=BUSY,
+                                          journal=self._record_skip(entry, BUSY, "concurrency")))

@@ -352,3 +352,32 @@ def test_sighup_reloads_the_calendar_and_refuses_an_invalid_one(tmp_path, write_
         e_runs = len(method_runs(marker, "e"))
         wait_for(lambda: len(method_runs(marker, "f")) >= 2, 40, "a second run of f")
         assert len(method_runs(marker, "e")) == e_runs  # the removed entry no longer fires
+
+
+def test_a_second_child_of_one_entry_is_refused_atomically_and_the_first_stays_tracked(
+    tmp_path, write_calendar, private_state  # noqa: ANN001
+) -> None:
+    """Two fires of one entry (a monkey's kills, or a fire racing a slow one): the check and the
+    registration happen under one lock, so the second is skipped; the first stays tracked by its own fire
+    id and is still reached by the daemon's stop."""
+    marker = tmp_path / "marker"
+    path = write_calendar({**ALWAYS_OPEN, "defaults": {"term_grace": "20s"},
+                           "entries": [{"name": "e", "cron": "* * * * *",
+                                        "configuration": {"marker": str(marker), "label": "e", "hold": "120"}}]})
+    clock = FakeClock(datetime.now(UTC))
+    daemon = make_daemon(path, clock)
+    entry = daemon.calendar.entry("e")
+    results: list[FireResult] = []
+    t = threading.Thread(target=lambda: results.append(daemon._run_child("e@first", entry, clock.now(), {})))
+    t.start()
+    try:
+        wait_for(lambda: method_runs(marker), 40, "the first child's method to start")
+        second = daemon._run_child("e@second", entry, clock.now(), {})
+        assert second.outcome == "skipped" and "still in progress" in second.detail
+        assert [c.entry for c in daemon.children.values()] == ["e"]
+    finally:
+        daemon._stop_children("test cleanup")
+        t.join(timeout=60)
+    (first,) = results
+    assert first.exit_code == 3  # the stop reached the first child: it aborted and rolled back
+    assert len(method_runs(marker)) == 1
