@@ -12,4 +12,5 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "chaosrunner-home"
     monkeypatch.setenv("CHAOSRUNNER_HOME", str(home))
     monkeypatch.setenv("CHAOSRUNNER_JOURNALS", str(tmp_path / "journals"))
+    monkeypatch.setenv("CHAOSRUNNER_CONFIG", str(tmp_path / "no-config.yaml"))  # never the developer's own
     return home

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 
 # Rich help rendering costs ~0.5 s per invocation; plain click help keeps `--help` fast. The live
 # view of a run still uses rich directly. Set TYPER_USE_RICH=1 to get typer's rich help back.
@@ -16,7 +17,10 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
-from chaosrunner.core.verdict import EXIT_CODES_HELP
+from chaosrunner.cli.state import HOME_HELP
+from chaosrunner.core.config import LEGACY_STATE, config_file
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode
 
 COMMAND_MODULES = (
     "chaosrunner.cli.journal",
@@ -24,13 +28,14 @@ COMMAND_MODULES = (
     "chaosrunner.cli.schedule",
     "chaosrunner.cli.safety",
     "chaosrunner.cli.recover",
+    "chaosrunner.cli.state",
     "chaosrunner.cli.sandbox",
 )
 
 app = typer.Typer(
     name="chaosrunner",
     help="Error-budget aware chaos engineering on Chaos Toolkit.\n\n" + EXIT_CODES_HELP,
-    epilog=EXIT_CODES_HELP,
+    epilog=EXIT_CODES_HELP + "\n\n" + HOME_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -40,5 +45,22 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+@app.callback()
+def _every_command() -> None:
+    """Before any command: the config file is valid; state an older version left in ./.chaosrunner is
+    reported, never forgotten."""
+    config_file()
+    if Path(LEGACY_STATE).is_dir():
+        from chaosrunner.safety.status import legacy_state  # only when the directory exists (start-up)
+
+        found = legacy_state()
+        if found is not None:
+            typer.echo(f"warning: {found.describe()}", err=True)
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except InvalidInput as e:  # bad input anywhere (a config file, a state file): file and key, exit 2
+        typer.echo(e.render(), err=True)
+        raise SystemExit(int(ExitCode.INVALID_INPUT)) from None

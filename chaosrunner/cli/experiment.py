@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from chaosrunner.cli.state import HOME_HELP
 from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode, Verdict
 
 TRIGGERS = ("cli", "schedule", "gameday")
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
         if not result["preflight"]["allowed"]:
             raise typer.Exit(int(ExitCode.REFUSED))
 
-    @app.command(epilog=EXIT_CODES_HELP)
+    @app.command(epilog=EXIT_CODES_HELP + "\n\n" + HOME_HELP)
     def run(
         file: Path = typer.Argument(..., help="experiment file (YAML or JSON)"),
         var: list[str] = typer.Option([], "--var", help="configuration override key=value (repeatable)"),
@@ -148,6 +149,8 @@ def register(app: typer.Typer) -> None:
             journal_root=journal_dir.absolute() if journal_dir else None,
             on_update=view.update,
         )
+        from chaosrunner.core.storage import state_dir
+
         with view:
             result = run_experiment(exp, options)
         if as_json:
@@ -159,6 +162,7 @@ def register(app: typer.Typer) -> None:
                         "reason": result.reason,
                         "exit_code": result.exit_code,
                         "journal": str(result.journal_path) if result.journal_path else None,
+                        "state_home": str(state_dir()),
                     }
                 )
             )

@@ -8,9 +8,11 @@ import logging
 
 import typer
 
+from chaosrunner.cli.state import HOME_HELP
+
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(epilog=HOME_HELP)
     def recover(
         json_output: bool = typer.Option(False, "--json", help="print the outcomes as JSON"),
         undo_timeout: float = typer.Option(30.0, "--undo-timeout", help="seconds allowed per undo", min=0.1),
@@ -53,7 +55,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"journal of run {run_id} marked: its runner is gone")
         raise typer.Exit(int(ExitCode.ROLLBACK_FAILED) if failed else 0)
 
-    @app.command()
+    @app.command(epilog=HOME_HELP)
     def reaper(
         interval: float = typer.Option(1.0, "--interval", help="seconds between passes", min=0.1),
     ) -> None:

@@ -7,9 +7,11 @@ from typing import Any
 
 import typer
 
+from chaosrunner.cli.state import HOME_HELP
+
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(epilog=HOME_HELP)
     def halt(
         reason: str = typer.Option(..., "--reason", help="why chaos is halted (shown on every refusal)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
@@ -22,18 +24,19 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         state = killswitch.engage(reason)
         if as_json:
-            typer.echo(json.dumps({"engaged": True, **state.__dict__, "path": str(killswitch.path())}))
+            typer.echo(json.dumps({"engaged": True, **state.__dict__, "path": str(killswitch.path()),
+                                    "state_home": str(killswitch.path().parent)}))
         else:
             typer.echo(f"chaos halted: {state.reason} (kill switch at {killswitch.path()})")
 
-    @app.command()
+    @app.command(epilog=HOME_HELP)
     def resume(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
         """Release the kill switch: new runs are allowed again."""
         from chaosrunner.safety import killswitch
 
         was = killswitch.release()
         if as_json:
-            typer.echo(json.dumps({"engaged": False, "was_engaged": was}))
+            typer.echo(json.dumps({"engaged": False, "was_engaged": was, "state_home": str(killswitch.path().parent)}))
         else:
             typer.echo("chaos resumed" if was else "kill switch was not engaged")
 

@@ -1,7 +1,10 @@
 """Where chaosrunner keeps state on disk, and how it writes it: owner-only, atomically, durably.
 
-* ``state_dir()``: ``$CHAOSRUNNER_HOME`` or ``./.chaosrunner`` — ledger, locks, kill switch, heartbeats.
-* ``journal_dir()``: ``$CHAOSRUNNER_JOURNALS`` or ``./journals`` — the journal store.
+* ``state_dir()``: the state home (:mod:`chaosrunner.core.config`: ``$CHAOSRUNNER_HOME``, the config
+  file, else ``/var/lib/chaosrunner`` for root, ``$XDG_STATE_HOME/chaosrunner`` for others) — kill
+  switch, ledger, locks, run leases, heartbeats. Never the current directory.
+* ``journal_dir()``: the journal store (``$CHAOSRUNNER_JOURNALS``, the config file, else
+  ``<state home>/journals``).
 
 Files are written to a temp file in the same directory, fsync'd, renamed over the target and the
 directory fsync'd: a crash at any moment leaves either the old or the new file, never a torn one.
@@ -15,13 +18,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.core.config import journals_setting, state_home_setting
+
 
 def state_dir() -> Path:
-    return Path(os.environ.get("CHAOSRUNNER_HOME", ".chaosrunner")).absolute()
+    return Path(str(state_home_setting().value)).expanduser().absolute()
 
 
 def journal_dir() -> Path:
-    return Path(os.environ.get("CHAOSRUNNER_JOURNALS", "journals")).absolute()
+    return Path(str(journals_setting().value)).expanduser().absolute()
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -54,7 +54,7 @@ from chaosrunner.safety.blast_radius import Check, touched
 
 log = logging.getLogger("chaosrunner.run.runner")
 
-FALLBACK_JOURNALS = "journals"  # under the state home: where a run's record goes when the store fails
+FALLBACK_JOURNALS = "fallback-journals"  # under the state home: where a run's record goes when the store fails
 
 
 @dataclass
@@ -131,7 +131,7 @@ class Run:
 
     def flush(self, durable: bool = False) -> None:
         """Write the journal; never raises. When the journal store fails (disk full, read-only, gone)
-        the record moves to ``<state home>/journals/<run_id>.json`` next to the ledger, the run's lease
+        the record moves to ``<state home>/fallback-journals/<run_id>.json`` next to the ledger, the run's lease
         points there, and the run carries on: a full disk must not stop the rollbacks."""
         try:
             self.writer.flush(durable=durable)

@@ -57,24 +57,7 @@ class TargetLocks:
 
     def holder(self, key: str) -> dict[str, object] | None:
         """Who holds ``key`` (run id, pid), when someone does; None when it is free."""
-        path = self.dir / lock_file_name(key)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                try:
-                    data = json.loads(os.pread(fd, 4096, 0) or b"{}")
-                except ValueError:
-                    data = {}
-                return data if isinstance(data, dict) else {}
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        return _holder_of(self.dir / lock_file_name(key))
 
     @property
     def held(self) -> list[str]:
@@ -94,8 +77,38 @@ class TargetLocks:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+
     def __enter__(self) -> TargetLocks:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+def held_locks(state: Path | None = None) -> list[dict[str, object]]:
+    """Every target lock currently held in the state home, with its holder (run id, pid, key)."""
+    root = (Path(state) if state is not None else storage.state_dir()) / "locks"
+    try:
+        files = sorted(root.glob("*.lock"))
+    except OSError:
+        return []
+    return [h for h in (_holder_of(f) for f in files) if h is not None]
+
+
+def _holder_of(path: Path) -> dict[str, object] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                data = {}
+            return data if isinstance(data, dict) else {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

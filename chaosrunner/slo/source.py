@@ -4,9 +4,9 @@ failure type, and the one lookup of the Prometheus URL.
 
 from __future__ import annotations
 
-import os
 from typing import Protocol
 
+from chaosrunner.core.config import prometheus_setting
 from chaosrunner.sandbox.state import SandboxStateMissing, load_state
 
 
@@ -23,11 +23,12 @@ class SliSource(Protocol):
 
 def prometheus_url(configured: str | None = None) -> str | None:
     """Where the SLIs live: the experiment's ``slo_guard.prometheus`` (``configured``), else
-    ``$CHAOSRUNNER_PROMETHEUS_URL``, else the running sandbox's Prometheus; None when there is none."""
+    ``$CHAOSRUNNER_PROMETHEUS_URL`` or the config file's ``prometheus``, else the running sandbox's
+    Prometheus; None when there is none."""
     if configured:
         return configured
-    if os.environ.get("CHAOSRUNNER_PROMETHEUS_URL"):
-        return os.environ["CHAOSRUNNER_PROMETHEUS_URL"]
+    if prometheus_setting().value:
+        return prometheus_setting().value
     try:
         return load_state().prometheus.url
     except SandboxStateMissing:

@@ -323,7 +323,7 @@ def test_a_journal_store_that_fails_mid_run_moves_the_record_next_to_the_ledger(
     assert proc.returncode == 0, result
     assert result["verdict"] == "passed" and "journal store failed mid-run" in result["reason"]
     record = Path(result["journal"])
-    assert record.parent == state / "journals" and record.is_file()
+    assert record.parent == state / "fallback-journals" and record.is_file()
     section = json.loads(record.read_text())["chaosrunner"]
     assert section["complete"] and section["journal_fallback"]["from"].startswith(str(journals))
     assert [a["status"] for a in section["activities"]] == ["succeeded"] * 4

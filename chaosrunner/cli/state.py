@@ -1,0 +1,68 @@
+"""`status` and `state migrate`: the state home as an SRE sees it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+HOME_HELP = ("State home: $CHAOSRUNNER_HOME, else the config file's `state`, else /var/lib/chaosrunner (root) "
+             "or $XDG_STATE_HOME/chaosrunner — never the current directory.")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(epilog=HOME_HELP)
+    def status(json_output: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
+        """The state home now: kill switch, open faults, held target locks, running runs.
+
+        Example: chaosrunner status --json | jq '.open_faults'
+        """
+        # engine imports inside the command: `chaosrunner --help` does not pay for them (start-up)
+        from chaosrunner.safety.status import state_report
+
+        report = state_report()
+        if json_output:
+            typer.echo(json.dumps(report, indent=2))
+            return
+        ks = report["kill_switch"]
+        typer.echo(f"state home   {report['state_home']}")
+        typer.echo("kill switch  " + (f"ENGAGED by {ks['engaged_by']} at {ks['engaged_at']}: {ks['reason']}"
+                                      if ks["engaged"] else "released"))
+        typer.echo(f"open faults  {len(report['open_faults'])}")
+        for f in report["open_faults"]:
+            typer.echo(f"  {f['fault']} on {f['target']} (run {f['run_id']}, recorded {f['recorded_at']})")
+        typer.echo(f"locks held   {len(report['locks'])}")
+        for lock in report["locks"]:
+            typer.echo(f"  {lock.get('key')} by run {lock.get('run_id')} (pid {lock.get('pid')})")
+        typer.echo(f"runs         {len(report['runs'])}")
+        for r in report["runs"]:
+            state = "running" if r["alive"] else "GONE (the reaper or `chaosrunner recover` finishes it)"
+            typer.echo(f"  {r['run_id']} pid {r['pid']} {state}, {r['running_for_s']:.0f}s")
+
+    state_app = typer.Typer(help="The state home: move state older versions kept in ./.chaosrunner.",
+                            no_args_is_help=True)
+    app.add_typer(state_app, name="state")
+
+    @state_app.command("migrate", epilog=HOME_HELP)
+    def migrate_cmd(
+        source: Path = typer.Argument(Path(".chaosrunner"), help="the old state directory"),
+        json_output: bool = typer.Option(False, "--json", help="print what moved as JSON"),
+    ) -> None:
+        """Move open faults, run leases and an engaged kill switch from SOURCE into the state home.
+
+        Example: cd /srv/chaos && chaosrunner state migrate
+        """
+        from chaosrunner.core.verdict import ExitCode
+        from chaosrunner.safety.status import migrate
+
+        if not source.is_dir():
+            typer.echo(f"{source}: no such state directory", err=True)
+            raise typer.Exit(int(ExitCode.INVALID_INPUT))
+        try:
+            result = migrate(source)
+        except ValueError as e:
+            typer.echo(f"{source}: {e}", err=True)
+            raise typer.Exit(int(ExitCode.INVALID_INPUT)) from None
+        typer.echo(json.dumps(result, indent=2) if json_output
+                   else f"moved {len(result['moved'])} file(s) from {result['from']} to {result['to']}")

@@ -1,0 +1,92 @@
+"""chaosrunner's configuration file, and where safety state lives.
+
+One file, ``$CHAOSRUNNER_CONFIG`` or ``~/.config/chaosrunner/config.yaml`` (``$XDG_CONFIG_HOME`` is
+honoured), holds the settings the environment variables also give; an environment variable wins over
+the file. Every setting is optional:
+
+```yaml
+state: /var/lib/chaosrunner        # the state home ($CHAOSRUNNER_HOME)
+journals: /var/lib/chaosrunner/journals   # the journal store ($CHAOSRUNNER_JOURNALS)
+prometheus: http://127.0.0.1:9090  # where SLIs are read when an experiment names none ($CHAOSRUNNER_PROMETHEUS_URL)
+```
+
+**The state home** — kill switch, fault ledger, target locks, run leases, the scheduler's fire table —
+is one place per host, never the current directory, so a ``halt`` typed in one shell reaches a run
+started from another directory, by cron or by another user's shell of the same account:
+``$CHAOSRUNNER_HOME``, else the file's ``state``, else ``/var/lib/chaosrunner`` for root and
+``$XDG_STATE_HOME/chaosrunner`` (``~/.local/state/chaosrunner``) for other users. The journal store
+defaults to ``<state home>/journals``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from chaosrunner.core.validation import load_model
+
+ROOT_STATE_HOME = Path("/var/lib/chaosrunner")
+LEGACY_STATE = ".chaosrunner"  # where state lived before it had a home: the current directory
+
+
+class ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: str | None = None
+    journals: str | None = None
+    prometheus: str | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An effective value and where it came from (``chaosrunner config show`` prints both)."""
+
+    value: str | None
+    source: str
+
+
+def config_path() -> Path:
+    if os.environ.get("CHAOSRUNNER_CONFIG"):
+        return Path(os.environ["CHAOSRUNNER_CONFIG"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "chaosrunner" / "config.yaml"
+
+
+def config_file() -> ConfigFile:
+    """The configuration file's settings (empty when there is none); bad content raises InvalidInput."""
+    path = config_path()
+    if not path.is_file():
+        return ConfigFile()
+    return load_model(ConfigFile, path)
+
+
+def _setting(env: str, key: str, default: str | None, default_source: str) -> Setting:
+    if os.environ.get(env):
+        return Setting(os.environ[env], f"${env}")
+    value = getattr(config_file(), key)
+    if value:
+        return Setting(value, f"{config_path()}: {key}")
+    return Setting(default, default_source)
+
+
+def state_home_setting() -> Setting:
+    if os.geteuid() == 0:
+        return _setting("CHAOSRUNNER_HOME", "state", str(ROOT_STATE_HOME), "default for root")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return _setting("CHAOSRUNNER_HOME", "state", str(Path(base) / "chaosrunner"), "default ($XDG_STATE_HOME)")
+
+
+def journals_setting() -> Setting:
+    return _setting("CHAOSRUNNER_JOURNALS", "journals", str(Path(state_home_setting().value or "") / "journals"),
+                    "default (<state home>/journals)")
+
+
+def prometheus_setting() -> Setting:
+    return _setting("CHAOSRUNNER_PROMETHEUS_URL", "prometheus", None, "not set (the sandbox's, when it is up)")
+
+
+def effective() -> dict[str, Setting]:
+    return {"state": state_home_setting(), "journals": journals_setting(), "prometheus": prometheus_setting()}
