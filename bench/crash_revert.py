@@ -181,10 +181,11 @@ def _own_stress(sandbox: Path) -> list[int]:
 
 def _sandbox_problems(sandbox: Path) -> list[str]:
     from chaosrunner.drivers.sandbox.state import steady_state_problems
-    from chaosrunner.sandbox.estate import read_state
+    from chaosrunner.sandbox.state import STATE_FILE, SandboxStateMissing, load_state
 
-    state = read_state(sandbox)
-    if state is None:
+    try:
+        state = load_state(sandbox / STATE_FILE)
+    except SandboxStateMissing:
         return ["no sandbox state"]
     problems = [p for p in steady_state_problems(state) if p != "stress-ng is running"]
     if _own_stress(sandbox):
@@ -194,10 +195,10 @@ def _sandbox_problems(sandbox: Path) -> list[str]:
 
 def _clients_ok(sandbox: Path) -> bool:
     from chaosrunner.drivers.sandbox.state import loadgen_stats
-    from chaosrunner.sandbox.estate import read_state
+    from chaosrunner.sandbox.state import STATE_FILE, load_state
 
     try:
-        ratio = loadgen_stats(read_state(sandbox) or {}, 1.0).get("success_ratio")
+        ratio = loadgen_stats(load_state(sandbox / STATE_FILE), 1.0).get("success_ratio")
     except Exception:  # noqa: BLE001 - load generator unreachable is "not ok"
         return False
     return ratio is not None and float(ratio) >= 0.99

@@ -25,7 +25,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaosrunner.sandbox.state import SandboxState
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "sandbox.json"
@@ -151,18 +154,18 @@ def bench_proxy(seconds: float, rps: float) -> dict[str, Any]:
         upstream.stop()
 
 
-def kill_and_time_replacement(state: dict[str, Any], program: str) -> float:
+def kill_and_time_replacement(state: SandboxState, program: str) -> float:
     """kill -9 one instance; seconds until supervisord's replacement answers /healthz (delay 0)."""
     import os
     import signal
 
     import requests
 
-    from chaosrunner.sandbox import estate
+    from chaosrunner.sandbox.control import supervisor_rpc
 
-    rpc = estate.supervisor_rpc(state["supervisor"]["url"])
+    rpc = supervisor_rpc(state.supervisor.url)
     old = int(rpc.supervisor.getProcessInfo(program)["pid"])
-    port = next(i["port"] for i in state["instances"] if i["id"] == program)
+    port = state.instance(program).port
     t0 = time.monotonic()
     os.kill(old, signal.SIGKILL)
     while time.monotonic() - t0 < 30:
@@ -191,13 +194,12 @@ def bench_estate() -> dict[str, Any]:
         scraped_s = time.monotonic() - t0
         time.sleep(5)  # let the load generator and Prometheus reach steady state before measuring RSS
         procs = []
-        sup = psutil.Process(int(state["supervisor"]["pid"]))
+        sup = psutil.Process(int(state.supervisor.pid or 0))
         procs = [sup, *sup.children(recursive=True)]
-        for role in ("primary", "standby"):
+        for node in (state.postgres.primary, state.postgres.standby):
             from chaosrunner.sandbox.postgres import PostgresCluster
 
-            pid = PostgresCluster(Path(state["postgres"]["base_dir"]), state["postgres"][role]["name"],
-                                  state["postgres"][role]["port"]).pid()
+            pid = PostgresCluster(Path(state.postgres.base_dir), node.name, node.port).pid()
             if pid:
                 pg = psutil.Process(pid)
                 procs += [pg, *pg.children(recursive=True)]
@@ -221,7 +223,7 @@ def bench_estate() -> dict[str, Any]:
         shutil.rmtree(parent, ignore_errors=True)
     down_s = time.monotonic() - t1
     return {"up_s": round(up_s, 2), "up_and_scraped_s": round(scraped_s, 2), "down_s": round(down_s, 2),
-            "phases_s": state.get("up_timings", {}), "kill9_replaced_healthy_s": round(replaced_s, 2),
+            "phases_s": state.up_timings, "kill9_replaced_healthy_s": round(replaced_s, 2),
             "processes": len(procs), "rss_total_mib": round(total, 1), "pss_total_mib": round(total_pss, 1),
             "rss_by_kind_mib": {k: round(v, 1) for k, v in sorted(by_kind.items())}}
 

@@ -18,6 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chaosrunner.calendar.model import load_calendar
+from chaosrunner.core.storage import journal_dir
+from chaosrunner.journal.store import load_journal
+from chaosrunner.report.html import render_html
+from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
+from chaosrunner.schedule.gameday import plan_from_calendar, run_plan
+
 
 def key_figure(journal_path: str | None) -> str:
     """The most telling number of a run: its first ``chaosrunner.figures`` entry, else its timings."""
@@ -38,10 +45,6 @@ def key_figure(journal_path: str | None) -> str:
 def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """The whole demo; returns the summary (see :func:`render_summary`). Never leaves the estate up.
     Raises InvalidInput (before anything starts) when the calendar is malformed."""
-    from chaosrunner.calendar.model import load_calendar
-    from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
-    from chaosrunner.schedule.gameday import plan_from_calendar, run_plan
-
     plan = plan_from_calendar(load_calendar(calendar_path))
     say = progress or (lambda _msg: None)
     summary: dict[str, Any] = {"root": str(root), "calendar": str(calendar_path), "runs": [], "ok": False}
@@ -77,10 +80,6 @@ def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] 
 
 def write_report(journals: list[str]) -> str | None:
     """The week's game-day report (one HTML file next to the journal store), or None without journals."""
-    from chaosrunner.core.storage import journal_dir
-    from chaosrunner.journal.store import load_journal
-    from chaosrunner.report.html import render_html
-
     if not journals:
         return None
     target = journal_dir() / "reports" / f"demo-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.html"

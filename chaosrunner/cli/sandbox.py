@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the state as JSON."),
     ) -> None:
         """Start the estate (idempotent) and write <root>/state.json."""
-        from chaosrunner.sandbox.estate import SandboxError, SandboxOptions, sandbox_root, up
+        from chaosrunner.sandbox.estate import SandboxError, SandboxOptions, up
+        from chaosrunner.sandbox.state import sandbox_root
 
         if rps < 0 or replacement_delay < 0 or (base_port is not None and not 1024 <= base_port <= 64000):
             typer.echo("sandbox up: --rps/--replacement-delay must be >= 0, --base-port in 1024..64000", err=True)
@@ -75,10 +76,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"sandbox up failed: {exc}", err=True)
             raise typer.Exit(1) from exc
         if as_json:
-            typer.echo(json.dumps(state, indent=2))
+            typer.echo(json.dumps(state.to_json(), indent=2))
         else:
-            typer.echo(f"sandbox up: {len(state['instances'])} instances, pinboard at {state['haproxy']['url']}, "
-                       f"prometheus at {state['prometheus']['url']}, state {state['root']}/state.json")
+            typer.echo(f"sandbox up: {len(state.instances)} instances, pinboard at {state.haproxy.url}, "
+                       f"prometheus at {state.prometheus.url}, state {state.root}/state.json")
 
     @sandbox.command("down")
     def down_cmd(
@@ -86,7 +87,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Stop every sandbox process and remove the state directory."""
-        from chaosrunner.sandbox.estate import down, sandbox_root
+        from chaosrunner.sandbox.estate import down
+        from chaosrunner.sandbox.state import sandbox_root
 
         result = down(sandbox_root(root))
         text = f"sandbox down: stopped {', '.join(result['stopped']) or 'nothing'}"
@@ -98,9 +100,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Instances (region, zone, tier, pid, port, up/down), database roles, proxies and URLs."""
-        from chaosrunner.sandbox.estate import sandbox_root, status
+        from chaosrunner.sandbox.estate import status
+        from chaosrunner.sandbox.state import SandboxStateMissing, sandbox_root
 
-        st = status(sandbox_root(root))
+        try:
+            st = status(sandbox_root(root))
+        except SandboxStateMissing as e:
+            typer.echo(e.render(), err=True)
+            raise typer.Exit(2) from None
         if as_json:
             typer.echo(json.dumps(st, indent=2))
         else:
@@ -118,7 +125,7 @@ def register(app: typer.Typer) -> None:
         """Sandbox up, run the calendar's week now (Mon..Fri), print a summary and report, sandbox down."""
         from chaosrunner.cli.demo import render_summary, run_demo
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.sandbox.estate import sandbox_root
+        from chaosrunner.sandbox.state import sandbox_root
 
         try:
             summary = run_demo(sandbox_root(root), calendar, progress=None if as_json else typer.echo)

@@ -4,7 +4,7 @@ Process model: PostgreSQL primary + standby are started by ``pg_ctl`` (they daem
 — the fault proxy, the eight pinboard instances, HAProxy, Prometheus and the load generator — runs
 under one supervisord (the "auto-scaling group": ``autorestart``, XML-RPC on 127.0.0.1). supervisord
 itself runs in its own session, so it outlives the ``sandbox up`` command; ``<root>/state.json`` (the
-contract in docs/architecture.md) tells every later command where everything is.
+model in :mod:`chaosrunner.sandbox.state`) tells every later command where everything is.
 
 ``up`` is idempotent: a healthy estate described by ``state.json`` is returned as is; a stale or
 broken one is torn down first. ``down`` works from ``state.json`` plus supervisord's pid file and the
@@ -14,9 +14,7 @@ PostgreSQL pid files, and removes ``<root>`` entirely: no process, no port, no s
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import sys
 import time
 import urllib.error
@@ -26,31 +24,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from chaosrunner.core.ports import LOOPBACK, port_open
-from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.sandbox import configs
 from chaosrunner.sandbox.configs import Program
+from chaosrunner.sandbox.control import HTTP_TIMEOUT_S, haproxy_servers, http_json, supervisor_rpc
 from chaosrunner.sandbox.pinboard import SCHEMA, db_dsn
 from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
 from chaosrunner.sandbox.processes import ManagedProcess, stop_group
 from chaosrunner.sandbox.prometheus import PrometheusServer, render_config
+from chaosrunner.sandbox.state import (
+    STATE_FILE,
+    Endpoint,
+    Haproxy,
+    Instance,
+    Loadgen,
+    Postgres,
+    PostgresNode,
+    Proxy,
+    SandboxState,
+    SandboxStateMissing,
+    Supervisor,
+    Toxiproxy,
+    UpOptions,
+    load_state,
+    save_state,
+)
 from chaosrunner.sandbox.topology import SERVICE, Ports, allocate_ports, instances
 
-STATE_VERSION = 1
-HTTP_TIMEOUT_S = 3.0
-DEFAULT_ROOT = ".sandbox"
 PRIMARY, STANDBY = "pg-a", "pg-b"
 
 
 class SandboxError(RuntimeError):
     """The estate could not be brought up / reached; the message names the part and its log."""
-
-
-def sandbox_root(root: str | Path | None = None) -> Path:
-    """``root`` if given, else ``$CHAOSRUNNER_SANDBOX``, else ``./.sandbox`` — always absolute."""
-    return Path(root or os.environ.get("CHAOSRUNNER_SANDBOX") or DEFAULT_ROOT).absolute()
 
 
 @dataclass
@@ -64,65 +72,13 @@ class SandboxOptions:
     ready_timeout_s: float = 60.0
 
 
-# ----------------------------------------------------------------------------- small clients
-def supervisor_rpc(url: str, timeout_s: float = HTTP_TIMEOUT_S) -> Any:
-    """An XML-RPC proxy to supervisord with a socket timeout (``.supervisor.getAllProcessInfo()``…)."""
-
-    class _Transport(xmlrpc.client.Transport):
-        def make_connection(self, host: Any) -> Any:
-            conn = super().make_connection(host)
-            conn.timeout = timeout_s
-            return conn
-
-    return xmlrpc.client.ServerProxy(url, transport=_Transport(), allow_none=True)
-
-
-def haproxy_command(stats_socket: str | Path, command: str, timeout_s: float = HTTP_TIMEOUT_S) -> str:
-    """Send one command to HAProxy's runtime API (e.g. ``set server pinboard/X state maint``)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout_s)
-        s.connect(str(stats_socket))
-        s.sendall(command.strip().encode() + b"\n")
-        chunks = []
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks).decode(errors="replace")
-
-
-def http_json(url: str, data: Any = None, method: str | None = None, timeout_s: float = HTTP_TIMEOUT_S) -> Any:
-    body = json.dumps(data).encode() if data is not None else None
-    req = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout_s) as r:
-        raw = r.read()
-    return json.loads(raw) if raw else None
-
-
-def haproxy_servers(stats_socket: str | Path, backend: str = SERVICE) -> dict[str, str]:
-    """Server name → status (``UP``, ``DOWN``, ``MAINT``, ``UP 1/2``…) from the runtime API's ``show stat``."""
-    lines = haproxy_command(stats_socket, "show stat").splitlines()
-    if not lines or not lines[0].startswith("# "):
-        return {}
-    header = lines[0][2:].split(",")
-    out = {}
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND"):
-            out[row["svname"]] = row.get("status", "")
-    return out
-
-
+# ----------------------------------------------------------------------------- waiting
 def _servers_up(stats_socket: Path) -> int:
     return sum(1 for st in haproxy_servers(stats_socket).values() if st == "UP")
 
 
 def _pid_alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie counts as gone)."""
-    import psutil
-
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -143,25 +99,23 @@ def _wait(what: str, check: Any, timeout_s: float, log: Path | None = None) -> N
 
 
 # ----------------------------------------------------------------------------- state
-def state_path(root: Path) -> Path:
-    return root / "state.json"
-
-
-def read_state(root: Path) -> dict[str, Any] | None:
+def _existing_state(root: Path) -> SandboxState | None:
+    """The state ``<root>/state.json`` describes, or None when there is none or it is damaged (``up``
+    then rebuilds; ``down`` falls back to the pid files)."""
     try:
-        return json.loads(state_path(root).read_text())
-    except (OSError, json.JSONDecodeError):
+        return load_state(root / STATE_FILE)
+    except SandboxStateMissing:
         return None
 
 
-def _running(state: dict[str, Any]) -> bool:
+def _running(state: SandboxState) -> bool:
     """True when the estate's supervisord answers — the estate exists, perhaps degraded by a fault.
 
     ``up`` deliberately does not "repair" a running estate (a killed database during a failover
     experiment must stay killed); ``down`` then ``up`` rebuilds it.
     """
     try:
-        return bool(supervisor_rpc(state["supervisor"]["url"]).supervisor.getState()["statename"] == "RUNNING")
+        return bool(supervisor_rpc(state.supervisor.url).supervisor.getState()["statename"] == "RUNNING")
     except (OSError, xmlrpc.client.Error, KeyError):
         return False
 
@@ -208,26 +162,78 @@ def _programs(opts: SandboxOptions, ports: Ports, paths: dict[str, Path], dsns: 
     return progs
 
 
-def _proxy_list(ports: Ports) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for spec in instances():
-        out.append({"name": spec.proxy, "listen": f"{LOOPBACK}:{ports.instance_proxy[spec.id]}",
-                    "upstream": f"{LOOPBACK}:{ports.instance[spec.id]}", "enabled": True, "kind": "instance"})
-    out.append({"name": PRIMARY, "listen": f"{LOOPBACK}:{ports.db_proxy_primary}",
-                "upstream": f"{LOOPBACK}:{ports.pg_primary}", "enabled": True, "kind": "database"})
-    out.append({"name": STANDBY, "listen": f"{LOOPBACK}:{ports.db_proxy_standby}",
-                "upstream": f"{LOOPBACK}:{ports.pg_standby}", "enabled": True, "kind": "database"})
+def _proxy_list(ports: Ports) -> list[Proxy]:
+    out = [Proxy(name=spec.proxy, listen=f"{LOOPBACK}:{ports.instance_proxy[spec.id]}",
+                 upstream=f"{LOOPBACK}:{ports.instance[spec.id]}", kind="instance") for spec in instances()]
+    out.append(Proxy(name=PRIMARY, listen=f"{LOOPBACK}:{ports.db_proxy_primary}",
+                     upstream=f"{LOOPBACK}:{ports.pg_primary}", kind="database"))
+    out.append(Proxy(name=STANDBY, listen=f"{LOOPBACK}:{ports.db_proxy_standby}",
+                     upstream=f"{LOOPBACK}:{ports.pg_standby}", kind="database"))
     return out
 
 
-def up(opts: SandboxOptions) -> dict[str, Any]:
+def _populate(proxies: list[Proxy]) -> list[dict[str, Any]]:
+    """The fault proxy's own format (``--proxies`` file, Toxiproxy's ``/populate``): every proxy enabled."""
+    return [{"name": p.name, "listen": p.listen, "upstream": p.upstream, "enabled": True} for p in proxies]
+
+
+def _node(cluster: PostgresCluster, proxy: str) -> PostgresNode:
+    return PostgresNode(name=cluster.name, port=cluster.port, data_dir=str(cluster.data_dir), dsn=cluster.dsn,
+                        proxy=proxy)
+
+
+def _paths(root: Path) -> dict[str, Path]:
+    """Where ``up`` writes the parts' configuration (and HAProxy its runtime socket)."""
+    return {
+        "proxies": root / "faultproxy" / "proxies.json",
+        "haproxy": root / "haproxy" / "haproxy.cfg",
+        "prometheus": root / "prometheus" / "prometheus.yml",
+        "rules": root / "prometheus" / "rules.yml",
+        "supervisor": root / "supervisor" / "supervisord.conf",
+        "stats_socket": root / "run" / "haproxy.sock",
+    }
+
+
+def describe(opts: SandboxOptions, ports: Ports, primary: PostgresCluster, standby: PostgresCluster,
+             toxiproxy_kind: str) -> SandboxState:
+    """Pure: the state of the estate under ``opts.root`` on ``ports`` — what ``up`` writes once every part
+    answers, after adding ``created_at``, supervisord's pid and the phase timings."""
+    root = opts.root
+    paths = _paths(root)
+    return SandboxState(
+        root=str(root),
+        supervisor=Supervisor(url=f"http://{LOOPBACK}:{ports.supervisor}/RPC2", conf=str(paths["supervisor"])),
+        prometheus=Endpoint(url=f"http://{LOOPBACK}:{ports.prometheus}"),
+        toxiproxy=Toxiproxy(url=f"http://{LOOPBACK}:{ports.toxiproxy}", kind=toxiproxy_kind),
+        haproxy=Haproxy(url=f"http://{LOOPBACK}:{ports.haproxy}", stats_socket=str(paths["stats_socket"]),
+                        metrics=f"http://{LOOPBACK}:{ports.haproxy_metrics}/metrics",
+                        stats=f"http://{LOOPBACK}:{ports.haproxy_metrics}/stats", backend=SERVICE),
+        postgres=Postgres(primary=_node(primary, PRIMARY), standby=_node(standby, STANDBY),
+                          base_dir=str(primary.base_dir)),
+        loadgen=Loadgen(url=f"http://{LOOPBACK}:{ports.loadgen}", rps=opts.rps,
+                        acked_file=str(root / "loadgen" / "acked.txt")),
+        instances=[
+            Instance(id=s.id, service=SERVICE, region=s.region, region_type=s.region_type, zone=s.zone,
+                     tier=s.tier, port=ports.instance[s.id], program=s.id, proxy=s.proxy,
+                     proxy_port=ports.instance_proxy[s.id], url=f"http://{LOOPBACK}:{ports.instance[s.id]}",
+                     proxy_url=f"http://{LOOPBACK}:{ports.instance_proxy[s.id]}")
+            for s in instances()
+        ],
+        proxies=_proxy_list(ports),
+        ports=sorted(ports.all()),
+        options=UpOptions(rps=opts.rps, write_ratio=opts.write_ratio, replacement_delay_s=opts.replacement_delay_s,
+                          base_port=opts.base_port),
+    )
+
+
+def up(opts: SandboxOptions) -> SandboxState:
     """Bring the estate up (idempotent) and return the state written to ``<root>/state.json``."""
 
     root = opts.root = opts.root.absolute()
-    existing = read_state(root)
+    existing = _existing_state(root)
     if existing is not None and _running(existing):
         return existing
-    if existing is not None or (root / "supervisor").exists():
+    if (root / STATE_FILE).exists() or (root / "supervisor").exists():
         down(root)
     for d in ("supervisor", "logs", "run", "haproxy", "prometheus", "loadgen", "faultproxy"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -238,22 +244,14 @@ def up(opts: SandboxOptions) -> dict[str, Any]:
     pg_base = pg_base_dir(root)
     primary = PostgresCluster(pg_base, PRIMARY, ports.pg_primary)
     standby = PostgresCluster(pg_base, STANDBY, ports.pg_standby)
+    state = describe(opts, ports, primary, standby, "toxiproxy-server" if toxi_bin else "builtin")
+    paths = _paths(root)
+    stats_socket = paths["stats_socket"]
     supervisord: ManagedProcess | None = None
     t0 = time.monotonic()
     phases: dict[str, float] = {}
     try:
-
-        proxies = _proxy_list(ports)
-        paths = {
-            "proxies": root / "faultproxy" / "proxies.json",
-            "haproxy": root / "haproxy" / "haproxy.cfg",
-            "prometheus": root / "prometheus" / "prometheus.yml",
-            "rules": root / "prometheus" / "rules.yml",
-            "supervisor": root / "supervisor" / "supervisord.conf",
-        }
-        stats_socket = root / "run" / "haproxy.sock"
-        paths["proxies"].write_text(json.dumps([{k: v for k, v in p.items() if k != "kind"} for p in proxies],
-                                               indent=2))
+        paths["proxies"].write_text(json.dumps(_populate(state.proxies), indent=2))
         paths["haproxy"].write_text(configs.haproxy_cfg(specs, ports, stats_socket))
         prom_doc = render_config(configs.prometheus_jobs(specs, ports), scrape_interval_s=1.0)
         paths["prometheus"].write_text(yaml.safe_dump(configs.finish_prometheus_config(prom_doc, paths["rules"]),
@@ -282,14 +280,13 @@ def up(opts: SandboxOptions) -> dict[str, Any]:
         standby.init_standby(primary, slot="pg_b")
         standby.start()
         phases["postgres_s"] = round(time.monotonic() - t0, 2)
-        sup_url = f"http://{LOOPBACK}:{ports.supervisor}/RPC2"
+        sup_url, api = state.supervisor.url, state.toxiproxy.url
         deadline_s = opts.ready_timeout_s
         _wait("supervisord", lambda: supervisor_rpc(sup_url).supervisor.getState()["statename"] == "RUNNING",
               deadline_s, root / "supervisor" / "supervisord.log")
-        api = f"http://{LOOPBACK}:{ports.toxiproxy}"
         _wait("fault proxy", lambda: http_json(f"{api}/version"), deadline_s, root / "logs" / "faultproxy.log")
         if toxi_bin:
-            http_json(f"{api}/populate", [{k: v for k, v in p.items() if k != "kind"} for p in proxies])
+            http_json(f"{api}/populate", _populate(state.proxies))
         phases["supervisord_s"] = round(time.monotonic() - t0, 2)
         for spec in specs:
             _wait(spec.id, lambda s=spec: http_json(f"http://{LOOPBACK}:{ports.instance[s.id]}/healthz")["ok"],
@@ -304,10 +301,9 @@ def up(opts: SandboxOptions) -> dict[str, Any]:
         phases["router_s"] = round(time.monotonic() - t0, 2)
         rpc.supervisor.startProcess("loadgen", True)
         _wait("prometheus", lambda: urllib.request.urlopen(
-            f"http://{LOOPBACK}:{ports.prometheus}/-/ready", timeout=HTTP_TIMEOUT_S).status == 200,
+            f"{state.prometheus.url}/-/ready", timeout=HTTP_TIMEOUT_S).status == 200,
             deadline_s, root / "logs" / "prometheus.log")
-        _wait("loadgen", lambda: http_json(f"http://{LOOPBACK}:{ports.loadgen}/stats"), deadline_s,
-              root / "logs" / "loadgen.log")
+        _wait("loadgen", lambda: http_json(f"{state.loadgen.url}/stats"), deadline_s, root / "logs" / "loadgen.log")
         phases["total_s"] = round(time.monotonic() - t0, 2)
     except BaseException:
         if supervisord is not None:
@@ -316,47 +312,19 @@ def up(opts: SandboxOptions) -> dict[str, Any]:
             c.destroy()
         raise
 
-    state = {
-        "version": STATE_VERSION,
-        "root": str(root),
-        "created_at": time.time(),
-        "supervisor": {"url": sup_url, "conf": str(paths["supervisor"]), "pid": supervisord.pid},
-        "prometheus": {"url": f"http://{LOOPBACK}:{ports.prometheus}"},
-        "toxiproxy": {"url": api, "kind": "toxiproxy-server" if toxi_bin else "builtin"},
-        "haproxy": {"url": f"http://{LOOPBACK}:{ports.haproxy}", "stats_socket": str(stats_socket),
-                    "metrics": f"http://{LOOPBACK}:{ports.haproxy_metrics}/metrics",
-                    "stats": f"http://{LOOPBACK}:{ports.haproxy_metrics}/stats", "backend": SERVICE},
-        "postgres": {
-            "primary": {**primary.describe(), "proxy": PRIMARY},
-            "standby": {**standby.describe(), "proxy": STANDBY},
-            "base_dir": str(pg_base),
-        },
-        "loadgen": {"url": f"http://{LOOPBACK}:{ports.loadgen}", "rps": opts.rps,
-                    "acked_file": str(root / "loadgen" / "acked.txt")},
-        "instances": [
-            {"id": s.id, "service": SERVICE, "region": s.region, "region_type": s.region_type, "zone": s.zone,
-             "tier": s.tier, "port": ports.instance[s.id], "program": s.id, "proxy": s.proxy,
-             "proxy_port": ports.instance_proxy[s.id], "url": f"http://{LOOPBACK}:{ports.instance[s.id]}",
-             "proxy_url": f"http://{LOOPBACK}:{ports.instance_proxy[s.id]}"}
-            for s in specs
-        ],
-        "proxies": [{"name": p["name"], "listen": p["listen"], "upstream": p["upstream"], "kind": p["kind"]}
-                    for p in proxies],
-        "ports": sorted(ports.all()),
-        "up_timings": phases,  # seconds since start of up() at which each phase was done
-        "options": {"rps": opts.rps, "write_ratio": opts.write_ratio,
-                    "replacement_delay_s": opts.replacement_delay_s, "base_port": opts.base_port},
-    }
-    atomic_write_json(state_path(root), state)
+    state.created_at = time.time()
+    state.supervisor.pid = supervisord.pid
+    state.up_timings = phases
+    save_state(state)
     return state
 
 
-def wait_scraped(state: dict[str, Any], timeout_s: float = 30.0) -> None:
+def wait_scraped(state: SandboxState, timeout_s: float = 30.0) -> None:
     """Block until Prometheus has scraped every target once (``up == 1`` for all of them)."""
 
-    port = int(state["prometheus"]["url"].rsplit(":", 1)[1])
-    jobs = {SERVICE: [i["url"] for i in state["instances"]], "haproxy": ["h"], "loadgen": ["l"]}
-    prom = PrometheusServer(Path(state["root"]) / "prometheus", jobs, port=port)
+    port = int(state.prometheus.url.rsplit(":", 1)[1])
+    jobs = {SERVICE: [i.url for i in state.instances], "haproxy": ["h"], "loadgen": ["l"]}
+    prom = PrometheusServer(Path(state.root) / "prometheus", jobs, port=port)
     deadline = time.monotonic() + timeout_s
     for job in jobs:
         prom.wait_for_up(job, timeout=max(1.0, deadline - time.monotonic()))
@@ -366,7 +334,7 @@ def wait_scraped(state: dict[str, Any], timeout_s: float = 30.0) -> None:
 def down(root: Path, timeout_s: float = 20.0) -> dict[str, Any]:
     """Stop everything under ``root`` and delete it. Returns what was stopped (for the CLI)."""
     root = root.absolute()
-    state = read_state(root) or {}
+    state = _existing_state(root)
     stopped: list[str] = []
     pids: set[int] = set()
     for f in ("supervisord.pid", "supervisord.pid.launch"):
@@ -374,12 +342,11 @@ def down(root: Path, timeout_s: float = 20.0) -> dict[str, Any]:
             pids.add(int((root / "supervisor" / f).read_text().strip()))
         except (OSError, ValueError):
             pass
-    if state.get("supervisor", {}).get("pid"):
-        pids.add(int(state["supervisor"]["pid"]))
-    url = state.get("supervisor", {}).get("url")
-    if url:
+    if state is not None and state.supervisor.pid:
+        pids.add(state.supervisor.pid)
+    if state is not None:
         try:
-            rpc = supervisor_rpc(url, timeout_s=10)
+            rpc = supervisor_rpc(state.supervisor.url, timeout_s=10)
             # stop every program at once (stopAllProcesses goes one priority group at a time: ~7 s)
             for info in rpc.supervisor.getAllProcessInfo():
                 if info["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
@@ -404,11 +371,11 @@ def down(root: Path, timeout_s: float = 20.0) -> dict[str, Any]:
         if _pid_alive(pid):
             stop_group(pid, 5)
         stopped.append(f"supervisord pid {pid}")
-    pg_state = state.get("postgres", {})
-    base = Path(pg_state["base_dir"]) if pg_state.get("base_dir") else pg_base_dir(root)
-    for role, name in (("primary", PRIMARY), ("standby", STANDBY)):
-        port = int(pg_state.get(role, {}).get("port", 0))
-        cluster = PostgresCluster(base, name, port)
+    pg = state.postgres if state is not None else None
+    base = Path(pg.base_dir) if pg is not None and pg.base_dir else pg_base_dir(root)
+    node_ports = {n.name: n.port for n in (pg.primary, pg.standby)} if pg is not None else {}
+    for name in (PRIMARY, STANDBY):
+        cluster = PostgresCluster(base, name, node_ports.get(name, 0))
         if cluster.running():
             stopped.append(f"postgres {name}")
         cluster.destroy()
@@ -420,26 +387,29 @@ def down(root: Path, timeout_s: float = 20.0) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- status
 def status(root: Path) -> dict[str, Any]:
-    """The inventory: instances (pid, up/down), DB roles, proxies and URLs. ``{"up": false}`` if none."""
-    state = read_state(root)
-    if state is None:
+    """The inventory: instances (pid, up/down), DB roles, proxies and URLs. ``{"up": false}`` if none.
+
+    A damaged state file raises :class:`SandboxStateMissing` (naming the key) rather than reading as "down"."""
+    if not (root / STATE_FILE).is_file():
         return {"up": False, "root": str(root)}
+    state = load_state(root / STATE_FILE)
     procs: dict[str, dict[str, Any]] = {}
     try:
-        for info in supervisor_rpc(state["supervisor"]["url"]).supervisor.getAllProcessInfo():
+        for info in supervisor_rpc(state.supervisor.url).supervisor.getAllProcessInfo():
             procs[info["name"]] = info
         supervisor_ok = True
     except (OSError, xmlrpc.client.Error):
         supervisor_ok = False
     instances_out = []
-    for inst in state["instances"]:
-        info = procs.get(inst["program"], {})
-        instances_out.append({**inst, "pid": info.get("pid") or None, "state": info.get("statename", "UNKNOWN"),
-                              "up": info.get("statename") == "RUNNING" and port_open(inst["port"])})
+    for inst in state.instances:
+        info = procs.get(inst.program, {})
+        instances_out.append({**inst.model_dump(mode="json"), "pid": info.get("pid") or None,
+                              "state": info.get("statename", "UNKNOWN"),
+                              "up": info.get("statename") == "RUNNING" and port_open(inst.port)})
     db = {}
-    for role in ("primary", "standby"):
-        entry = dict(state["postgres"][role])
-        cluster = PostgresCluster(Path(state["postgres"]["base_dir"]), entry["name"], entry["port"])
+    for role, node in (("primary", state.postgres.primary), ("standby", state.postgres.standby)):
+        entry: dict[str, Any] = node.model_dump(mode="json")
+        cluster = PostgresCluster(Path(state.postgres.base_dir), node.name, node.port)
         entry["pid"] = cluster.pid()
         try:
             entry["role"] = "standby" if cluster.in_recovery() else "primary"
@@ -447,21 +417,22 @@ def status(root: Path) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - down or unreachable
             entry["role"], entry["up"] = "unknown", False
         db[role] = entry
-    proxies = state["proxies"]
+    proxies = [p.model_dump(mode="json") for p in state.proxies]
     try:
-        live = http_json(f"{state['toxiproxy']['url']}/proxies")
+        live = http_json(f"{state.toxiproxy.url}/proxies")
         proxies = [{**p, "enabled": live.get(p["name"], {}).get("enabled"),
                     "toxics": [t["name"] for t in live.get(p["name"], {}).get("toxics", [])]} for p in proxies]
     except (OSError, ValueError, urllib.error.URLError):
         pass
+    programs = {i.program for i in state.instances}
     others = {name: {"pid": info.get("pid") or None, "state": info.get("statename")}
-              for name, info in procs.items() if name not in {i["program"] for i in state["instances"]}}
+              for name, info in procs.items() if name not in programs}
     return {
         "up": supervisor_ok,
-        "root": state["root"],
-        "urls": {"pinboard": state["haproxy"]["url"], "prometheus": state["prometheus"]["url"],
-                 "toxiproxy": state["toxiproxy"]["url"], "loadgen": state["loadgen"]["url"],
-                 "haproxy_stats": state["haproxy"]["stats"], "supervisor": state["supervisor"]["url"]},
+        "root": state.root,
+        "urls": {"pinboard": state.haproxy.url, "prometheus": state.prometheus.url,
+                 "toxiproxy": state.toxiproxy.url, "loadgen": state.loadgen.url,
+                 "haproxy_stats": state.haproxy.stats, "supervisor": state.supervisor.url},
         "instances": instances_out,
         "databases": db,
         "proxies": proxies,

@@ -114,9 +114,6 @@ class PostgresCluster:
             f"connect_timeout={CONNECT_TIMEOUT_S}"
         )
 
-    def describe(self) -> dict[str, object]:
-        return {"name": self.name, "port": self.port, "data_dir": str(self.data_dir), "dsn": self.dsn}
-
     # ----------------------------------------------------------------- running commands
     def _run(self, argv: list[str], timeout_s: float) -> str:
         try:

@@ -1,39 +1,43 @@
 """The sandbox's description of itself: ``<root>/state.json``, written by ``sandbox up``, read by the
-inventory, the guard (where Prometheus is) and the fault drivers.
+inventory, the guard (where Prometheus is), the fault drivers and ``sandbox status|down``.
 
 This module is its one schema and its one loader. Where the sandbox lives is decided here too:
 an explicit path, else ``$CHAOSRUNNER_SANDBOX``, else ``./.sandbox`` (the sandbox is a per-checkout
 playground, unlike the host-wide safety state). Unknown keys are kept (a newer ``sandbox up`` may add
-parts), known keys must have their type, so a hand-edited or truncated file is reported with its key
-instead of failing later inside a driver.
+parts), known keys must have their type — strictly: a port written as ``"5432"`` is refused, not
+guessed at — so a hand-edited or truncated file is reported with its key instead of failing later
+inside a driver. URLs are ``http://127.0.0.1:PORT`` without a trailing slash; durations are seconds.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from chaosrunner.core.storage import atomic_write_json
+from chaosrunner.core.validation import InvalidInput, load_model
 
 STATE_VERSION = 1
 DEFAULT_ROOT = ".sandbox"
 STATE_FILE = "state.json"
 
 
-class SandboxStateMissing(RuntimeError):
-    """There is no readable sandbox state: the sandbox is not up (or its state file is damaged)."""
+class SandboxStateMissing(InvalidInput):
+    """There is no usable sandbox state: the sandbox is not up, or its state file is damaged.
+
+    An :class:`InvalidInput`, so it names the file and (for a malformed one) the key, and the
+    inventory reports it like any other bad input file."""
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class Supervisor(_Part):
-    url: str
+    url: str  # XML-RPC endpoint, ``…/RPC2``
     conf: str = ""
     pid: int | None = None
 
@@ -44,12 +48,12 @@ class Endpoint(_Part):
 
 class Toxiproxy(_Part):
     url: str
-    kind: str = "builtin"
+    kind: str = "builtin"  # ``builtin`` (our fault proxy, toxics can expire) | ``toxiproxy-server``
 
 
 class Haproxy(_Part):
-    url: str
-    stats_socket: str
+    url: str  # the router: where clients send requests
+    stats_socket: str  # runtime API (``set server …``, ``show stat``)
     metrics: str = ""
     stats: str = ""
     backend: str = "pinboard"
@@ -59,10 +63,14 @@ class PostgresNode(_Part):
     port: int
     name: str = ""
     data_dir: str = ""
-    proxy: str = ""
+    dsn: str = ""
+    proxy: str = ""  # the fault-proxy proxy in front of this node
 
 
 class Postgres(_Part):
+    """``primary``/``standby`` are the roles as last recorded (``sandbox up``, then a failover's
+    rebuild); read them live (``pg_is_in_recovery()``) when it matters."""
+
     primary: PostgresNode
     standby: PostgresNode
     base_dir: str = ""
@@ -70,20 +78,20 @@ class Postgres(_Part):
 
 class Loadgen(_Part):
     url: str
-    rps: float = 0.0
-    acked_file: str = ""
+    rps: float = 0.0  # requests per second
+    acked_file: str = ""  # one acknowledged write id per line
 
 
 class Instance(_Part):
     id: str
     service: str = ""
     region: str = ""
-    region_type: str = ""
+    region_type: str = ""  # Full | Read-Only | Lightweight
     zone: str = ""
     tier: str = ""
     port: int
-    program: str = ""
-    proxy: str = ""
+    program: str = ""  # its supervisord program name
+    proxy: str = ""  # the fault-proxy proxy between HAProxy and it
     proxy_port: int | None = None
     url: str = ""
     proxy_url: str = ""
@@ -92,14 +100,24 @@ class Instance(_Part):
 
 class Proxy(_Part):
     name: str
-    listen: str
-    upstream: str
-    kind: str = ""
+    listen: str  # ``127.0.0.1:PORT``
+    upstream: str  # ``127.0.0.1:PORT``
+    kind: str = ""  # instance | database
+
+
+class UpOptions(_Part):
+    """The options ``sandbox up`` built the estate with."""
+
+    rps: float  # load generator rate, requests per second
+    write_ratio: float  # share of writes in the load, 0..1
+    replacement_delay_s: float  # extra boot time of a replaced instance
+    base_port: int | None = None  # None: free ports
 
 
 class SandboxState(_Part):
     version: int = STATE_VERSION
     root: str
+    created_at: float | None = None  # epoch seconds; an idempotent ``up`` keeps it
     supervisor: Supervisor
     prometheus: Endpoint
     toxiproxy: Toxiproxy
@@ -108,6 +126,9 @@ class SandboxState(_Part):
     loadgen: Loadgen
     instances: list[Instance] = Field(default_factory=list)
     proxies: list[Proxy] = Field(default_factory=list)
+    ports: list[int] = Field(default_factory=list)  # every TCP port of the estate
+    up_timings: dict[str, float] = Field(default_factory=dict)  # phase → seconds since ``up`` started
+    options: UpOptions | None = None
 
     def instance(self, instance_id: str) -> Instance:
         for inst in self.instances:
@@ -133,22 +154,16 @@ def state_path(explicit: str | Path | None = None) -> Path:
 
 def load_state(path: str | Path | None = None) -> SandboxState:
     """The sandbox state at ``path`` (default :func:`state_path`); raises :class:`SandboxStateMissing`
-    naming the file (and the key, for a malformed one)."""
+    naming the file (and every bad key, for a malformed one)."""
     p = state_path(path)
+    if not p.is_file():
+        raise SandboxStateMissing(p, [("", "no sandbox state: run `chaosrunner sandbox up` first")])
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SandboxStateMissing(f"{p}: no sandbox state; run `chaosrunner sandbox up` first") from None
-    except (OSError, ValueError) as e:
-        raise SandboxStateMissing(f"{p}: unreadable sandbox state ({e})") from None
-    try:
-        return SandboxState.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        raise SandboxStateMissing(f"{p}: {key}: {err['msg']}") from None
+        return load_model(SandboxState, p)
+    except InvalidInput as e:
+        raise SandboxStateMissing(p, e.problems) from None
 
 
 def save_state(state: SandboxState, path: str | Path | None = None) -> None:
-    """Replace the state file atomically (owner-only)."""
+    """Replace the state file (default ``<state.root>/state.json``) atomically (owner-only)."""
     atomic_write_json(state_path(path) if path else Path(state.root) / STATE_FILE, state.to_json())

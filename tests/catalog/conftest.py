@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from chaosrunner.sandbox.state import SandboxState
+
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments" / "sandbox"
 RUN_TIMEOUT_S = 240
@@ -27,7 +29,7 @@ RUN_TIMEOUT_S = 240
 @dataclass
 class Sandbox:
     root: Path
-    state: dict[str, Any]
+    state: SandboxState
 
     @property
     def state_path(self) -> Path:

@@ -93,7 +93,7 @@ def test_thursday_failover_rto_under_five_seconds_no_data_lost(sandbox: Sandbox,
     after = database_roles(st)
     assert sorted(after.values()) == ["primary", "standby"]
     assert {n for n, r in after.items() if r == "primary"} != {n for n, r in before.items() if r == "primary"}
-    assert st["postgres"]["primary"]["name"] == next(n for n, r in after.items() if r == "primary")
+    assert st.postgres.primary.name == next(n for n, r in after.items() if r == "primary")
     _after(sandbox)
 
 

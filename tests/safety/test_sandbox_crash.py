@@ -9,11 +9,11 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from chaosrunner.sandbox.state import SandboxState
 from tests.safety.harness import chaosrunner, wait_for
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ REVERT_DEADLINE_S = 10.0
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: Path) -> Iterator[dict[str, Any]]:
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: Path) -> Iterator[SandboxState]:
     from chaosrunner.sandbox import estate
 
     root = tmp_path / "sandbox"
@@ -34,14 +34,14 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: Path) -> Ite
         estate.down(root)
 
 
-def problems(st: dict[str, Any]) -> list[str]:
+def problems(st: SandboxState) -> list[str]:
     from chaosrunner.drivers.sandbox.state import steady_state_problems
 
     # Other suites may run stress-ng on this machine; this experiment never does.
     return [p for p in steady_state_problems(st) if p != "stress-ng is running"]
 
 
-def toxics(st: dict[str, Any]) -> dict[str, list[str]]:
+def toxics(st: SandboxState) -> dict[str, list[str]]:
     from chaosrunner.drivers.sandbox.state import toxiproxy
 
     return {name: [t["name"] for t in p.get("toxics") or []] for name, p in (toxiproxy(st, "/proxies") or {}).items()}

@@ -22,8 +22,9 @@ import pytest
 import requests
 
 from chaosrunner.core.ports import port_open
-from chaosrunner.sandbox import estate
+from chaosrunner.sandbox import control, estate
 from chaosrunner.sandbox.postgres import PostgresCluster
+from chaosrunner.sandbox.state import STATE_FILE, SandboxState
 
 pytestmark = pytest.mark.slow
 T = 5.0
@@ -37,72 +38,73 @@ def _cli(*args: str, root: Path, timeout: float = 180) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxState]:
     root = tmp_path_factory.mktemp("sbx") / "root"
     try:
         result = _cli("sandbox", "up", "--json", "--replacement-delay", "1", root=root)
         assert result.returncode == 0, result.stderr
-        state = json.loads(result.stdout)
+        state = SandboxState.model_validate(json.loads(result.stdout))
         estate.wait_scraped(state, 40)
         yield state
     finally:
         estate.down(root)
 
 
-def _stats(state: dict[str, Any], window: float) -> dict[str, Any]:
-    return requests.get(f"{state['loadgen']['url']}/stats", params={"window": window}, timeout=T).json()
+def _stats(state: SandboxState, window: float) -> dict[str, Any]:
+    return requests.get(f"{state.loadgen.url}/stats", params={"window": window}, timeout=T).json()
 
 
-def _prom(state: dict[str, Any], query: str) -> float:
-    r = requests.get(f"{state['prometheus']['url']}/api/v1/query", params={"query": query}, timeout=T).json()
+def _prom(state: SandboxState, query: str) -> float:
+    r = requests.get(f"{state.prometheus.url}/api/v1/query", params={"query": query}, timeout=T).json()
     assert r["status"] == "success", r
     result = r["data"]["result"]
     return float(result[0]["value"][1]) if result else float("nan")
 
 
-def _program_pid(state: dict[str, Any], program: str) -> int:
-    return int(estate.supervisor_rpc(state["supervisor"]["url"]).supervisor.getProcessInfo(program)["pid"])
+def _program_pid(state: SandboxState, program: str) -> int:
+    return int(control.supervisor_rpc(state.supervisor.url).supervisor.getProcessInfo(program)["pid"])
 
 
-def test_up_writes_the_state_contract_and_status_lists_everything(sandbox: dict[str, Any]) -> None:
-    for key in ("version", "root", "supervisor", "prometheus", "toxiproxy", "haproxy", "postgres", "loadgen",
-                "instances", "proxies"):
-        assert key in sandbox
-    assert sandbox["toxiproxy"]["kind"] == "builtin"
-    insts = sandbox["instances"]
+def test_up_writes_the_state_contract_and_status_lists_everything(sandbox: SandboxState) -> None:
+    on_disk = json.loads((Path(sandbox.root) / STATE_FILE).read_text())
+    assert on_disk == sandbox.to_json()
+    for key in ("version", "root", "created_at", "supervisor", "prometheus", "toxiproxy", "haproxy", "postgres",
+                "loadgen", "instances", "proxies", "ports", "up_timings", "options"):
+        assert key in on_disk
+    assert sandbox.toxiproxy.kind == "builtin"
+    insts = sandbox.instances
     assert len(insts) == 8
-    assert {i["region_type"] for i in insts if i["region"] == "us-east"} == {"Full"}
-    assert {i["region_type"] for i in insts if i["region"] == "eu-west"} == {"Read-Only"}
-    assert sorted(i["id"] for i in insts if i["tier"] == "critical") == ["pinboard-eu-west-a-1",
-                                                                        "pinboard-us-east-a-1"]
-    assert len({i["zone"] for i in insts}) == 4
-    result = _cli("sandbox", "status", "--json", root=Path(sandbox["root"]))
+    assert {i.region_type for i in insts if i.region == "us-east"} == {"Full"}
+    assert {i.region_type for i in insts if i.region == "eu-west"} == {"Read-Only"}
+    assert sorted(i.id for i in insts if i.tier == "critical") == ["pinboard-eu-west-a-1", "pinboard-us-east-a-1"]
+    assert len({i.zone for i in insts}) == 4
+    result = _cli("sandbox", "status", "--json", root=Path(sandbox.root))
     assert result.returncode == 0, result.stderr
     st = json.loads(result.stdout)
     assert all(i["up"] and i["pid"] for i in st["instances"])
     assert {d["role"] for d in st["databases"].values()} == {"primary", "standby"}
     assert {p["kind"] for p in st["proxies"]} == {"instance", "database"}
-    servers = estate.haproxy_servers(sandbox["haproxy"]["stats_socket"])
+    servers = control.haproxy_servers(sandbox.haproxy.stats_socket)
     assert len(servers) == 8 and all(s == "UP" for s in servers.values())
 
 
-def test_up_is_idempotent(sandbox: dict[str, Any]) -> None:
-    again = _cli("sandbox", "up", "--json", root=Path(sandbox["root"]))
+def test_up_is_idempotent(sandbox: SandboxState) -> None:
+    again = _cli("sandbox", "up", "--json", root=Path(sandbox.root))
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["created_at"] == sandbox["created_at"]
+    assert json.loads(again.stdout)["created_at"] == sandbox.created_at
 
 
-def test_read_only_region_fails_writes_fast(sandbox: dict[str, Any]) -> None:
-    eu = next(i for i in sandbox["instances"] if i["region"] == "eu-west")
+def test_read_only_region_fails_writes_fast(sandbox: SandboxState) -> None:
+    eu = next(i for i in sandbox.instances if i.region == "eu-west")
     start = time.monotonic()
-    r = requests.post(f"{eu['url']}/pins", json={"body": "x"}, timeout=T)
+    r = requests.post(f"{eu.url}/pins", json={"body": "x"}, timeout=T)
     assert r.status_code == 503 and "read-only" in r.json()["error"]
     assert time.monotonic() - start < 1.0
-    us = next(i for i in sandbox["instances"] if i["region"] == "us-east")
-    assert requests.post(f"{us['url']}/pins", json={"body": "x"}, timeout=T).status_code == 201
+    us = next(i for i in sandbox.instances if i.region == "us-east")
+    assert requests.post(f"{us.url}/pins", json={"body": "x"}, timeout=T).status_code == 201
 
 
-def test_30s_of_steady_traffic_meets_the_slo_for_clients_and_in_prometheus(sandbox: dict[str, Any]) -> None:
+def test_30s_of_steady_traffic_meets_the_slo_for_clients_and_in_prometheus(sandbox: SandboxState) -> None:
     start = time.monotonic()
     while time.monotonic() - start < 31:
         time.sleep(0.5)
@@ -119,12 +121,12 @@ def test_30s_of_steady_traffic_meets_the_slo_for_clients_and_in_prometheus(sandb
     assert _prom(sandbox, "loadgen:requests_errors:ratio_rate10s") <= 1 - SLO
 
 
-def test_killed_instance_is_replaced_and_success_stays_within_slo(sandbox: dict[str, Any]) -> None:
+def test_killed_instance_is_replaced_and_success_stays_within_slo(sandbox: SandboxState) -> None:
     victim = "pinboard-us-east-b-2"
     old_pid = _program_pid(sandbox, victim)
     killed_at = time.monotonic()
     os.kill(old_pid, signal.SIGKILL)
-    port = next(i["port"] for i in sandbox["instances"] if i["id"] == victim)
+    port = sandbox.instance(victim).port
     deadline = killed_at + 20
     new_pid = 0
     while time.monotonic() < deadline:
@@ -140,7 +142,7 @@ def test_killed_instance_is_replaced_and_success_stays_within_slo(sandbox: dict[
     assert replaced_s >= 1.0  # the configured --replacement-delay 1 is honoured
     # back in rotation in HAProxy
     deadline = time.monotonic() + 10
-    while estate.haproxy_servers(sandbox["haproxy"]["stats_socket"]).get(victim) != "UP":
+    while control.haproxy_servers(sandbox.haproxy.stats_socket).get(victim) != "UP":
         assert time.monotonic() < deadline, "replacement never came back UP in HAProxy"
         time.sleep(0.1)
     window = time.monotonic() - killed_at + 2
@@ -158,15 +160,15 @@ def _p50_ms(url: str, n: int = 15) -> float:
     return statistics.median(samples)
 
 
-def test_latency_toxic_via_toxiproxy_python_adds_200ms_on_that_path(sandbox: dict[str, Any]) -> None:
+def test_latency_toxic_via_toxiproxy_python_adds_200ms_on_that_path(sandbox: SandboxState) -> None:
     from toxiproxy import Toxiproxy
 
-    inst = next(i for i in sandbox["instances"] if i["id"] == "pinboard-us-east-a-2")
-    path = f"{inst['proxy_url']}/healthz"
-    api_host, api_port = sandbox["toxiproxy"]["url"].removeprefix("http://").split(":")
+    inst = sandbox.instance("pinboard-us-east-a-2")
+    path = f"{inst.proxy_url}/healthz"
+    api_host, api_port = sandbox.toxiproxy.url.removeprefix("http://").split(":")
     server = Toxiproxy()
     server.update_api_consumer(api_host, int(api_port))
-    proxy = server.get_proxy(inst["proxy"])
+    proxy = server.get_proxy(inst.proxy)
     assert proxy is not None
     base = _p50_ms(path)
     proxy.add_toxic(name="lat200", type="latency", attributes={"latency": 200, "jitter": 0})
@@ -178,15 +180,15 @@ def test_latency_toxic_via_toxiproxy_python_adds_200ms_on_that_path(sandbox: dic
     assert _p50_ms(path) - base < 20
 
 
-def test_promoted_standby_takes_writes(sandbox: dict[str, Any]) -> None:
-    pg = sandbox["postgres"]
-    base = Path(pg["base_dir"])
-    primary = PostgresCluster(base, pg["primary"]["name"], pg["primary"]["port"])
-    standby = PostgresCluster(base, pg["standby"]["name"], pg["standby"]["port"])
+def test_promoted_standby_takes_writes(sandbox: SandboxState) -> None:
+    pg = sandbox.postgres
+    base = Path(pg.base_dir)
+    primary = PostgresCluster(base, pg.primary.name, pg.primary.port)
+    standby = PostgresCluster(base, pg.standby.name, pg.standby.port)
     acked_before = _stats(sandbox, 1)["acked_writes"]
     primary.stop(mode="immediate")
     standby.promote()
-    router = sandbox["haproxy"]["url"]
+    router = sandbox.haproxy.url
     deadline = time.monotonic() + 15
     new_id = None
     while time.monotonic() < deadline:
@@ -203,14 +205,14 @@ def test_promoted_standby_takes_writes(sandbox: dict[str, Any]) -> None:
         time.sleep(0.2)
 
 
-def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: dict[str, Any], tmp_path: Path) -> None:
+def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: SandboxState, tmp_path: Path) -> None:
     """The demo reuses the running estate, runs the calendar's week (here: one entry), reports, tears down."""
-    root = Path(sandbox["root"])
+    root = Path(sandbox.root)
     st = estate.status(root)
     pids = [i["pid"] for i in st["instances"] if i["pid"]]
     pids += [p["pid"] for p in st["processes"].values() if p["pid"]]
     pids += [d["pid"] for d in st["databases"].values() if d.get("pid")]
-    pids.append(sandbox["supervisor"]["pid"])
+    pids.append(sandbox.supervisor.pid)
     assert len(pids) >= 8 + 4 + 1
     experiment = tmp_path / "quick.yaml"
     experiment.write_text(json.dumps({
@@ -231,6 +233,6 @@ def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: dict[str, Any
     assert result.returncode == 0 and json.loads(result.stdout)["stopped"] == []
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
-    assert [p for p in sandbox["ports"] if port_open(p)] == []
+    assert [p for p in sandbox.ports if port_open(p)] == []
     assert not root.exists()
-    assert not Path(sandbox["postgres"]["base_dir"]).exists()
+    assert not Path(sandbox.postgres.base_dir).exists()

@@ -36,7 +36,8 @@ from chaosrunner.drivers.sandbox.state import (
     streaming_standbys,
     swap_database_roles,
 )
-from chaosrunner.sandbox.estate import http_json
+from chaosrunner.sandbox.control import http_json
+from chaosrunner.sandbox.state import SandboxState
 
 FAULT = "sandbox-db-failover"
 TARGET = "pinboard database primary"
@@ -55,8 +56,8 @@ def _wait(check: Any, timeout_s: float, what: str) -> None:
     raise TimeoutError(f"{what} not reached within {timeout_s:g}s")
 
 
-def _write_through_router(st: dict[str, Any]) -> bool:
-    req = urllib.request.Request(f"{st['haproxy']['url']}/pins", data=json.dumps({"body": "rto-probe"}).encode(),
+def _write_through_router(st: SandboxState) -> bool:
+    req = urllib.request.Request(f"{st.haproxy.url}/pins", data=json.dumps({"body": "rto-probe"}).encode(),
                                  method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
@@ -95,8 +96,8 @@ def fail_over(
     promote_s = standby.promote(timeout_s=10)
     _wait(lambda: _write_through_router(st), rto_timeout_s, "a write through the router")
     rto_s = time.monotonic() - crashed_at
-    acked = [int(i) for i in http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)["ids"]]
-    present = {int(r[0]) for r in standby.execute("SELECT id FROM pins WHERE id = ANY(%s)", (acked,))}
+    acked = [int(i) for i in http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)["ids"]]
+    present = {r[0] for r in standby.execute("SELECT id FROM pins WHERE id = ANY(%s)", (acked,))}
     lost = sorted(set(acked) - present)
     return {
         "old_primary": primary.name, "new_primary": standby.name, "lost_ids": lost[:50],
@@ -133,7 +134,7 @@ def rebuild_standby(
         nodes[survivors[0]].promote(timeout_s=10)
         primaries = [survivors[0]]
     if len(primaries) > 1:  # split brain: keep the one the state file calls primary
-        primaries = [st["postgres"]["primary"]["name"]]
+        primaries = [st.postgres.primary.name]
     primary = nodes[primaries[0]]
     primary.execute("ALTER SYSTEM RESET synchronous_standby_names")  # a synchronous run may have set it
     primary.execute("SELECT pg_reload_conf()")

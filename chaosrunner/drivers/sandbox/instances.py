@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.drivers import faults
-from chaosrunner.drivers.sandbox.state import TIMEOUT_S, chosen_instances, load_state, state_file, supervisor
-from chaosrunner.sandbox.estate import haproxy_servers
+from chaosrunner.drivers.sandbox.state import TIMEOUT_S, chosen_instances, state_file, supervisor
+from chaosrunner.sandbox.control import haproxy_servers
+from chaosrunner.sandbox.state import Instance, SandboxState
 
 FAULT = "sandbox-instance-kill"
 POLL_S = 0.05
 
 
-def _marker(state: dict[str, Any], instance_id: str) -> Path:
-    return Path(state["root"]) / "run" / f"killed-{instance_id}.json"
+def _marker(state: SandboxState, instance_id: str) -> Path:
+    return Path(state.root) / "run" / f"killed-{instance_id}.json"
 
 
 def _healthy(url: str) -> bool:
@@ -56,21 +57,21 @@ def kill_instance(
 
 
 def _kill_one(
-    st: dict[str, Any], inst: dict[str, Any], configuration: dict[str, Any] | None, state: str | None
+    st: SandboxState, inst: Instance, configuration: dict[str, Any] | None, state: str | None
 ) -> dict[str, Any]:
-    info = supervisor(st).supervisor.getProcessInfo(inst["program"])
+    info = supervisor(st).supervisor.getProcessInfo(inst.program)
     pid = int(info.get("pid") or 0)
     if info["statename"] != "RUNNING" or pid <= 0:
-        raise RuntimeError(f"{inst['id']} is {info['statename']}, not running: nothing to kill")
+        raise RuntimeError(f"{inst.id} is {info['statename']}, not running: nothing to kill")
     path = str(state_file(configuration, state))
-    faults.record(FAULT, inst["id"], "ensure_instance_running", {"instance": inst["id"], "state": path},
+    faults.record(FAULT, inst.id, "ensure_instance_running", {"instance": inst.id, "state": path},
                   module=__name__, expires_at=time.time() + 60)
     killed_at = time.time()
-    marker = _marker(st, inst["id"])
+    marker = _marker(st, inst.id)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"pid": pid, "killed_at": killed_at}))
     os.kill(pid, signal.SIGKILL)
-    return {"instance": inst["id"], "pid": pid, "killed_at": killed_at}
+    return {"instance": inst.id, "pid": pid, "killed_at": killed_at}
 
 
 def replacement_time(
@@ -84,28 +85,28 @@ def replacement_time(
 
     st, chosen = chosen_instances(configuration, instance, state)
     inst = chosen[0]
-    mark = json.loads(_marker(st, inst["id"]).read_text())
+    mark = json.loads(_marker(st, inst.id).read_text())
     rpc = supervisor(st)
     deadline = time.monotonic() + timeout_s
     replaced_at = None
     while time.monotonic() < deadline:
-        info = rpc.supervisor.getProcessInfo(inst["program"])
+        info = rpc.supervisor.getProcessInfo(inst.program)
         if replaced_at is None and info["statename"] == "RUNNING" and info["pid"] not in (0, mark["pid"]) \
-                and _healthy(inst["url"]):
+                and _healthy(inst.url):
             replaced_at = time.time()
         if replaced_at is not None:
-            status = haproxy_servers(st["haproxy"]["stats_socket"], st["haproxy"].get("backend", "pinboard"))
-            if status.get(inst["id"]) == "UP":
+            status = haproxy_servers(st.haproxy.stats_socket, st.haproxy.backend)
+            if status.get(inst.id) == "UP":
                 rotation = time.time()
                 return {
-                    "instance": inst["id"], "new_pid": info["pid"],
+                    "instance": inst.id, "new_pid": info["pid"],
                     "chaosrunner_figures": {
                         "replacement_time_s": round(replaced_at - mark["killed_at"], 3),
                         "back_in_rotation_s": round(rotation - mark["killed_at"], 3),
                     },
                 }
         time.sleep(POLL_S)
-    raise TimeoutError(f"{inst['id']} not replaced within {timeout_s:g}s of the kill")
+    raise TimeoutError(f"{inst.id} not replaced within {timeout_s:g}s of the kill")
 
 
 def ensure_instance_running(
@@ -113,20 +114,19 @@ def ensure_instance_running(
     state: str | None = None,
 ) -> dict[str, Any]:
     """Undo of a kill (idempotent): start the instance if supervisor has not, wait for ``/healthz``."""
-    st = load_state(configuration, state)
-    _, chosen = chosen_instances(configuration, instance, state)
+    st, chosen = chosen_instances(configuration, instance, state)
     rpc = supervisor(st)
     started = []
     deadline = time.monotonic() + timeout_s
     for inst in chosen:
-        info = rpc.supervisor.getProcessInfo(inst["program"])
+        info = rpc.supervisor.getProcessInfo(inst.program)
         if info["statename"] not in ("RUNNING", "STARTING", "BACKOFF"):
-            rpc.supervisor.startProcess(inst["program"], False)
-            started.append(inst["id"])
-        while not _healthy(inst["url"]):
+            rpc.supervisor.startProcess(inst.program, False)
+            started.append(inst.id)
+        while not _healthy(inst.url):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{inst['id']} not healthy within {timeout_s:g}s")
+                raise TimeoutError(f"{inst.id} not healthy within {timeout_s:g}s")
             time.sleep(POLL_S)
-        faults.settle(FAULT, inst["id"])
-        _marker(st, inst["id"]).unlink(missing_ok=True)
-    return {"started": started, "instances": [i["id"] for i in chosen]}
+        faults.settle(FAULT, inst.id)
+        _marker(st, inst.id).unlink(missing_ok=True)
+    return {"started": started, "instances": [i.id for i in chosen]}

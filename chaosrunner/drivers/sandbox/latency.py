@@ -31,25 +31,25 @@ from chaosrunner.drivers.sandbox.state import (
     state_file,
     toxiproxy,
 )
-from chaosrunner.sandbox.estate import http_json
+from chaosrunner.sandbox.control import http_json
 from chaosrunner.sandbox.loadgen import percentile
+from chaosrunner.sandbox.state import SandboxState
 
 FAULT = "sandbox-latency-toxic"
 TOXIC = "chaosrunner-latency"
 
 
 def _proxies(
-    st: dict[str, Any], path: str, configuration: dict[str, Any] | None, instance: str | None, state: str | None
+    st: SandboxState, path: str, configuration: dict[str, Any] | None, instance: str | None, state: str | None
 ) -> list[str]:
     if path == "database":
         primary = [n for n, r in database_roles(st).items() if r == "primary"]
         if len(primary) != 1:
             raise RuntimeError(f"no single primary to slow down: {database_roles(st)}")
-        return [next(st["postgres"][r]["proxy"] for r in ("primary", "standby")
-                     if st["postgres"][r]["name"] == primary[0])]
+        return [next(node.proxy for node in (st.postgres.primary, st.postgres.standby) if node.name == primary[0])]
     if path == "instance":
         _, chosen = chosen_instances(configuration, instance, state)
-        return [i["proxy"] for i in chosen]
+        return [i.proxy for i in chosen]
     raise ValueError(f"path must be 'instance' or 'database', not {path!r}")
 
 
@@ -68,7 +68,7 @@ def add_latency(
     st = load_state(configuration, state)
     path_file = str(state_file(configuration, state))
     attributes: dict[str, Any] = {"latency": latency_ms, "jitter": jitter_ms}
-    if st["toxiproxy"].get("kind", "builtin") == "builtin":
+    if st.toxiproxy.kind == "builtin":
         attributes["expires_in_s"] = expires_in_s
     done = []
     for proxy in _proxies(st, path, configuration, instance, state):
@@ -90,7 +90,7 @@ def remove_latency(
 ) -> dict[str, Any]:
     """Undo (idempotent): delete our toxic from the given proxies, or from every proxy of the estate."""
     st = load_state(configuration, state)
-    names = proxies or [p["name"] for p in st.get("proxies") or []]
+    names = proxies or [p.name for p in st.proxies]
     removed = []
     for proxy in names:
         try:
@@ -122,13 +122,12 @@ def measure_latency(
     st = load_state(configuration, state)
     if path == "instance":
         _, chosen = chosen_instances(configuration, instance, state)
-        url = chosen[0]["proxy_url"] + "/healthz"
+        url = chosen[0].proxy_url + "/healthz"
     else:
-
-        acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)
+        acked = http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)
         pin = acked["ids"][0] if acked.get("ids") else 1
-        full = next(i for i in st["instances"] if i.get("region_type") == "Full")
-        url = f"{full['url']}/pins/{pin}"
+        full = next(i for i in st.instances if i.region_type == "Full")
+        url = f"{full.url}/pins/{pin}"
     samples, errors = sample_latency(url, duration_s, rate_per_s)
     client = loadgen_stats(st, duration_s)
     figures = {

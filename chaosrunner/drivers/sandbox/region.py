@@ -32,33 +32,35 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from chaosrunner.drivers import faults
 from chaosrunner.drivers.sandbox.state import TIMEOUT_S, load_state, state_file, toxiproxy
-from chaosrunner.sandbox.estate import haproxy_servers, http_json
+from chaosrunner.sandbox.control import haproxy_servers, http_json
 from chaosrunner.sandbox.loadgen import percentile
+from chaosrunner.sandbox.state import Instance, SandboxState
 
 FAULT = "sandbox-region-out"
 POLL_S = 0.05
 
 
-def _region_instances(st: dict[str, Any], region: str | None, configuration: dict[str, Any] | None) -> list[dict]:
+def _region_instances(st: SandboxState, region: str | None, configuration: dict[str, Any] | None) -> list[Instance]:
     """The instances of the region to take out: ``region``, else the chosen targets' (one region only)."""
     if region is None:
         regions = {str(t.get("region")) for t in (configuration or {}).get("chaosrunner_targets") or []}
         if len(regions) != 1:
             raise ValueError(f"take out exactly one region; targets span {sorted(regions) or 'none'}")
         region = regions.pop()
-    out = [i for i in st["instances"] if i["region"] == region]
+    out = [i for i in st.instances if i.region == region]
     if not out:
         raise ValueError(f"no sandbox instance in region {region!r}")
     return out
 
 
-def _marker(st: dict[str, Any]) -> Path:
-    return Path(st["root"]) / "run" / "region-out.json"
+def _marker(st: SandboxState) -> Path:
+    return Path(st.root) / "run" / "region-out.json"
 
 
 def take_region_out(
@@ -73,7 +75,7 @@ def take_region_out(
     st = load_state(configuration, state)
     insts = _region_instances(st, region, configuration)
     path = str(state_file(configuration, state))
-    proxies = [i["proxy"] for i in insts]
+    proxies = [i.proxy for i in insts]
     for proxy in proxies:
         faults.record(FAULT, proxy, "restore_region", {"proxies": [proxy], "state": path},
                       module=__name__, expires_at=time.time() + restore_deadline_s)
@@ -83,13 +85,13 @@ def take_region_out(
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     out_at = time.time()
     _marker(st).parent.mkdir(parents=True, exist_ok=True)
-    _marker(st).write_text(json.dumps({"region": insts[0]["region"], "out_at": out_at, "restorer": restorer.pid}))
+    _marker(st).write_text(json.dumps({"region": insts[0].region, "out_at": out_at, "restorer": restorer.pid}))
     for proxy in proxies:
         toxiproxy(st, f"/proxies/{proxy}", {"enabled": False})
-    return {"region": insts[0]["region"], "proxies": proxies, "restorer_pid": restorer.pid}
+    return {"region": insts[0].region, "proxies": proxies, "restorer_pid": restorer.pid}
 
 
-def _stop_restorer(st: dict[str, Any]) -> None:
+def _stop_restorer(st: SandboxState) -> None:
     try:
         pid = int(json.loads(_marker(st).read_text()).get("restorer") or 0)
     except (OSError, ValueError):
@@ -134,9 +136,9 @@ def measure_failover(
 
     st = load_state(configuration, state)
     out_at = json.loads(_marker(st).read_text())["out_at"]
-    acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)["ids"]
+    acked = http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)["ids"]
     pin = acked[0] if acked else 1
-    base = st["haproxy"]["url"]
+    base = st.haproxy.url
     reads: list[tuple[float, bool]] = []
     writes: list[tuple[int, float, str]] = []
     deadline = time.monotonic() + duration_s
@@ -195,19 +197,18 @@ def restore_region(
     Figure ``time_to_return_s`` (seconds from the restore)."""
 
     st = load_state(configuration, state)
-    names = proxies or [i["proxy"] for i in st["instances"]]
+    names = proxies or [i.proxy for i in st.instances]
     started = time.monotonic()
     _stop_restorer(st)
     for proxy in names:
         toxiproxy(st, f"/proxies/{proxy}", {"enabled": True})
     # Wait only for the servers behind the proxies restored here: the fault has one ledger entry per
     # proxy, and recovery undoes them one by one (waiting for the whole region deadlocked each undo).
-    full = {i["id"] for i in st["instances"] if i.get("region_type") == "Full" and i.get("proxy") in names}
-    backend = st["haproxy"].get("backend", "pinboard")
+    full = {i.id for i in st.instances if i.region_type == "Full" and i.proxy in names}
     deadline = time.monotonic() + timeout_s
     while True:
-        status = haproxy_servers(st["haproxy"]["stats_socket"], backend)
-        if all(status.get(s) == "UP" for s in full) and _request(f"{st['haproxy']['url']}/pins", True)[0] == 201:
+        status = haproxy_servers(st.haproxy.stats_socket, st.haproxy.backend)
+        if all(status.get(s) == "UP" for s in full) and _request(f"{st.haproxy.url}/pins", True)[0] == 201:
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"Full region not back within {timeout_s:g}s: {status}")
@@ -255,13 +256,10 @@ def region_serves_reads(
     the probe waits ``settle_s`` seconds after it (longer than the guard's 5 s window plus a scrape), or
     the guard would start the run by blaming the Read-Only region for the warm-up's own errors.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-
     st = load_state(configuration, state)
-    acked = http_json(f"{st['loadgen']['url']}/acked", timeout_s=TIMEOUT_S)["ids"]
+    acked = http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)["ids"]
     pin = acked[0] if acked else 1
-    urls = [f"{i['url']}/pins/{pin}" for i in st["instances"] if i.get("region_type") == region_type]
+    urls = [f"{i.url}/pins/{pin}" for i in st.instances if i.region_type == region_type]
     deadline = time.monotonic() + warm_up_s
     cold = list(urls)
     last_error: float | None = None

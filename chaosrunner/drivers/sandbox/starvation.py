@@ -40,13 +40,14 @@ from chaosrunner.drivers.sandbox.state import (
     supervisor,
 )
 from chaosrunner.sandbox.loadgen import percentile
+from chaosrunner.sandbox.state import SandboxState
 
 FAULT = "sandbox-stress"
 NICE = 19  # stress-ng and the target both run at this niceness: they compete as equals, everyone else wins
 
 
-def _marker(st: dict[str, Any], instance_id: str) -> Path:
-    return Path(st["root"]) / "run" / f"stress-{instance_id}.json"
+def _marker(st: SandboxState, instance_id: str) -> Path:
+    return Path(st.root) / "run" / f"stress-{instance_id}.json"
 
 
 def stress_command(cpu: int, workers: int, vm_bytes: str | None, timeout_s: int, nice: int = NICE) -> list[str]:
@@ -77,13 +78,13 @@ def stress_instance(
         raise ValueError(f"stress_instance starves exactly one instance, {len(chosen)} chosen")
     inst = chosen[0]
     cpu = (os.cpu_count() or 1) - 1 if cpu is None else int(cpu)
-    info = supervisor(st).supervisor.getProcessInfo(inst["program"])
+    info = supervisor(st).supervisor.getProcessInfo(inst.program)
     pid = int(info.get("pid") or 0)
     if info["statename"] != "RUNNING" or pid <= 0:
-        raise RuntimeError(f"{inst['id']} is {info['statename']}: nothing to starve")
-    faults.record(FAULT, inst["id"], "stop_stress", {"instance": inst["id"], "state": str(state_file(configuration,
+        raise RuntimeError(f"{inst.id} is {info['statename']}: nothing to starve")
+    faults.record(FAULT, inst.id, "stop_stress", {"instance": inst.id, "state": str(state_file(configuration,
                   state))}, module=__name__, expires_at=time.time() + duration_s + 10)
-    marker = _marker(st, inst["id"])
+    marker = _marker(st, inst.id)
     marker.parent.mkdir(parents=True, exist_ok=True)
     target = psutil.Process(pid)
     original, original_nice = target.cpu_affinity(), target.nice()
@@ -94,19 +95,18 @@ def stress_instance(
     isolated = _pin_estate(st, others, skip={pid}) if isolate and others else 0  # the option, off by default
     proc = subprocess.Popen(stress_command(cpu, workers, vm_bytes, duration_s), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, STRESS_ENV: str(st["root"])})
+                            env={**os.environ, STRESS_ENV: st.root})
     marker.write_text(json.dumps({"pid": pid, "affinity": original, "nice": original_nice, "pgid": proc.pid,
                                   "started_at": time.time(), "duration_s": duration_s}))
     pinned = _pinned_stressors(proc.pid, cpu, want=workers + (2 if vm_bytes else 0), wait_s=5.0)
-    return {"instance": inst["id"], "pid": pid, "cpu": cpu, "stress_pgid": proc.pid,
+    return {"instance": inst.id, "pid": pid, "cpu": cpu, "stress_pgid": proc.pid,
             "chaosrunner_figures": {"stress_cpu": cpu, "stress_processes_pinned": pinned,
                                     "estate_processes_moved_off": isolated,
                                     "target_pinned_to": target.cpu_affinity(), "target_nice": target.nice()}}
 
 
-def _estate_processes(st: dict[str, Any]) -> list[psutil.Process]:
+def _estate_processes(st: SandboxState) -> list[psutil.Process]:
     """Every process of the estate: supervisor programs and both PostgreSQL servers, children included."""
-
     roots = [int(i.get("pid") or 0) for i in supervisor(st).supervisor.getAllProcessInfo()]
     roots += [n.pid() or 0 for n in database_nodes(st)]
     out: list[psutil.Process] = []
@@ -120,7 +120,7 @@ def _estate_processes(st: dict[str, Any]) -> list[psutil.Process]:
     return out
 
 
-def _pin_estate(st: dict[str, Any], cpus: list[int], skip: frozenset[int] | set[int] = frozenset()) -> int:
+def _pin_estate(st: SandboxState, cpus: list[int], skip: frozenset[int] | set[int] = frozenset()) -> int:
     """Set the CPU affinity of every estate process but ``skip``; returns how many were changed."""
     changed = 0
     for proc in _estate_processes(st):
@@ -158,7 +158,7 @@ def stop_stress(
     all_cpus = list(range(os.cpu_count() or 1))
     killed = []
     for inst in chosen:
-        marker = _marker(st, inst["id"])
+        marker = _marker(st, inst.id)
         try:
             info = json.loads(marker.read_text())
         except (OSError, ValueError):
@@ -170,7 +170,7 @@ def stop_stress(
             except ProcessLookupError:
                 pass
             _reap(int(info["pgid"]))
-        for pid in {info.get("pid"), supervisor(st).supervisor.getProcessInfo(inst["program"]).get("pid")}:
+        for pid in {info.get("pid"), supervisor(st).supervisor.getProcessInfo(inst.program).get("pid")}:
             if pid:
                 try:
                     psutil.Process(int(pid)).cpu_affinity(all_cpus)
@@ -179,26 +179,26 @@ def stop_stress(
                     pass
         _pin_estate(st, all_cpus)  # the estate's normal state: every process on every CPU
         deadline = time.monotonic() + 10
-        while any(_in_group(p, info.get("pgid")) for p in stress_processes(st["root"])) \
+        while any(_in_group(p, info.get("pgid")) for p in stress_processes(st.root)) \
                 and time.monotonic() < deadline:
             time.sleep(0.05)
         marker.unlink(missing_ok=True)
-        faults.settle(FAULT, inst["id"])
+        faults.settle(FAULT, inst.id)
     killed += _kill_orphans(st)
-    return {"killed_groups": killed, "instances": [i["id"] for i in chosen]}
+    return {"killed_groups": killed, "instances": [i.id for i in chosen]}
 
 
-def _kill_orphans(st: dict[str, Any]) -> list[int]:
+def _kill_orphans(st: SandboxState) -> list[int]:
     """Kill this estate's stress-ng groups that no marker claims (a crash between starting stress-ng and
     writing its marker leaves one; it would expire by itself, but the estate is whole only without it)."""
     claimed = set()
-    for path in (Path(st["root"]) / "run").glob("stress-*.json"):
+    for path in (Path(st.root) / "run").glob("stress-*.json"):
         try:
             claimed.add(int(json.loads(path.read_text()).get("pgid") or 0))
         except (OSError, ValueError):
             continue
     killed = []
-    for p in stress_processes(st["root"]):
+    for p in stress_processes(st.root):
         try:
             pgid = os.getpgid(p.pid)
         except ProcessLookupError:
@@ -242,9 +242,8 @@ def measure_impact(
 ) -> dict[str, Any]:
     """Paced (``rate_per_s``) ``GET /pins/1`` straight to the chosen instance for ``duration_s`` seconds;
     p50/p99 in milliseconds and the count of errors."""
-
     _, chosen = chosen_instances(configuration, instance, state)
-    url = chosen[0]["url"] + "/pins/1"
+    url = chosen[0].url + "/pins/1"
     samples, errors = sample_latency(url, duration_s, rate_per_s)
     p50, p99 = percentile(samples, 50), percentile(samples, 99)
     return {"chaosrunner_figures": {

@@ -2,9 +2,11 @@
 
 Drivers are python activities; chaoslib passes them ``configuration`` when they declare it. Targets come
 from ``configuration["chaosrunner_targets"]`` (Target dicts chosen by the runner); under plain
-``chaos run`` the explicit ``instance`` argument names the target instead. The state file is
-``configuration["sandbox_state"]`` when set, else the inventory's rule (``$CHAOSRUNNER_SANDBOX`` or
-``./.sandbox``) — :func:`chaosrunner.inventory.sandbox.state_path`.
+``chaos run`` the explicit ``instance`` argument names the target instead. The state file is the
+``state`` argument, else ``configuration["sandbox_state"]``, else the sandbox's own rule
+(``$CHAOSRUNNER_SANDBOX`` or ``./.sandbox``, :func:`chaosrunner.sandbox.state.state_path`); it is read
+into :class:`~chaosrunner.sandbox.state.SandboxState`, so a missing or malformed file fails the
+activity with :class:`~chaosrunner.sandbox.state.SandboxStateMissing` naming the file and the key.
 
 PostgreSQL roles are read live (``pg_is_in_recovery()``), never trusted from the state file: after a
 Thursday failover the node named ``pg-b`` is the primary. :func:`swap_database_roles` keeps the state
@@ -13,7 +15,8 @@ file truthful when a failover's rollback leaves the roles swapped.
 
 from __future__ import annotations
 
-import json
+import logging
+import os
 import time
 import urllib.error
 import urllib.request
@@ -22,40 +25,22 @@ from typing import Any
 
 import psutil
 
-from chaosrunner.core.storage import atomic_write_json
-from chaosrunner.inventory.sandbox import state_path
-from chaosrunner.sandbox.estate import haproxy_servers, http_json, supervisor_rpc
+from chaosrunner.sandbox.control import haproxy_servers, http_json, supervisor_rpc
 from chaosrunner.sandbox.postgres import PostgresCluster
+from chaosrunner.sandbox.state import Instance, SandboxState, save_state, state_path
+from chaosrunner.sandbox.state import load_state as load_state_file
 
 TIMEOUT_S = 3.0  # every HTTP / XML-RPC / database call of the sandbox drivers, seconds
 
 
-class SandboxUnavailable(RuntimeError):
-    """The sandbox state file is missing or unreadable: nothing can be targeted."""
-
-
 def state_file(configuration: dict[str, Any] | None = None, state: str | None = None) -> Path:
-    """The state file: explicit ``state`` argument, ``configuration["sandbox_state"]``, else the inventory rule."""
-
-    explicit = state or (configuration or {}).get("sandbox_state")
-    if explicit:
-        return Path(str(explicit)).absolute()
-    return state_path()
+    """The state file: explicit ``state`` argument, ``configuration["sandbox_state"]``, else the sandbox rule."""
+    return state_path(state or (configuration or {}).get("sandbox_state"))
 
 
-def load_state(configuration: dict[str, Any] | None = None, state: str | None = None) -> dict[str, Any]:
-    path = state_file(configuration, state)
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as e:
-        raise SandboxUnavailable(f"{path}: no readable sandbox state ({e}); run `chaosrunner sandbox up`") from None
-
-
-def instance(state: dict[str, Any], instance_id: str) -> dict[str, Any]:
-    for inst in state.get("instances") or []:
-        if inst.get("id") == instance_id:
-            return dict(inst)
-    raise ValueError(f"no sandbox instance {instance_id!r}")
+def load_state(configuration: dict[str, Any] | None = None, state: str | None = None) -> SandboxState:
+    """The estate this activity acts on; raises ``SandboxStateMissing`` (file and key) when there is none."""
+    return load_state_file(state_file(configuration, state))
 
 
 def chosen_ids(configuration: dict[str, Any] | None, fallback: str | list[str] | None = None) -> list[str]:
@@ -71,36 +56,32 @@ def chosen_ids(configuration: dict[str, Any] | None, fallback: str | list[str] |
 
 def chosen_instances(
     configuration: dict[str, Any] | None, fallback: str | list[str] | None = None, state: str | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``(state, [instance entries])`` of the chosen targets."""
+) -> tuple[SandboxState, list[Instance]]:
+    """``(state, [instances])`` of the chosen targets."""
     st = load_state(configuration, state)
-    return st, [instance(st, i) for i in chosen_ids(configuration, fallback)]
+    return st, [st.instance(i) for i in chosen_ids(configuration, fallback)]
 
 
-def supervisor(state: dict[str, Any]) -> Any:
+def supervisor(state: SandboxState) -> Any:
+    return supervisor_rpc(state.supervisor.url, timeout_s=TIMEOUT_S)
 
-    return supervisor_rpc(state["supervisor"]["url"], timeout_s=TIMEOUT_S)
 
-
-def toxiproxy(state: dict[str, Any], path: str, data: Any = None, method: str | None = None) -> Any:
+def toxiproxy(state: SandboxState, path: str, data: Any = None, method: str | None = None) -> Any:
     """One Toxiproxy API call against the estate's fault proxy, with a timeout (the clients set none)."""
-
-    return http_json(state["toxiproxy"]["url"].rstrip("/") + path, data, method, timeout_s=TIMEOUT_S)
-
-
-def loadgen_stats(state: dict[str, Any], window_s: float) -> dict[str, Any]:
-
-    return dict(http_json(f"{state['loadgen']['url']}/stats?window={window_s:g}", timeout_s=TIMEOUT_S))
+    return http_json(state.toxiproxy.url.rstrip("/") + path, data, method, timeout_s=TIMEOUT_S)
 
 
-def database_nodes(state: dict[str, Any]) -> list[Any]:
-    """Both PostgreSQL clusters of the estate (``PostgresCluster``), whatever their current role."""
-
-    pg = state["postgres"]
-    return [PostgresCluster(Path(pg["base_dir"]), pg[r]["name"], int(pg[r]["port"])) for r in ("primary", "standby")]
+def loadgen_stats(state: SandboxState, window_s: float) -> dict[str, Any]:
+    return dict(http_json(f"{state.loadgen.url}/stats?window={window_s:g}", timeout_s=TIMEOUT_S))
 
 
-def database_roles(state: dict[str, Any]) -> dict[str, str]:
+def database_nodes(state: SandboxState) -> list[PostgresCluster]:
+    """Both PostgreSQL clusters of the estate, whatever their current role."""
+    pg = state.postgres
+    return [PostgresCluster(Path(pg.base_dir), node.name, node.port) for node in (pg.primary, pg.standby)]
+
+
+def database_roles(state: SandboxState) -> dict[str, str]:
     """Node name → ``primary`` | ``standby`` | ``down`` (live, via ``pg_is_in_recovery()``)."""
     roles = {}
     for node in database_nodes(state):
@@ -117,14 +98,13 @@ def streaming_standbys(primary: Any) -> int:
     return int(rows[0][0])
 
 
-def swap_database_roles(state_path: Path, primary_name: str) -> None:
+def swap_database_roles(path: Path, primary_name: str) -> None:
     """Rewrite ``postgres.primary/standby`` in the state file so ``primary`` names ``primary_name``."""
-
-    data = json.loads(state_path.read_text(encoding="utf-8"))
-    pg = data["postgres"]
-    if pg["primary"]["name"] != primary_name:
-        pg["primary"], pg["standby"] = pg["standby"], pg["primary"]
-        atomic_write_json(state_path, data)
+    st = load_state_file(path)
+    pg = st.postgres
+    if pg.primary.name != primary_name:
+        pg.primary, pg.standby = pg.standby, pg.primary
+        save_state(st, path)
 
 
 STRESS_ENV = "CHAOSRUNNER_SANDBOX_STRESS"  # set in every stress-ng our driver starts: the estate's root
@@ -163,13 +143,10 @@ def stress_processes(root: str | None = None) -> list[psutil.Process]:
     return out
 
 
-def steady_state_problems(state: dict[str, Any]) -> list[str]:
+def steady_state_problems(state: SandboxState) -> list[str]:
     """Empty when the estate is whole: every supervisor program RUNNING, every proxy enabled without
     toxics, no stress-ng, one primary with a streaming standby, every instance at full CPU affinity,
     all HAProxy servers of the Full region UP. Otherwise one sentence per problem."""
-    import os
-
-
     problems: list[str] = []
     try:
         for info in supervisor(state).supervisor.getAllProcessInfo():
@@ -195,7 +172,7 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
                 problems.append(f"proxy {name} has toxics {[t['name'] for t in proxy['toxics']]}")
     except Exception as e:  # noqa: BLE001
         problems.append(f"fault proxy unreachable: {e}")
-    if stress_processes(state.get("root")):
+    if stress_processes(state.root):
         problems.append("stress-ng is running")
     roles = database_roles(state)
     primaries = [n for n, r in roles.items() if r == "primary"]
@@ -209,8 +186,8 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
         except Exception as e:  # noqa: BLE001
             problems.append(f"primary {node.name} unreachable: {e}")
     try:
-        full = {i["id"] for i in state["instances"] if i.get("region_type") == "Full"}
-        servers = haproxy_servers(state["haproxy"]["stats_socket"], state["haproxy"].get("backend", "pinboard"))
+        full = {i.id for i in state.instances if i.region_type == "Full"}
+        servers = haproxy_servers(state.haproxy.stats_socket, state.haproxy.backend)
         down = sorted(s for s, st in servers.items() if s in full and st != "UP")
         if down:
             problems.append(f"router servers not UP: {down}")
@@ -221,8 +198,6 @@ def steady_state_problems(state: dict[str, Any]) -> list[str]:
 
 def estate_whole(configuration: dict[str, Any] | None = None, state: str | None = None) -> bool:
     """Steady-state probe: True when :func:`steady_state_problems` finds nothing (tolerance ``true``)."""
-    import logging
-
     problems = steady_state_problems(load_state(configuration, state))
     if problems:
         logging.getLogger("chaosrunner").warning("sandbox not whole: %s", "; ".join(problems))
@@ -241,8 +216,6 @@ def client_success_ratio(
     With ``wait_s`` > 0 it polls (every 0.5 s, at most ``wait_s`` seconds) until the ratio reaches
     ``min_ratio``: after a fault the window must first slide past the errors the fault caused.
     """
-    import time
-
     st = load_state(configuration, state)
     deadline = time.monotonic() + wait_s
     while True:
@@ -266,8 +239,6 @@ def client_p99_ms(
     estate already slower than its latency objective is not a steady state to experiment on: the guard
     would abort on a slowdown the experiment did not cause.
     """
-    import time
-
     st = load_state(configuration, state)
     deadline = time.monotonic() + wait_s
     while True:
