@@ -1,9 +1,9 @@
 """The kill switch: one file, ``<state_dir>/killswitch.json``, that stops chaos everywhere on this host.
 
-While it exists and says ``engaged``, preflight refuses every new run and the guard of every running
-experiment aborts it (the guard polls the file every 0.25 s, so a halt lands within 1 s). It is a file
-rather than a signal so that it survives restarts and reaches runs started by the scheduler, cron or
-another user's shell. ``resume`` removes it.
+While it exists and says ``engaged``, preflight refuses every new run and the sentinel of every running
+experiment, guarded or not, aborts it (it reads the file every 0.1 s, so a halt lands within a second). It
+is a file in the host's state home rather than a signal so that it survives restarts and reaches runs
+started by the scheduler, cron or another shell. ``resume`` removes it.
 """
 
 from __future__ import annotations
