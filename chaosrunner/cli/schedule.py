@@ -134,8 +134,14 @@ def register(app: typer.Typer) -> None:
                workdir: str = typer.Option("/app", help="k8s: the repository's path inside the image"),
                base: Path = typer.Option(Path("."), help="k8s: host directory that becomes --workdir"),
                program: str = typer.Option("", help="command that runs chaosrunner (cron default: this "
-                                                    "python -m chaosrunner; k8s default: chaosrunner)")) -> None:
-        """Export the calendar as crontab lines (CRON_TZ) or Kubernetes CronJobs (batch/v1, Forbid)."""
+                                                    "python -m chaosrunner; k8s default: chaosrunner)"),
+               state_claim: str = typer.Option("chaosrunner-state", help="k8s: the ReadWriteMany "
+                                               "PersistentVolumeClaim every pod mounts as its state home")) -> None:
+        """Export the calendar as crontab lines (CRON_TZ, and this host's state home spelled out) or Kubernetes
+        CronJobs (batch/v1, Forbid; every pod shares one state home on STATE_CLAIM).
+
+        Example: chaosrunner schedule export schedules/weekly.yaml --format k8s --image reg/chaosrunner:1 -o cj.yaml
+        """
         import shlex
         import sys
 
@@ -148,7 +154,7 @@ def register(app: typer.Typer) -> None:
         elif fmt == "k8s":
             prog = shlex.split(program) if program else ["chaosrunner"]
             _, result = to_cronjobs(cal, image=image, namespace=namespace, workdir=workdir, base=base,
-                                    program=prog)
+                                    program=prog, state_claim=state_claim)
         else:
             raise _invalid(ValueError(f"--format: must be cron or k8s, not {fmt!r}"))
         if output is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from chaosrunner.calendar.cron import crontab_trigger
 from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry
+from chaosrunner.core.storage import journal_dir, state_dir
 
 DOW_NUM = {d: str((i + 1) % 7) for i, d in enumerate(WEEKDAYS)}  # cron: 0 = Sunday
 K8S_NAME_MAX = 52  # CronJob names: the controller appends 11 characters to Job names
@@ -36,6 +37,10 @@ class Export:
     text: str
     exported: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (entry, why)
+
+
+STATE_CLAIM = "chaosrunner-state"  # the ReadWriteMany claim CronJob pods share as their state home
+POD_STATE_HOME = "/var/lib/chaosrunner"
 
 
 def cron_expression(entry: Entry) -> str:
@@ -85,12 +90,16 @@ def run_argv(calendar: Calendar, entry: Entry, *, program: list[str], base: Path
 
 
 def to_crontab(calendar: Calendar, *, program: list[str], workdir: Path | None = None,
-               log_dir: Path | None = None) -> Export:
-    """Crontab text: a header, ``CRON_TZ``, one line per exportable entry (see module doc)."""
+               log_dir: Path | None = None, state_home: Path | None = None,
+               journals: Path | None = None) -> Export:
+    """Crontab text: a header, ``CRON_TZ``, the state home and journal store spelled out (cron's
+    environment is not the shell's: a ``halt`` must reach these runs), one line per exportable entry."""
     out = Export("")
     lines = [f"# chaosrunner calendar {calendar.name!r} from {calendar.path}",
              "# The runner re-checks the calendar window (holidays, blackouts, peak, freeze, kill switch).",
-             f"CRON_TZ={calendar.timezone}"]
+             f"CRON_TZ={calendar.timezone}",
+             f"CHAOSRUNNER_HOME={state_home or state_dir()}",
+             f"CHAOSRUNNER_JOURNALS={journals or journal_dir()}"]
     for e in calendar.entries:
         if not e.enabled:
             continue
@@ -120,9 +129,14 @@ def k8s_name(text: str) -> str:
 
 def to_cronjobs(calendar: Calendar, *, image: str, namespace: str = "default", workdir: str = "/app",
                 base: Path | None = None, program: list[str] | None = None,
-                service_account: str | None = None) -> tuple[list[dict[str, Any]], Export]:
+                service_account: str | None = None,
+                state_claim: str = STATE_CLAIM) -> tuple[list[dict[str, Any]], Export]:
     """One ``batch/v1`` CronJob per exportable entry. ``base`` is the host directory that becomes
-    ``workdir`` in the image (experiment and calendar paths are written relative to it)."""
+    ``workdir`` in the image (experiment and calendar paths are written relative to it).
+
+    Every pod mounts the PersistentVolumeClaim ``state_claim`` (ReadWriteMany) as its state home and
+    journal store: one kill switch, one ledger, one set of target locks for every pod, so a ``halt`` run
+    in any of them (or on a host that mounts the same volume) reaches every run, and journals outlive pods."""
     program = program or ["chaosrunner"]
     docs: list[dict[str, Any]] = []
     out = Export("")
@@ -145,7 +159,11 @@ def to_cronjobs(calendar: Calendar, *, image: str, namespace: str = "default", w
                 "image": image,
                 "workingDir": workdir,
                 "command": run_argv(calendar, e, program=program, base=base),
+                "env": [{"name": "CHAOSRUNNER_HOME", "value": POD_STATE_HOME},
+                        {"name": "CHAOSRUNNER_JOURNALS", "value": f"{POD_STATE_HOME}/journals"}],
+                "volumeMounts": [{"name": "chaosrunner-state", "mountPath": POD_STATE_HOME}],
             }],
+            "volumes": [{"name": "chaosrunner-state", "persistentVolumeClaim": {"claimName": state_claim}}],
         }
         if service_account:
             pod_spec["serviceAccountName"] = service_account

@@ -16,6 +16,7 @@ import yaml
 from chaosrunner.calendar.cron import crontab_trigger
 from chaosrunner.calendar.model import load_calendar
 from chaosrunner.calendar.triggers import iter_fires
+from chaosrunner.core.storage import journal_dir, state_dir
 from chaosrunner.schedule.export import cron_expression, k8s_name, to_cronjobs, to_crontab, validate_cronjob
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,8 @@ def crontab_jobs(text: str) -> tuple[dict[str, str], list[tuple[str, list[str]]]
 def test_crontab_lines_parse_and_fire_at_the_calendar_times(weekly) -> None:  # noqa: ANN001
     out = to_crontab(weekly, program=[sys.executable, "-m", "chaosrunner"])
     env, jobs = crontab_jobs(out.text)
-    assert env == {"CRON_TZ": "America/Los_Angeles"}
+    assert env == {"CRON_TZ": "America/Los_Angeles", "CHAOSRUNNER_HOME": str(state_dir()),
+                   "CHAOSRUNNER_JOURNALS": str(journal_dir())}  # cron's environment is not the shell's
     assert len(jobs) == 4 and out.exported == ["tue-latency", "wed-resource-starvation", "thu-database-failover",
                                                "fri-regional-failover"]
     assert [name for name, _ in out.skipped] == ["mon-chaos-monkey"]
@@ -138,3 +140,18 @@ def test_cli_export_both_formats(write_calendar, tmp_path: Path) -> None:  # noq
     r = subprocess.run([sys.executable, "-m", "chaosrunner", "schedule", "export", str(path), "--format", "xml"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
+
+
+def test_cronjob_pods_share_one_state_home_and_journal_store(weekly) -> None:  # noqa: ANN001
+    """Without a shared home every pod had its own kill switch that `halt` could never reach, and its
+    journals died with it: every pod mounts the same claim as its state home and journal store."""
+    docs, _ = to_cronjobs(weekly, image="registry.example/chaosrunner:1", state_claim="chaos-state")
+    for doc in docs:
+        assert validate_cronjob(doc) == []
+        pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env == {"CHAOSRUNNER_HOME": "/var/lib/chaosrunner",
+                       "CHAOSRUNNER_JOURNALS": "/var/lib/chaosrunner/journals"}
+        assert container["volumeMounts"] == [{"name": "chaosrunner-state", "mountPath": "/var/lib/chaosrunner"}]
+        assert pod["volumes"] == [{"name": "chaosrunner-state", "persistentVolumeClaim": {"claimName": "chaos-state"}}]
