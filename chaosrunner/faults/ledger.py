@@ -198,8 +198,18 @@ class Ledger:
             raise
         return entry.id
 
-    def close(self, entry_id: str, outcome: str = "undone", detail: str = "", *, run_id: str | None = None) -> None:
-        """Close an entry with its outcome. Closing an already-closed or unknown entry is a no-op."""
+    def close(
+        self,
+        entry_id: str,
+        outcome: str = "undone",
+        detail: str = "",
+        *,
+        run_id: str | None = None,
+        overrule: bool = False,
+    ) -> None:
+        """Close an entry with its outcome. Closing an already-closed or unknown entry is a no-op, unless
+        ``overrule``: then the outcome replaces the one recorded (a driver's undo may close its entry and
+        still fail afterwards — the failure is the truth)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
         path = self._find(entry_id, run_id)
@@ -208,7 +218,7 @@ class Ledger:
         entry = self._read(path)
         if entry is None:
             return
-        if entry.status != "closed":
+        if entry.status != "closed" or overrule:
             entry.status, entry.outcome, entry.detail, entry.closed_at = (
                 "closed",
                 outcome,

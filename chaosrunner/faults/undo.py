@@ -7,17 +7,15 @@ is closed ``undo-failed``, so the operator knows the fault may still be in place
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.core import storage
 from chaosrunner.core.validation import load_document
 from chaosrunner.faults.ledger import ROLLBACKS_UNDO, Ledger, LedgerEntry
 
@@ -204,12 +202,10 @@ def revert_entry(ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_
         log.warning("undo of %s on %s failed: %s: %s", entry.fault, entry.target, type(e).__name__, e)
         outcome = "expired" if expired else "undo-failed"
         detail = f"{type(e).__name__}: {e}"[:2000]
-    with contextlib.suppress(OSError):
-        if outcome == "undo-failed":
-            # Even if the driver's undo closed the entry before failing, the failure is the truth.
-            _force_outcome(ledger, entry, outcome, detail)
-        else:
-            ledger.close(entry.id, outcome, detail, run_id=entry.run_id)  # no-op if the undo closed it
+    try:
+        ledger.close(entry.id, outcome, detail, run_id=entry.run_id, overrule=outcome == "undo-failed")
+    except OSError as e:
+        log.error("cannot close ledger entry %s (%s): %s — it stays open for the next keeper", entry.id, outcome, e)
     return UndoOutcome(
         entry.id,
         entry.run_id,
@@ -219,20 +215,6 @@ def revert_entry(ledger: Ledger, entry: LedgerEntry, timeout_s: float = DEFAULT_
         detail,
         round(time.monotonic() - started, 3),
     )
-
-
-def _force_outcome(ledger: Ledger, entry: LedgerEntry, outcome: str, detail: str) -> None:
-    path = ledger._entry_path(entry.run_id, entry.id)
-    current = ledger._read(path)
-    if current is not None:
-        current.status, current.outcome, current.detail, current.closed_at = (
-            "closed",
-            outcome,
-            detail,
-            time.time(),
-        )
-        storage.atomic_write_json(path, asdict(current))
-    ledger._drop_marker(entry.run_id, entry.id)
 
 
 def undo_batches(newest_first: list[LedgerEntry]) -> list[list[LedgerEntry]]:

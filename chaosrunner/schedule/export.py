@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,19 @@ def run_argv(calendar: Calendar, entry: Entry, *, program: list[str], base: Path
     return argv
 
 
+def exportable(calendar: Calendar, out: Export) -> Iterator[tuple[Entry, str | None]]:
+    """Enabled entries with their cron expression; None (and a line in ``out.skipped``) for an entry that
+    has none (a monkey entry plans its kills at run time)."""
+    for e in calendar.entries:
+        if not e.enabled:
+            continue
+        try:
+            yield e, cron_expression(e)
+        except ValueError as err:
+            out.skipped.append((e.name, str(err)))
+            yield e, None
+
+
 def to_crontab(calendar: Calendar, *, program: list[str], workdir: Path | None = None,
                log_dir: Path | None = None, state_home: Path | None = None,
                journals: Path | None = None) -> Export:
@@ -100,14 +114,9 @@ def to_crontab(calendar: Calendar, *, program: list[str], workdir: Path | None =
              f"CRON_TZ={calendar.timezone}",
              f"CHAOSRUNNER_HOME={state_home or state_dir()}",
              f"CHAOSRUNNER_JOURNALS={journals or journal_dir()}"]
-    for e in calendar.entries:
-        if not e.enabled:
-            continue
-        try:
-            expr = cron_expression(e)
-        except ValueError as err:
-            out.skipped.append((e.name, str(err)))
-            lines.append(f"# {e.name}: not exported: {err}")
+    for e, expr in exportable(calendar, out):
+        if expr is None:
+            lines.append(f"# {e.name}: not exported: {dict(out.skipped)[e.name]}")
             continue
         cmd = " ".join(shlex.quote(a) for a in run_argv(calendar, e, program=program, base=None))
         if workdir is not None:
@@ -140,13 +149,8 @@ def to_cronjobs(calendar: Calendar, *, image: str, namespace: str = "default", w
     program = program or ["chaosrunner"]
     docs: list[dict[str, Any]] = []
     out = Export("")
-    for e in calendar.entries:
-        if not e.enabled:
-            continue
-        try:
-            expr = cron_expression(e)
-        except ValueError as err:
-            out.skipped.append((e.name, str(err)))
+    for e, expr in exportable(calendar, out):
+        if expr is None:
             continue
         misfire = calendar.entry_misfire(e)
         deadline = int(calendar.defaults.misfire_grace) if misfire == "run_once" else 60
