@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from chaosrunner.sandbox.faultproxy.model import ApiError, parse_toxic
+from chaosrunner.sandbox.faultproxy.model import ApiError, parse_new_toxic
 from tests.sandbox.conftest import tcp_roundtrip
 
 T = 3.0
@@ -26,26 +26,26 @@ def _port(proxy: dict) -> int:
 
 # ---------------------------------------------------------------- pure model
 def test_toxic_defaults_match_toxiproxy() -> None:
-    t = parse_toxic({"type": "latency", "attributes": {"latency": 10}}, now=0)
+    t = parse_new_toxic({"type": "latency", "attributes": {"latency": 10}}, 0, set())
     assert (t.name, t.stream, t.toxicity, t.attributes) == ("latency_downstream", "downstream", 1.0,
                                                             {"latency": 10, "jitter": 0})
 
 
 @pytest.mark.parametrize("body, problem", [
     ({"type": "nope"}, "invalid toxic type"),
-    ({"type": "latency", "stream": "sideways"}, "invalid stream"),
+    ({"type": "latency", "stream": "sideways"}, "stream was invalid"),
     ({"type": "latency", "toxicity": 1.5}, "toxicity"),
     ({"type": "latency", "attributes": {"rate": 1}}, "unknown attribute"),
     ({"type": "latency", "expires_in_s": 0}, "expires_in_s"),
 ])
 def test_invalid_toxic_is_a_400(body: dict, problem: str) -> None:
     with pytest.raises(ApiError, match=problem) as info:
-        parse_toxic(body, now=0)
+        parse_new_toxic(body, 0, set())
     assert info.value.status == 400
 
 
 def test_expiry_is_accepted_inside_attributes_for_toxiproxy_python() -> None:
-    t = parse_toxic({"type": "latency", "attributes": {"latency": 5, "expires_in_s": 2}}, now=100.0)
+    t = parse_new_toxic({"type": "latency", "attributes": {"latency": 5, "expires_in_s": 2}}, 100.0, set())
     assert t.expires_at == 102.0 and "expires_in_s" not in t.attributes
 
 
@@ -129,10 +129,10 @@ def test_reset_peer_and_timeout_and_limit_data(fault_proxy: str, http_upstream: 
     add = f"{fault_proxy}/proxies/svc/toxics"
     requests.post(add, json={"name": "rp", "type": "reset_peer", "attributes": {"timeout": 0}}, timeout=T)
     with pytest.raises(ConnectionResetError):
-        tcp_roundtrip(port, b"")
+        tcp_roundtrip(port)  # the request is dropped, then the connection is reset
     requests.delete(f"{add}/rp", timeout=T)
 
-    requests.post(add, json={"name": "to", "type": "timeout", "attributes": {"timeout": 300}}, timeout=T)
+    requests.post(add, json={"name": "to", "type": "timeout", "stream": "upstream", "attributes": {"timeout": 300}}, timeout=T)
     start = time.monotonic()
     assert tcp_roundtrip(port) == b""  # data swallowed, connection closed after the timeout
     assert 0.25 <= time.monotonic() - start < 2
@@ -157,7 +157,7 @@ def test_bandwidth_and_slicer_still_deliver_everything(fault_proxy: str, http_up
 def test_toxicity_zero_affects_no_connection(fault_proxy: str, http_upstream: int) -> None:
     port = _port(_create(fault_proxy, "svc", http_upstream))
     requests.post(f"{fault_proxy}/proxies/svc/toxics", timeout=T,
-                  json={"name": "rp", "type": "reset_peer", "toxicity": 0.0, "attributes": {"timeout": 0}})
+                  json={"name": "to", "type": "timeout", "toxicity": 0.0, "attributes": {"timeout": 0}})
     for _ in range(5):
         assert b"200 OK" in tcp_roundtrip(port)
 
