@@ -76,7 +76,7 @@ class Stage:
         self.stopping = True
         self.stub.interrupt()
         if self.task is not None:
-            await asyncio.shield(self.task)
+            await asyncio.wait([self.task])  # not ``await task``: a task cancelled by kill() must not raise here
 
 
 class Pipeline:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector, disable_created_metrics, generate_latest
 
 LABELS = ("direction", "proxy", "listener", "upstream")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -17,6 +17,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 class ProxyMetrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # Go's client exports no ``_created`` series (process-wide switch; server only)
         self.registry = CollectorRegistry()
         self.received = Counter("toxiproxy_proxy_received_bytes_total", "Bytes read from the source of a direction",
                                 LABELS, registry=self.registry)

@@ -62,8 +62,9 @@ class Toxic:
         return self.stream.lower()
 
     def to_json(self) -> dict[str, Any]:
+        toxicity = int(self.toxicity) if self.toxicity.is_integer() else self.toxicity  # Go writes 1, not 1.0
         data: dict[str, Any] = {"attributes": dict(self.attributes), "name": self.name, "type": self.type,
-                                "stream": self.stream, "toxicity": self.toxicity}
+                                "stream": self.stream, "toxicity": toxicity}
         if self.expires_at is not None:
             data["expires_at"] = self.expires_at
         return data
