@@ -81,6 +81,7 @@ def test_bandwidth_spreads_data_over_time_at_the_rate(toxiproxy: Api, blob: Upst
 
 
 # ---------------------------------------------------------------- timeout
+@pytest.mark.slow
 def test_timeout_timer_restarts_with_every_chunk(toxiproxy: Api, echo: Upstream) -> None:
     port = toxiproxy.proxy("p", echo.port)
     toxiproxy.toxic("p", "timeout", timeout=600)
@@ -142,7 +143,6 @@ def test_limit_data_on_a_new_connection_cuts_at_the_limit(toxiproxy: Api, blob: 
 
 
 # ---------------------------------------------------------------- slicer, slow_close, noop
-@pytest.mark.slow
 @pytest.mark.parametrize("blob", [(20_000, False)], indirect=True)
 def test_slicer_bisects_into_pieces_around_the_average(toxiproxy: Api, blob: Upstream) -> None:
     port = toxiproxy.proxy("p", blob.port)
