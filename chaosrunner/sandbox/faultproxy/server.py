@@ -56,9 +56,14 @@ log = logging.getLogger("chaosrunner.faultproxy")
 
 
 class FaultProxy:
-    """All proxies of one server (``proxies``: the configuration; ``live``: listeners of the enabled ones)."""
+    """All proxies of one server (``proxies``: the configuration; ``live``: listeners of the enabled ones).
+
+    Changes are serialised by ``lock`` (taken by every mutating API call and the expiry sweep), as Toxiproxy's
+    collection locks do: a populate or a toxic removal that waits on open connections is never interleaved.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
+        self.lock = asyncio.Lock()
         self.proxies: dict[str, Proxy] = {}
         self.live: dict[str, LiveProxy] = {}
         self.rng = random.Random(seed)
@@ -231,7 +236,11 @@ def build_app(fp: FaultProxy) -> web.Application:
             response: web.StreamResponse = _plain("User agent not allowed\n", 403)
         else:
             try:
-                response = await handler(request)
+                if request.method == "GET":
+                    response = await handler(request)
+                else:
+                    async with fp.lock:
+                        response = await handler(request)
             except ApiError as exc:
                 response = _plain(json.dumps(exc.body(), separators=(",", ":")) + "\n", exc.status)
         response.headers[REQUEST_ID] = request_id
@@ -299,7 +308,8 @@ def build_app(fp: FaultProxy) -> web.Application:
             while True:
                 await asyncio.sleep(EXPIRY_SWEEP_S)
                 try:
-                    await fp.sweep_expired(time.time())
+                    async with fp.lock:
+                        await fp.sweep_expired(time.time())
                 except Exception:  # the backstop must keep sweeping whatever one removal did
                     log.exception("expiry sweep failed")
 
