@@ -122,6 +122,23 @@ def test_reset_peer_leaves_idle_connections_then_drops_data_and_resets(toxiproxy
     assert 0.29 <= time.monotonic() - start <= 1.5
 
 
+@pytest.mark.parametrize("blob", [(1000, True)], indirect=True)
+def test_reset_peer_present_when_a_connection_starts_makes_even_a_spared_close_a_reset(
+        toxiproxy: Api, blob: Upstream) -> None:
+    port = toxiproxy.proxy("p", blob.port)
+    toxiproxy.toxic("p", "reset_peer", toxicity=0.0, timeout=0)  # spares every connection...
+    assert outcome(connect(port), 3.0)[0] == "reset"  # ...but their sockets were set to close with RST
+
+
+def test_reset_peer_added_to_an_open_connection_closes_it_with_a_fin(toxiproxy: Api, echo: Upstream) -> None:
+    port = toxiproxy.proxy("p", echo.port)
+    s = connect(port)
+    assert round_trip_s(s) < 1
+    toxiproxy.toxic("p", "reset_peer", timeout=0)
+    s.sendall(b"ping")
+    assert outcome(s, 3.0) == ("eof", b"")
+
+
 # ---------------------------------------------------------------- limit_data
 def test_limit_data_counts_from_when_it_joins_the_connection(toxiproxy: Api, echo: Upstream) -> None:
     port = toxiproxy.proxy("p", echo.port)
