@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,9 +15,11 @@ from chaosrunner.sandbox.faultproxy.model import Toxic
 from chaosrunner.sandbox.faultproxy.stream import Channel, Chunk, Interrupted, Stub
 from chaosrunner.sandbox.faultproxy.toxics.slicer import cut_points
 
+T = TypeVar("T")
 
-def run(coro: object) -> object:
-    return asyncio.run(asyncio.wait_for(coro, 5))  # type: ignore[arg-type]
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(asyncio.wait_for(coro, 5))
 
 
 def test_slicer_bisects_to_pieces_near_the_average_like_toxiproxy() -> None:
