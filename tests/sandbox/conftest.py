@@ -12,6 +12,7 @@ import pytest
 
 from chaosrunner.core.ports import LOOPBACK, free_port, wait_port
 from chaosrunner.sandbox.processes import ManagedProcess
+from tests.sandbox.faultproxy_harness import echo, toxiproxy, toxiproxy_server  # noqa: F401 - fault-proxy fixtures
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def add_latency(
         raise ValueError("latency_ms and expires_in_s must be > 0, jitter_ms >= 0")
     st = load_state(configuration, state)
     path_file = str(state_file(configuration, state))
-    attributes: dict[str, Any] = {"latency": latency_ms, "jitter": jitter_ms}
+    attributes: dict[str, Any] = {"latency": round(latency_ms), "jitter": round(jitter_ms)}  # Toxiproxy takes integers
     if st.toxiproxy.kind == "builtin":
         attributes["expires_in_s"] = expires_in_s
     done = []

@@ -1,38 +1,35 @@
-"""Toxiproxy's data model and validation, as pure functions (no sockets, no HTTP).
+"""Toxiproxy's data model and request validation, as pure functions (no sockets, no HTTP).
 
-The JSON shapes and error semantics follow Toxiproxy 2.x (see docs/sandbox.md and REAL-PARTS):
+JSON shapes (Toxiproxy 2.12): proxy ``{"name", "listen", "upstream", "enabled", "toxics": [...]}``; toxic
+``{"attributes": {...}, "name", "type", "stream", "toxicity"}``. Toxics are listed upstream first, then
+downstream, each stream in the order its toxics were added (the order of its chain).
 
-* proxy: ``{"name", "listen": "host:port", "upstream": "host:port", "enabled": bool, "toxics": [toxic...]}``
-* toxic: ``{"name", "type", "stream": "upstream|downstream", "toxicity": 0..1, "attributes": {...}}``
+Units: ``latency``, ``jitter``, ``delay`` (slow_close), ``timeout`` (timeout, reset_peer) are milliseconds; ``rate``
+(bandwidth) is KB/s (1 KB = 1000 bytes); slicer ``delay`` is MICROseconds; ``bytes`` and slicer sizes are bytes.
+Every attribute is a whole number, as in Toxiproxy (``200.5`` → 400).
 
-Our one extension is self-expiry: a toxic may carry ``"expires_in_s"`` (seconds, > 0) either at the top
-level or inside ``attributes`` (toxiproxy-python only forwards ``attributes``). The server then removes
-it by itself at ``expires_at`` (epoch seconds, reported in the toxic's JSON) — the backstop that keeps a
-crashed runner from leaving a fault behind.
+Deliberately stricter than Toxiproxy (400 with a message saying so) where its leniency hangs or crashes streams or
+hides typos: negative attributes, toxicity outside 0..1, unknown attributes, bandwidth rate 0, slicer average_size 0
+or size_variation above average_size, malformed ``host:port`` addresses.
 
-Units: ``latency``, ``jitter``, ``delay`` (slow_close), ``timeout`` (timeout, reset_peer) are
-milliseconds; ``rate`` (bandwidth) is KB/s (1 KB = 1000 bytes); slicer ``delay`` is MICROseconds
-(as in Toxiproxy); ``bytes`` (limit_data) is bytes.
+Our one extension is self-expiry: a toxic may carry ``"expires_in_s"`` (seconds, > 0) at the top level or inside
+``attributes`` (toxiproxy-python only forwards ``attributes``). The server removes it by itself at ``expires_at``
+(epoch seconds, reported in the toxic's JSON) — the backstop that keeps a crashed runner from leaving a fault behind.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-STREAMS = ("upstream", "downstream")
+from chaosrunner.sandbox.faultproxy.toxics import TOXICS
 
-# type -> {attribute: default}; attributes not listed are rejected (400) like Toxiproxy's strict decoder
-TOXIC_TYPES: dict[str, dict[str, float]] = {
-    "latency": {"latency": 0, "jitter": 0},
-    "bandwidth": {"rate": 0},
-    "slow_close": {"delay": 0},
-    "timeout": {"timeout": 0},
-    "reset_peer": {"timeout": 0},
-    "slicer": {"average_size": 0, "size_variation": 0, "delay": 0},
-    "limit_data": {"bytes": 0},
-}
+STREAMS = ("upstream", "downstream")
 EXPIRY_KEY = "expires_in_s"
+DEFAULT_LISTEN = "127.0.0.1:0"
+STRICTER = "(refused here; Toxiproxy would accept it)"
+_INT64 = 2**63
 
 
 class ApiError(Exception):
@@ -47,23 +44,27 @@ class ApiError(Exception):
         return {"error": self.message, "status": self.status}
 
 
+def bad_body(why: str) -> ApiError:
+    return ApiError(400, f"bad request body: {why}")
+
+
 @dataclass
 class Toxic:
     name: str
     type: str
-    stream: str
+    stream: str  # as the client wrote it (case-insensitive); ``direction`` is the normalised form
     toxicity: float
-    attributes: dict[str, float]
+    attributes: dict[str, int]
     expires_at: float | None = None  # epoch seconds; None = until removed
 
+    @property
+    def direction(self) -> str:
+        return self.stream.lower()
+
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "type": self.type,
-            "stream": self.stream,
-            "toxicity": self.toxicity,
-            "attributes": dict(self.attributes),
-        }
+        toxicity = int(self.toxicity) if self.toxicity.is_integer() else self.toxicity  # Go writes 1, not 1.0
+        data: dict[str, Any] = {"attributes": dict(self.attributes), "name": self.name, "type": self.type,
+                                "stream": self.stream, "toxicity": toxicity}
         if self.expires_at is not None:
             data["expires_at"] = self.expires_at
         return data
@@ -75,16 +76,17 @@ class Proxy:
     listen: str
     upstream: str
     enabled: bool = True
-    toxics: list[Toxic] = field(default_factory=list)
+    toxics: list[Toxic] = field(default_factory=list)  # in the order they were added
+
+    def chain(self, direction: str) -> list[Toxic]:
+        return [t for t in self.toxics if t.direction == direction]
+
+    def listed_toxics(self) -> list[Toxic]:
+        return self.chain("upstream") + self.chain("downstream")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "listen": self.listen,
-            "upstream": self.upstream,
-            "enabled": self.enabled,
-            "toxics": [t.to_json() for t in self.toxics],
-        }
+        return {"name": self.name, "listen": self.listen, "upstream": self.upstream, "enabled": self.enabled,
+                "toxics": [t.to_json() for t in self.listed_toxics()]}
 
     def toxic(self, name: str) -> Toxic:
         for t in self.toxics:
@@ -93,104 +95,166 @@ class Proxy:
         raise ApiError(404, "toxic not found")
 
 
+def decode_body(text: str) -> Any:
+    """The first JSON value of a request body (trailing bytes ignored, as Go's decoder does); empty → 400 EOF."""
+    text = text.lstrip()
+    if not text:
+        raise bad_body("EOF")
+    try:
+        return json.JSONDecoder().raw_decode(text)[0]
+    except json.JSONDecodeError as exc:
+        raise bad_body(str(exc)) from exc
+
+
 def split_address(address: str) -> tuple[str, int]:
-    """``"host:port"`` → (host, port); ApiError 400 when malformed. ``:P`` means 127.0.0.1."""
+    """``"host:port"`` → (host, port); ApiError 400 when malformed. ``:P`` means 127.0.0.1; ``[::1]:P`` is IPv6."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
-        raise ApiError(400, f"invalid address {address!r}: want host:port")
-    return (host or "127.0.0.1"), int(port)
+        raise ApiError(400, f"invalid address {address!r}: want host:port {STRICTER}")
+    return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
-def _require_object(data: Any) -> dict[str, Any]:
+def _object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ApiError(400, "bad request body: want a JSON object")
+        raise bad_body("want a JSON object")
     return data
 
 
-def parse_new_proxy(data: Any) -> Proxy:
-    """Validate a ``POST /proxies`` body. ``listen`` defaults to ``127.0.0.1:0`` (any free port)."""
-    data = _require_object(data)
-    name = data.get("name")
-    upstream = data.get("upstream")
-    if not isinstance(name, str) or not name:
-        raise ApiError(400, "missing required field: name")
-    if not isinstance(upstream, str) or not upstream:
-        raise ApiError(400, "missing required field: upstream")
-    listen = data.get("listen") or "127.0.0.1:0"
-    if not isinstance(listen, str):
-        raise ApiError(400, "listen must be a string")
-    split_address(listen)
-    split_address(upstream)
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ApiError(400, "enabled must be a boolean")
-    return Proxy(name=name, listen=listen, upstream=upstream, enabled=enabled)
-
-
-def parse_proxy_update(data: Any) -> dict[str, Any]:
-    """Validate a ``POST /proxies/{name}`` body: any of listen, upstream, enabled."""
-    data = _require_object(data)
-    update: dict[str, Any] = {}
-    for key in ("listen", "upstream"):
-        if key in data and data[key] is not None:
-            if not isinstance(data[key], str):
-                raise ApiError(400, f"{key} must be a string")
-            split_address(data[key])
-            update[key] = data[key]
-    if "enabled" in data and data["enabled"] is not None:
-        if not isinstance(data["enabled"], bool):
-            raise ApiError(400, "enabled must be a boolean")
-        update["enabled"] = data["enabled"]
-    return update
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError(400, f"{what} must be a number")
+def _string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise bad_body(f"{key} must be a string")
     return value
 
 
-def parse_toxic(data: Any, now: float, existing: Toxic | None = None) -> Toxic:
-    """Validate a toxic body (create, or update of ``existing``); ``now`` is epoch seconds for expiry."""
-    data = _require_object(data)
-    base = existing
-    ttype = data.get("type", base.type if base else None)
-    if not isinstance(ttype, str) or ttype not in TOXIC_TYPES:
-        raise ApiError(400, f"invalid toxic type: {ttype!r}")
-    stream = data.get("stream") or (base.stream if base else "downstream")
-    if stream not in STREAMS:
-        raise ApiError(400, f"invalid stream {stream!r}: want upstream or downstream")
-    name = data.get("name") or (base.name if base else f"{ttype}_{stream}")
-    if not isinstance(name, str):
-        raise ApiError(400, "name must be a string")
-    toxicity = data.get("toxicity", base.toxicity if base else 1.0)
-    toxicity = _number(toxicity, "toxicity")
-    if not 0.0 <= toxicity <= 1.0:
-        raise ApiError(400, "toxicity must be between 0 and 1")
-    attributes_in = data.get("attributes")
-    if attributes_in is None:
-        attributes_in = {}
-    if not isinstance(attributes_in, dict):
-        raise ApiError(400, "attributes must be an object")
-    attributes_in = dict(attributes_in)
-    expires_in = data.get(EXPIRY_KEY, attributes_in.pop(EXPIRY_KEY, None))
-    schema = TOXIC_TYPES[ttype]
-    attributes: dict[str, float] = dict(base.attributes) if base and base.type == ttype else dict(schema)
-    for key, value in attributes_in.items():
+def _bool(data: dict[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise bad_body(f"{key} must be a boolean")
+    return value
+
+
+def _proxy(data: Any, where: str = "") -> Proxy:
+    data = _object(data)
+    name, upstream, listen = _string(data, "name"), _string(data, "upstream"), _string(data, "listen")
+    if not name:
+        raise ApiError(400, f"missing required field: name{where}")
+    if not upstream:
+        raise ApiError(400, f"missing required field: upstream{where}")
+    listen = listen or DEFAULT_LISTEN
+    split_address(listen)
+    split_address(upstream)
+    enabled = _bool(data, "enabled")
+    return Proxy(name=name, listen=listen, upstream=upstream, enabled=True if enabled is None else enabled)
+
+
+def parse_new_proxy(data: Any) -> Proxy:
+    """Validate a ``POST /proxies`` body. ``listen`` defaults to ``127.0.0.1:0`` (Toxiproxy: every interface)."""
+    return _proxy(data)
+
+
+def parse_populate(data: Any) -> list[Proxy]:
+    """Validate a ``POST /populate`` body (a JSON list of proxies) entirely, before anything is changed."""
+    if not isinstance(data, list):
+        raise bad_body("want a JSON list of proxies")
+    return [_proxy(item, f" at proxy {i}") for i, item in enumerate(data, 1)]
+
+
+def parse_proxy_update(data: Any) -> dict[str, Any]:
+    """Validate a ``POST|PATCH /proxies/{name}`` body: any of listen, upstream, enabled (absent/null = unchanged)."""
+    data = _object(data)
+    update: dict[str, Any] = {}
+    for key in ("listen", "upstream"):
+        value = _string(data, key)
+        if value:
+            split_address(value)
+            update[key] = value
+    enabled = _bool(data, "enabled")
+    if enabled is not None:
+        update["enabled"] = enabled
+    return update
+
+
+def _toxicity(value: Any, current: float) -> float:
+    if value is None:
+        return current
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad_body("toxicity must be a number")
+    if not 0.0 <= value <= 1.0:
+        raise ApiError(400, f"toxicity must be between 0 and 1 {STRICTER}")
+    return float(value)
+
+
+def _expiry(data: dict[str, Any], attributes: dict[str, Any], now: float, current: float | None) -> float | None:
+    value = data.get(EXPIRY_KEY, attributes.pop(EXPIRY_KEY, None))
+    if value is None:
+        return current
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ApiError(400, f"{EXPIRY_KEY} must be a number of seconds > 0")
+    return now + float(value)
+
+
+def _attributes(ttype: str, given: Any, base: dict[str, int]) -> dict[str, int]:
+    """``base`` with the ``given`` attributes merged in; every value a whole number, then the stricter checks."""
+    if not isinstance(given, dict):
+        raise bad_body("attributes must be an object")
+    schema = TOXICS[ttype].defaults
+    merged = dict(base)
+    for key, value in given.items():
         if key not in schema:
-            raise ApiError(400, f"unknown attribute {key!r} for toxic type {ttype}")
-        value = _number(value, f"attributes.{key}")
+            raise ApiError(400, f"unknown attribute {key!r} for toxic type {ttype} {STRICTER}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+            raise bad_body(f"attributes.{key}: {value!r} is not a whole number (Toxiproxy attributes are integers)")
+        merged[key] = value
+    for key, value in merged.items():
         if value < 0:
-            raise ApiError(400, f"attributes.{key} must be >= 0")
-        attributes[key] = value
-    expires_at = base.expires_at if base else None
-    if expires_in is not None:
-        expires_in = _number(expires_in, EXPIRY_KEY)
-        if expires_in <= 0:
-            raise ApiError(400, f"{EXPIRY_KEY} must be > 0 seconds")
-        expires_at = now + float(expires_in)
-    return Toxic(name=name, type=ttype, stream=stream, toxicity=float(toxicity),
-                 attributes=attributes, expires_at=expires_at)
+            raise ApiError(400, f"attributes.{key} must be >= 0 {STRICTER}")
+    why = TOXICS[ttype].refuse(merged)
+    if why:
+        raise ApiError(400, f"{why} {STRICTER}")
+    return merged
+
+
+def parse_new_toxic(data: Any, now: float, taken: set[str]) -> Toxic:
+    """Validate a toxic body, in Toxiproxy's order: body, stream, type, duplicate name (409), attributes.
+
+    ``now`` is epoch seconds (for self-expiry); ``taken`` the names of the proxy's toxics.
+    """
+    data = _object(data)
+    stream = _string(data, "stream")
+    stream = "downstream" if stream is None else stream
+    if stream.lower() not in STREAMS:
+        raise ApiError(400, "stream was invalid, can be either upstream or downstream")
+    ttype = _string(data, "type") or ""
+    name = _string(data, "name") or f"{ttype}_{stream}"
+    if ttype not in TOXICS:
+        raise ApiError(400, "invalid toxic type")
+    if name in taken:
+        raise ApiError(409, "toxic already exists")
+    toxicity = _toxicity(data.get("toxicity"), 1.0)
+    given = data.get("attributes")
+    given = {} if given is None else given
+    given = dict(given) if isinstance(given, dict) else given
+    expires_at = _expiry(data, given if isinstance(given, dict) else {}, now, None)
+    attributes = _attributes(ttype, given, dict(TOXICS[ttype].defaults))
+    return Toxic(name=name, type=ttype, stream=stream, toxicity=toxicity, attributes=attributes,
+                 expires_at=expires_at)
+
+
+def parse_toxic_update(toxic: Toxic, data: Any, now: float) -> Toxic:
+    """The toxic after a ``POST|PATCH .../toxics/{name}`` body: only ``attributes`` (merged) and ``toxicity`` change —
+    name, type and stream are ignored, as in Toxiproxy — plus our ``expires_in_s``. ``toxic`` itself is untouched."""
+    data = _object(data)
+    given = data.get("attributes")
+    given = {} if given is None else given
+    given = dict(given) if isinstance(given, dict) else given
+    expires_at = _expiry(data, given if isinstance(given, dict) else {}, now, toxic.expires_at)
+    attributes = _attributes(toxic.type, given, toxic.attributes)
+    return Toxic(name=toxic.name, type=toxic.type, stream=toxic.stream,
+                 toxicity=_toxicity(data.get("toxicity"), toxic.toxicity), attributes=attributes,
+                 expires_at=expires_at)
 
 
 def expired(toxics: list[Toxic], now: float) -> list[Toxic]:
