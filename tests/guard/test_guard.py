@@ -12,6 +12,7 @@ import pytest
 
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.guard.sampler import Guard
+from chaosrunner.guard.sentinel import Sentinel
 from chaosrunner.inventory.base import Target
 from chaosrunner.safety import killswitch
 from chaosrunner.slo.catalog import load_catalog
@@ -183,20 +184,41 @@ def test_aborts_when_the_run_spends_its_budget_allowance(estate: ServiceEstate, 
     assert w.guard.summary()["budget"]["spent"] >= 0.005
 
 
-def test_kill_switch_aborts_a_running_guard(estate: ServiceEstate, make_guard, isolated_state: Path) -> None:
+def _sentinel_for(w: Watched, **kw: Any) -> Sentinel:
+    def on_abort(reason: str) -> None:
+        w.reasons.append(reason)
+        w.aborted.set()
+
+    sentinel = Sentinel(on_abort, **kw)
+    sentinel.watch_guard(w.guard)
+    return sentinel.start()
+
+
+def test_kill_switch_aborts_a_guarded_run(estate: ServiceEstate, make_guard, isolated_state: Path) -> None:
+    """The run's sentinel watches the kill switch beside a sampling guard (and without one: test_sentinel)."""
     w = make_guard(["pinboard-availability"])
     w.guard.start()
     w.wait_samples(1, 10)
-    killswitch.engage("game day over")
-    reason = w.wait_abort(5)
+    sentinel = _sentinel_for(w)
+    try:
+        killswitch.engage("game day over")
+        reason = w.wait_abort(5)
+    finally:
+        sentinel.stop()
     assert reason == "kill switch engaged: game day over"
 
 
 def test_max_duration_aborts(estate: ServiceEstate, make_guard) -> None:
     w = make_guard(["pinboard-availability"], br={"max_duration": "2s"})
     w.guard.start()
-    reason = w.wait_abort(10)
+    sentinel = _sentinel_for(w, max_duration_s=2.0)
+    sentinel.method_started()
+    try:
+        reason = w.wait_abort(10)
+    finally:
+        sentinel.stop()
     assert reason == "max_duration 2s reached"
+    assert not w.guard.health()  # the guard itself was healthy all along
 
 
 def test_recovery_watch_reports_recovery_and_its_absence(estate: ServiceEstate, make_guard) -> None:
