@@ -12,7 +12,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from chaosrunner.calendar.cron import CronSchedule, WallClockCronTrigger, crontab_trigger
-from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry
+from chaosrunner.calendar.model import Calendar
+from chaosrunner.calendar.parts import WEEKDAYS, Entry
 
 
 def trigger_for(calendar: Calendar, entry: Entry, *, start: datetime | None = None) -> BaseTrigger:
@@ -70,4 +71,3 @@ def next_fires(calendar: Calendar, start: datetime, end: datetime, *,
             out.append(Fire(e.name, at.astimezone(calendar.zone), chk.ok, chk.detail))
     out.sort(key=lambda f: (f.at, f.entry))
     return out
-

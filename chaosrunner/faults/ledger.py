@@ -133,8 +133,6 @@ class LedgerEntry:
         }
 
 
-
-
 @dataclass
 class Ledger:
     """The ledger under ``state`` (normally ``storage.state_dir()``)."""
@@ -357,34 +355,6 @@ class Ledger:
             return LedgerEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def current_run_id() -> str:

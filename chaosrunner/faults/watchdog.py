@@ -40,14 +40,6 @@ POLL_S = 0.2
 log = logging.getLogger("chaosrunner.faults.watchdog")
 
 
-
-
-
-
-
-
-
-
 class Decision(StrEnum):
     WAIT = "wait"
     EXIT = "exit"  # the runner finished, or died with nothing open: nothing to do
@@ -71,10 +63,6 @@ def decide(
     if heartbeat_age_s > stale_after_s and open_entries:
         return Decision.KILL_AND_REVERT
     return Decision.WAIT
-
-
-
-
 
 
 def watch(

@@ -147,4 +147,3 @@ def _timed_out_type(due: _Armed) -> type[ActivityTimedOut]:
 
     _TimedOut.__name__ = "ActivityTimedOut"
     return _TimedOut
-

@@ -47,7 +47,8 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.triggers.date import DateTrigger
 
-from chaosrunner.calendar.model import Calendar, Entry, load_calendar
+from chaosrunner.calendar.model import Calendar, load_calendar
+from chaosrunner.calendar.parts import Entry
 from chaosrunner.calendar.triggers import trigger_for
 from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.core.storage import ensure_private_dir, state_dir
@@ -79,10 +80,6 @@ def scheduled_job(**_: Any) -> None:
     the fire instead of calling this."""
 
 
-
-
-
-
 def _leader_file(url: str, state: Path) -> Path:
     """The flock file of a SQLite store: next to the database (two daemons on one file → one leads)."""
     from sqlalchemy.engine import make_url
@@ -91,12 +88,6 @@ def _leader_file(url: str, state: Path) -> Path:
     if url.startswith("sqlite") and db and db != ":memory:":
         return Path(db).absolute().with_suffix(".leader")
     return state / "scheduler.leader"
-
-
-
-
-
-
 
 
 @dataclass

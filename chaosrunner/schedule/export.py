@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.calendar.cron import crontab_trigger
-from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry
+from chaosrunner.calendar.model import Calendar
+from chaosrunner.calendar.parts import WEEKDAYS, Entry
 from chaosrunner.core.storage import journal_dir, state_dir
 
 DOW_NUM = {d: str((i + 1) % 7) for i, d in enumerate(WEEKDAYS)}  # cron: 0 = Sunday

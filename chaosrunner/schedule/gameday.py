@@ -33,7 +33,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosrunner.calendar.model import WEEKDAYS, Calendar
+from chaosrunner.calendar.model import Calendar
+from chaosrunner.calendar.parts import WEEKDAYS
 from chaosrunner.core.units import Duration
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 from chaosrunner.core.verdict import VERDICT_BY_EXIT
@@ -220,4 +221,3 @@ def _last_json(out: str) -> dict[str, Any] | None:
             if isinstance(data, dict):
                 return data
     return None
-

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from chaosrunner.calendar.model import WEEKDAYS, Calendar, Monkey
+from chaosrunner.calendar.model import Calendar
+from chaosrunner.calendar.parts import WEEKDAYS, Monkey
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chaosrunner.calendar.model import WEEKDAYS, Calendar, Entry, hhmm
+from chaosrunner.calendar.model import Calendar, hhmm
+from chaosrunner.calendar.parts import WEEKDAYS, Entry
 from chaosrunner.calendar.triggers import iter_fires
 
 LOOKAHEAD = timedelta(days=400)

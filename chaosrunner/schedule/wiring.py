@@ -8,7 +8,8 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from chaosrunner.calendar.model import Calendar, Entry
+from chaosrunner.calendar.model import Calendar
+from chaosrunner.calendar.parts import Entry
 from chaosrunner.calendar.triggers import iter_fires
 from chaosrunner.experiment.loader import load_experiment
 from chaosrunner.inventory.base import load_inventory

@@ -27,7 +27,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-
 def _name(v: str) -> str:
     if not _NAME.match(v):
         raise ValueError("must be lower-case letters, digits, '.', '_' or '-' (at most 100)")

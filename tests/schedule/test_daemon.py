@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosrunner.calendar.model import WEEKDAYS, load_calendar
+from chaosrunner.calendar.model import load_calendar
+from chaosrunner.calendar.parts import WEEKDAYS
 from chaosrunner.core.clock import FakeClock
 from chaosrunner.sandbox.processes import ManagedProcess
 from chaosrunner.schedule.daemon import Daemon, DaemonOptions, FireResult
