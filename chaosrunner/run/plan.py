@@ -18,17 +18,20 @@ from chaosrunner.safety.preflight import (
     Check,
     NoPrometheus,
     PreflightContext,
+    PreflightResult,
     build_sli_source,
     load_guard_catalog,
     run_preflight,
 )
+from chaosrunner.slo.catalog import SloCatalog
+from chaosrunner.slo.source import SliSource
 
 
 @dataclass
 class PreflightOutcome:
-    result: Any  # chaosrunner.safety.preflight.PreflightResult
-    catalog: Any  # chaosrunner.slo.catalog.SloCatalog | None
-    source: Any  # chaosrunner.slo.catalog.SliSource | None
+    result: PreflightResult
+    catalog: SloCatalog | None
+    source: SliSource | None
 
     def journal_view(self) -> dict[str, Any]:
         pre = self.result

@@ -284,6 +284,8 @@ def _preflight(run: Run) -> Any:
     pre = outcome.result
     if pre.allowed and ext.slo_guard is not None:
         try:
+            if outcome.catalog is None or outcome.source is None:
+                raise ValueError("no SLO catalog or no SLI source to read")
             run.guard = Guard(
                 ext.slo_guard,
                 ext.blast_radius,

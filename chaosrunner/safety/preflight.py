@@ -38,7 +38,7 @@ class PreflightContext:
     run_id: str
     targets: TargetsSpec | None = None
     blast_radius: BlastRadius | None = None
-    slo_guard: Any | None = None  # guard.SloGuardSpec (kept loose to avoid importing the guard here)
+    slo_guard: SloGuardSpec | None = None
     experiment_path: Path | None = None
     calendar: Path | None = None
     entry: str | None = None
@@ -82,7 +82,7 @@ class PreflightResult:
     population: list[Target]
     targets: list[Target]
     budget: BudgetStatus | None = None
-    locks: Any | None = None  # locks.TargetLocks held for the run's life (release when it ends)
+    locks: TargetLocks | None = None  # held for the run's life (release when it ends)
 
     @property
     def reason(self) -> str:
@@ -161,7 +161,6 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
         if ctx.population is not None:
             population = list(ctx.population)
         else:
-
             try:
                 population = load_inventory(spec, experiment_path=ctx.experiment_path).list_targets()
             except InvalidInput:
@@ -197,7 +196,7 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
     budget: BudgetStatus | None = None
     guard = ctx.slo_guard
     if guard is not None:
-        gate = getattr(guard, "budget_gate", None)
+        gate = guard.budget_gate
         allowance = ctx.blast_radius.error_budget if ctx.blast_radius else None
         try:
             catalog = ctx.catalog or load_guard_catalog(guard, ctx.experiment_path)
@@ -210,7 +209,6 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
     allowed = all(c.ok for c in checks)
     locks = None
     if allowed and ctx.acquire_locks and spec is not None and chosen:
-
         locks = TargetLocks(ctx.state_root)
         keys = lock_keys(spec.inventory, chosen)
         if locks.acquire(ctx.run_id, keys):
@@ -263,7 +261,7 @@ class NoPrometheus(Exception):
     pass
 
 
-def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
+def load_guard_catalog(guard: SloGuardSpec, experiment_path: Path | None) -> SloCatalog:
 
     catalog = load_catalog(catalog_paths(guard.catalog, experiment_path))
     known = ", ".join(sorted(catalog.slos)) or "none"
@@ -274,7 +272,7 @@ def load_guard_catalog(guard: Any, experiment_path: Path | None) -> SloCatalog:
     ]
     problems += [
         (f"slo_guard.probes[{i}]", f"unknown probe {name!r} (catalog: {', '.join(sorted(catalog.probes)) or 'none'})")
-        for i, name in enumerate(getattr(guard, "probes", []) or [])
+        for i, name in enumerate(guard.probes)
         if name not in catalog.probes
     ]
     if problems:
