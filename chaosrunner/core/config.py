@@ -8,6 +8,7 @@ the file. Every setting is optional:
 state: /var/lib/chaosrunner        # the state home ($CHAOSRUNNER_HOME)
 journals: /var/lib/chaosrunner/journals   # the journal store ($CHAOSRUNNER_JOURNALS)
 prometheus: http://127.0.0.1:9090  # where SLIs are read when an experiment names none ($CHAOSRUNNER_PROMETHEUS_URL)
+alertmanager: http://127.0.0.1:9093  # no chaos while a critical alert fires ($CHAOSRUNNER_ALERTMANAGER_URL)
 ```
 
 **The state home** — kill switch, fault ledger, target locks, run leases, the scheduler's fire table —
@@ -38,6 +39,7 @@ class ConfigFile(BaseModel):
     state: str | None = None
     journals: str | None = None
     prometheus: str | None = None
+    alertmanager: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,5 +90,10 @@ def prometheus_setting() -> Setting:
     return _setting("CHAOSRUNNER_PROMETHEUS_URL", "prometheus", None, "not set (the sandbox's, when it is up)")
 
 
+def alertmanager_setting() -> Setting:
+    return _setting("CHAOSRUNNER_ALERTMANAGER_URL", "alertmanager", None, "not set (no outage check)")
+
+
 def effective() -> dict[str, Setting]:
-    return {"state": state_home_setting(), "journals": journals_setting(), "prometheus": prometheus_setting()}
+    return {"state": state_home_setting(), "journals": journals_setting(), "prometheus": prometheus_setting(),
+            "alertmanager": alertmanager_setting()}

@@ -9,6 +9,7 @@ loads the guard or chaoslib. Units: durations are float seconds, ratios floats i
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -94,6 +95,27 @@ class SloGuardSpec(BaseModel):
         return self.out_of_scope
 
 
+class OutageCheckSpec(BaseModel):
+    """The ``outage_check`` block: no chaos while an outage is on (see :mod:`chaosrunner.safety.outage`).
+    It applies to every experiment once an Alertmanager is known; this block tunes it or opts out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    alertmanager: str | None = Field(default=None, pattern=r"^https?://")
+    matchers: list[str] = Field(default_factory=lambda: ["severity=critical"], min_length=1)
+    interval: Duration = 1.0
+    fail_open: bool = False  # Alertmanager unreachable: run anyway (the default refuses and aborts)
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*(=~|!~|!=|=)"?[^"]*"?', m):
+                raise ValueError(f"{m!r} is not an Alertmanager matcher like severity=critical")
+        return v
+
+
 class Timeouts(BaseModel):
     """Activity timeouts. Chaos Toolkit's python provider has none; chaosrunner applies this default
     (seconds) to every python activity, rollbacks included, unless the provider sets ``timeout``."""
@@ -120,6 +142,7 @@ class ChaosrunnerExtension(BaseModel):
     blast_radius: BlastRadius | None = None
     slo_guard: SloGuardSpec | None = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    outage_check: OutageCheckSpec | None = None
 
     @model_validator(mode="after")
     def _targets_need_blast_radius(self) -> ChaosrunnerExtension:

@@ -6,7 +6,8 @@ Every 0.1 s it checks, in this order, and calls ``on_abort(reason)`` once on the
 * ``blast_radius.max_duration``, counted from the start of the method;
 * the SLO guard's health, when the run has one: a sampler that died, or that has produced no sample
   for two intervals (at least 1 s), means nobody is watching the SLOs — the run is aborted as if the
-  SLO data were unavailable (fail closed).
+  SLO data were unavailable (fail closed);
+* anything else the run asked it to watch: the outage check's alert watch (an alert firing mid-run).
 
 Any exception inside the sentinel itself is also an abort: a watcher that cannot watch must stop
 the run, never let it go on unwatched. The runner starts it before chaoslib runs anything, and stops
@@ -51,7 +52,7 @@ class Sentinel:
         self.state_root = state_root
         self.clock = clock or SystemClock()
         self.period_s = period_s
-        self.guard: Watched | None = None
+        self.watched: list[tuple[Watched, str]] = []
         self.reason: str | None = None
         self._method_started: float | None = None
         self._stop = threading.Event()
@@ -63,8 +64,12 @@ class Sentinel:
         return self
 
     def watch_guard(self, guard: Watched) -> None:
-        """From now on the guard's health is checked too (call once the guard has started)."""
-        self.guard = guard
+        """From now on the SLO guard's health is checked too (call once the guard has started)."""
+        self.watch(guard, "SLO guard unavailable (fail closed): ")
+
+    def watch(self, watched: Watched, prefix: str = "") -> None:
+        """From now on ``watched.health()`` is checked too; a problem aborts the run (``prefix + problem``)."""
+        self.watched.append((watched, prefix))
 
     def method_started(self) -> None:
         """``max_duration`` counts from here."""
@@ -83,10 +88,10 @@ class Sentinel:
         if self.max_duration_s is not None and self._method_started is not None:
             if self.clock.monotonic() - self._method_started >= self.max_duration_s:
                 return f"max_duration {self.max_duration_s:g}s reached"
-        if self.guard is not None:
-            problem = self.guard.health()
+        for watched, prefix in self.watched:
+            problem = watched.health()
             if problem is not None:
-                return f"SLO guard unavailable (fail closed): {problem}"
+                return prefix + problem
         return None
 
     def _loop(self) -> None:

@@ -77,6 +77,7 @@ def evaluate_preflight(
             targets=ext.targets,
             blast_radius=ext.blast_radius,
             slo_guard=ext.slo_guard if missing is None else None,
+            outage_check=ext.outage_check,
             experiment_path=experiment.path,
             calendar=calendar,
             entry=calendar_entry,

@@ -36,6 +36,7 @@ from chaosrunner.core.storage import state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
 from chaosrunner.experiment.loader import Experiment
+from chaosrunner.experiment.spec import OutageCheckSpec
 from chaosrunner.faults import runs
 from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
 from chaosrunner.faults.ledger import RUN_LEVEL_FAULT, Ledger
@@ -51,6 +52,7 @@ from chaosrunner.run.events import RunEvents
 from chaosrunner.run.plan import evaluate_preflight
 from chaosrunner.run.signals import AbortController
 from chaosrunner.safety.blast_radius import Check, touched
+from chaosrunner.safety.outage import AlertWatch, alertmanager_for
 
 log = logging.getLogger("chaosrunner.run.runner")
 
@@ -311,8 +313,15 @@ def _preflight(run: Run) -> Any:
 def _execute(run: Run, pre: Any) -> RunResult:
     """Sentinel and deadlines around chaoslib's run; rollbacks always; leftovers reverted; verdict."""
 
-    br = run.experiment.extension.blast_radius
+    ext = run.experiment.extension
+    br = ext.blast_radius
     run.sentinel = Sentinel(run.abort.trigger, max_duration_s=br.max_duration if br is not None else None)
+    am = alertmanager_for(ext.outage_check)
+    alerts = None
+    if am is not None:  # an alert that starts firing mid-run aborts it, like the kill switch
+        spec = ext.outage_check or OutageCheckSpec()
+        alerts = AlertWatch(am, spec.interval, spec.fail_open).start()
+        run.sentinel.watch(alerts)
     deadlines = Deadlines()
     events = RunEvents(run, deadlines)
     runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]})
@@ -335,6 +344,8 @@ def _execute(run: Run, pre: Any) -> RunResult:
         journal["status"] = "interrupted"
     finally:
         run.sentinel.stop()
+        if alerts is not None:
+            alerts.stop()
         deadlines.close()
     run.writer.ctk = journal
     for record in events.unfinished():

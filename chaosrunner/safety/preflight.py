@@ -17,9 +17,9 @@ from typing import Any
 
 from chaosrunner.calendar.model import load_calendar, window_verdict
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
+from chaosrunner.experiment.spec import BlastRadius, OutageCheckSpec, SloGuardSpec
 from chaosrunner.inventory.base import Target, TargetsSpec, load_inventory, select, selector_problem
-from chaosrunner.safety import killswitch
+from chaosrunner.safety import killswitch, outage
 from chaosrunner.safety.blast_radius import Check, check_targets
 from chaosrunner.safety.locks import TargetLocks
 from chaosrunner.slo.budget import NoTraffic, remaining_budget
@@ -39,6 +39,7 @@ class PreflightContext:
     targets: TargetsSpec | None = None
     blast_radius: BlastRadius | None = None
     slo_guard: SloGuardSpec | None = None
+    outage_check: OutageCheckSpec | None = None
     experiment_path: Path | None = None
     calendar: Path | None = None
     entry: str | None = None
@@ -149,7 +150,7 @@ def _calendar(ctx: PreflightContext) -> Check | None:
 
 def run_preflight(ctx: PreflightContext) -> PreflightResult:
     """Every check, then locks if all passed. Raises InvalidInput only for bad content."""
-    checks: list[Check] = [_kill_switch(ctx)]
+    checks: list[Check] = [_kill_switch(ctx), outage.preflight_check(ctx.outage_check)]
     cal = _calendar(ctx)
     if cal is not None:
         checks.append(cal)
