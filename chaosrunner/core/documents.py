@@ -110,6 +110,16 @@ def key_path(loc: Iterable[str | int]) -> str:
     return out
 
 
+def join_path(*parts: str) -> str:
+    """Join rendered key paths: ``join_path("configuration", "p[0]")`` → ``configuration.p[0]``,
+    ``join_path("p", "[0].x")`` → ``p[0].x``; empty parts are skipped."""
+    out = ""
+    for part in parts:
+        if part:
+            out += part if not out or part.startswith("[") else f".{part}"
+    return out
+
+
 def _short_path(loc: list[str | int], keep: int = 6) -> str:
     """A key path for a message about depth: the first ``keep`` steps, then an ellipsis."""
     return key_path(loc) if len(loc) <= keep else key_path(loc[:keep]) + "…"
