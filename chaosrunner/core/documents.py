@@ -100,9 +100,11 @@ class DocumentRefused(ValueError):
 
 
 def key_path(loc: Iterable[str | int]) -> str:
-    """``("extensions", 0, "blast_radius")`` → ``extensions[0].blast_radius``."""
+    """``("extensions", 0, "blast_radius")`` → ``extensions[0].blast_radius``; ``""`` parts are skipped."""
     out = ""
     for part in loc:
+        if part == "":
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -219,7 +221,7 @@ class _BoundedComposer(Composer):
         if isinstance(parent, SequenceNode):
             return int(index)
         if isinstance(parent, MappingNode):
-            return str(index.value) if isinstance(index, ScalarNode) else "<key>"
+            return str(index.value) if isinstance(index, ScalarNode) else ""  # "": composing a key
         return ""
 
 
