@@ -67,15 +67,17 @@ class Limits:
 
 
 # An experiment, catalog, calendar, game-day plan or var file is written by hand: a few KB (the largest
-# shipped file is 4 KB, ~300 values, 9 levels deep, no aliases). 1 MiB is 250 times that; composing
-# YAML costs ~12 µs of CPU per value, so 50,000 values (150 times the largest shipped file) is ~0.6 s
-# CPU and a few tens of MB, and everything downstream (substitution, plan, the journal, which embeds the
-# experiment) stays that small. 8 MiB of YAML took 83 s and 2.7 GB before these limits.
+# shipped file is 4 KB, ~300 values, 9 levels deep, no aliases). 1 MiB is 250 times that. Composing
+# YAML costs ~12 µs of CPU per value, so 20,000 values (65 times the largest shipped file; a calendar of
+# 1,000 entries or a catalog of 1,000 SLOs) is refused or accepted in ~0.25 s of CPU and a few tens of
+# MB, and everything downstream (substitution, plan, the journal, which embeds the experiment) stays
+# that small. 64 levels is 7 times the deepest shipped file and far from any recursion limit. Before
+# these limits, 8 MiB of YAML took 83 s and 2.7 GB to validate.
 CONTENT_LIMITS = Limits(
     max_bytes=1024 * 1024,
     max_depth=64,
     max_aliases=100,
-    max_nodes=50_000,
+    max_nodes=20_000,
     typical="an experiment, catalog, calendar or var file is a few KB",
 )
 

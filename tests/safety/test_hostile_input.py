@@ -110,12 +110,12 @@ def test_validate_refuses_8_mib_of_dense_yaml_at_once(workdir: Path) -> None:
 
 def test_dense_yaml_under_the_size_limit_is_refused_by_its_value_count(tmp_path: Path) -> None:
     path = tmp_path / "experiment.yaml"
-    path.write_text(dense_yaml(300 * 1024))  # ~85,000 values: more than 50,000
+    path.write_text(dense_yaml(200 * 1024))  # ~55,000 values: more than 20,000
     with pytest.raises(InvalidInput) as info:
         load_experiment(path)
     key, message = info.value.problems[0]
     assert key.startswith("configuration"), info.value.render()
-    assert "50,000 values" in message
+    assert "20,000 values" in message
 
 
 # --- deep nesting -------------------------------------------------------------------------------------
