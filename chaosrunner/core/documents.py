@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from yaml.composer import Composer
@@ -251,37 +252,68 @@ def parse_yaml(text: str, limits: Limits = CONTENT_LIMITS) -> Any:
 
 # --- JSON -------------------------------------------------------------------------------------------
 
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 _JSON_STEPS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"\s*:?|[\[\]{},]')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+_MAY_OVERFLOW = re.compile(r"[eE]\+?\d{3}|\d{300}")  # 1e308 is finite, 1e309 is not: look closer
 
 
 def parse_json(text: str | bytes, limits: Limits = CONTENT_LIMITS) -> Any:
     """``json.loads`` within ``limits``; raises DocumentRefused or ``json.JSONDecodeError``.
 
     The depth is measured by a flat scan of the text first: ``json.loads`` recurses once per level
-    and whatever walks the result later recurses again."""
+    and whatever walks the result later recurses again. Non-finite numbers are looked for (with
+    their key path) only when the text has a ``NaN``/``Infinity`` or a literal that may overflow,
+    so a large journal is not walked value by value."""
     check_size(len(text), limits)
     if isinstance(text, bytes):
         text = text.decode("utf-8")
+    outside_strings = _JSON_STRING.sub('""', text)
+    if _json_depth(outside_strings) > limits.max_depth:
+        offset = _json_too_deep_at(text, limits.max_depth)
+        raise DocumentRefused(
+            _short_path(_json_path_at(text, offset)),
+            f"nested deeper than {limits.max_depth} levels; content this deep is refused "
+            "because every tool that walks it (substitution, journals) would overflow",
+        )
+    constants: list[str] = []
+
+    def constant(name: str) -> float:
+        constants.append(name)
+        return float(name)
+
+    try:
+        doc = json.loads(text, parse_constant=constant)
+    except RecursionError:  # cannot happen below max_depth; kept so a bad limit fails closed
+        raise DocumentRefused("", "nested too deeply") from None
+    if constants or _MAY_OVERFLOW.search(outside_strings):
+        check_numbers(doc)
+    return doc
+
+
+def _json_depth(outside_strings: str) -> int:
+    """The deepest bracket nesting of JSON text whose strings are blanked, without a Python-level
+    loop per bracket (journals are MBs)."""
+    brackets = _NOT_A_BRACKET.sub("", outside_strings)
+    if not brackets:
+        return 0
+    return max(accumulate(memoryview(brackets.encode("ascii").translate(_BRACKET_STEP)).cast("b")))
+
+
+def _json_too_deep_at(text: str, max_depth: int) -> int:
+    """The offset of the first bracket that opens level ``max_depth + 1`` (only to report a refusal)."""
     depth = 0
     for m in _JSON_NESTING.finditer(text):
         c = m.group()
         if c in "[{":
             depth += 1
-            if depth > limits.max_depth:
-                raise DocumentRefused(
-                    _short_path(_json_path_at(text, m.start())),
-                    f"nested deeper than {limits.max_depth} levels; content this deep is refused "
-                    "because every tool that walks it (substitution, journals) would overflow",
-                )
+            if depth > max_depth:
+                return m.start()
         elif c in "]}":
             depth -= 1
-    try:
-        doc = json.loads(text)
-    except RecursionError:  # cannot happen below max_depth; kept so a bad limit fails closed
-        raise DocumentRefused("", "nested too deeply") from None
-    check_numbers(doc)
-    return doc
+    return len(text)
 
 
 def _json_path_at(text: str, offset: int) -> list[str | int]:
