@@ -1,6 +1,6 @@
 """Parsing content text (YAML/JSON) within fixed bounds, before any of it is trusted.
 
-A content file is small and flat: the largest shipped experiment is 4 KB, nested 8 levels, with no
+A content file is small and flat: the largest shipped experiment is 4 KB, nested 9 levels, with no
 YAML aliases. Hostile text is not: a 595-byte alias bomb expands to 43 million strings, 8 MiB of dense
 YAML costs minutes and gigabytes to parse, and a document nested 500 levels deep parses fine but
 overflows the stack of whatever walks it later (chaoslib's substitution, the journal writer). So every
@@ -11,7 +11,7 @@ document is held to :class:`Limits` *while* it is parsed:
   before ``json.loads`` (which is recursive) runs, so depth never costs stack;
 * ``max_aliases`` and ``max_nodes`` — YAML aliases are counted as they are composed, and every node
   counts with its *expanded* size (an alias of a 1,000-node list counts 1,000), so an alias bomb is
-  refused after composing a few hundred nodes, never expanded. An alias to its own ancestor (a
+  refused a few lines in, never expanded. An alias to its own ancestor (a
   recursive document) is refused: nothing downstream can walk it;
 * non-finite numbers (``.nan``, ``.inf``, ``NaN``, ``Infinity``, ``1e999``) are refused: no pause,
   timeout or ratio can be NaN, and journals and the fault ledger are strict JSON, which has none.
@@ -202,17 +202,14 @@ class _BoundedComposer(Composer):
         return 1
 
     def _count(self, node: Node, size: int) -> None:
+        """Record a composed node; the running total is the document's size with aliases expanded."""
         self._expanded[id(node)] = size
         self._total += 1
         self._check_total()
-        if size > self.limits.max_nodes:
-            self._refuse_nodes(size)
 
     def _check_total(self) -> None:
-        if self._total > self.limits.max_nodes:
-            self._refuse_nodes(self._total)
-
-    def _refuse_nodes(self, size: int) -> None:
+        if self._total <= self.limits.max_nodes:
+            return
         raise DocumentRefused(
             key_path(self._path),
             f"expands to more than {self.limits.max_nodes:,} values once YAML aliases are expanded "

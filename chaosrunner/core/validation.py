@@ -101,7 +101,7 @@ def parse_document(text: str, path: str | Path, limits: Limits = CONTENT_LIMITS)
 def parse_json_document(text: str | bytes, path: str | Path, limits: Limits = CONTENT_LIMITS) -> Any:
     """JSON text within ``limits`` (size, depth, no NaN/Infinity); InvalidInput names ``path``.
 
-    The journal store calls this with :data:`JOURNAL_LIMITS` on the bytes it read."""
+    For the journal store to call with :data:`JOURNAL_LIMITS` on the bytes it read."""
     try:
         return parse_json(text, limits)
     except DocumentRefused as e:
