@@ -22,7 +22,11 @@ def _fail_input(err: Exception) -> typer.Exit:
 
 def parse_variables(pairs: list[str], files: list[Path]) -> dict[str, Any]:
     """``--var k=v`` (v parsed as JSON when it is JSON, else a string) over ``--var-file`` mappings
-    (flat, or Chaos Toolkit's ``{configuration: {...}}``). Raises InvalidInput naming the source."""
+    (flat, or Chaos Toolkit's ``{configuration: {...}}``). Raises InvalidInput naming the source.
+
+    Var files are content like any other (bounded by ``load_document``). A ``--var`` value that parses
+    as JSON is held to the same limits: too deep, or NaN/Infinity, is refused, not taken as text."""
+    from chaosrunner.core.documents import DocumentRefused, join_path, parse_json
     from chaosrunner.core.validation import InvalidInput, load_document
 
     out: dict[str, Any] = {}
@@ -35,13 +39,16 @@ def parse_variables(pairs: list[str], files: list[Path]) -> dict[str, Any]:
         out.update({str(k): v for k, v in doc.items()})
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise InvalidInput("--var", [(pair, "expected key=value")])
         try:
-            value: Any = json.loads(raw)
-        except ValueError:
+            value: Any = parse_json(raw)
+        except DocumentRefused as e:
+            raise InvalidInput("--var", [(join_path(key, e.key), e.message)]) from None
+        except ValueError:  # not JSON: the text itself
             value = raw
-        out[key.strip()] = value
+        out[key] = value
     return out
 
 
@@ -99,12 +106,13 @@ def register(app: typer.Typer) -> None:
         """Dry run: the activities in order and the preflight verdict (targets, blast radius, budget,
         window). Injects nothing. Exit 0 when a run would be allowed, 4 when it would be refused."""
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.experiment.loader import load_experiment
+        from chaosrunner.experiment.loader import check_substituted, load_experiment
         from chaosrunner.run.plan import build_plan, render_plan
 
         try:
             exp = load_experiment(file)
             variables = parse_variables(var, var_file)
+            check_substituted(exp.doc, variables, exp.path)
         except InvalidInput as e:
             raise _fail_input(e) from None
         result = build_plan(exp, variables=variables, calendar=calendar, calendar_entry=entry)
@@ -127,7 +135,7 @@ def register(app: typer.Typer) -> None:
         """Run one experiment: preflight, guarded method, rollbacks always, journal, verdict."""
         from chaosrunner.cli.live import LiveView
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.experiment.loader import load_experiment
+        from chaosrunner.experiment.loader import check_substituted, load_experiment
         from chaosrunner.run.runner import RunOptions, run_experiment
 
         if trigger not in TRIGGERS:
@@ -137,6 +145,7 @@ def register(app: typer.Typer) -> None:
         try:
             exp = load_experiment(file)
             variables = parse_variables(var, var_file)
+            check_substituted(exp.doc, variables, exp.path)
         except InvalidInput as e:
             raise _fail_input(e) from None
         _setup_logging(verbose)

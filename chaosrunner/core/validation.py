@@ -1,23 +1,47 @@
 """Loading content files (YAML/JSON) and turning every problem into ``file: key.path: message``.
 
-Every loader in chaosrunner (experiments, SLO catalogs, calendars, game-day plans, journals) goes
-through here, so bad input always looks the same and always ends with exit code 2
-(:data:`chaosrunner.core.verdict.ExitCode.INVALID_INPUT`).
+Every loader in chaosrunner (experiments, var files, SLO catalogs, calendars, game-day plans) goes
+through :func:`load_document`, and the journal store parses through :func:`parse_json_document`, so
+bad input always looks the same and always ends with exit code 2
+(:data:`chaosrunner.core.verdict.ExitCode.INVALID_INPUT`). Both hold the text to the size, depth and
+alias limits of :mod:`chaosrunner.core.documents` while parsing, before anything trusts it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from chaosrunner.core.documents import (
+    CONTENT_LIMITS,
+    JOURNAL_LIMITS,
+    DocumentRefused,
+    Limits,
+    check_size,
+    key_path,
+    parse_json,
+    parse_yaml,
+)
+
 M = TypeVar("M", bound=BaseModel)
 
-MAX_CONTENT_BYTES = 8 * 1024 * 1024
+__all__ = [
+    "CONTENT_LIMITS",
+    "JOURNAL_LIMITS",
+    "InvalidInput",
+    "Limits",
+    "key_path",
+    "load_document",
+    "load_model",
+    "parse_document",
+    "parse_json_document",
+    "validate_model",
+]
 
 
 class InvalidInput(Exception):
@@ -32,26 +56,20 @@ class InvalidInput(Exception):
         return "\n".join(f"{self.file}: {key}: {msg}" if key else f"{self.file}: {msg}" for key, msg in self.problems)
 
 
-def key_path(loc: Iterable[str | int]) -> str:
-    """``("extensions", 0, "blast_radius")`` → ``extensions[0].blast_radius``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+def load_document(path: str | Path, limits: Limits = CONTENT_LIMITS) -> Any:
+    """Parse a YAML or JSON file (by extension; YAML otherwise) within ``limits``.
 
-
-def load_document(path: str | Path) -> Any:
-    """Parse a YAML or JSON file (by extension; YAML otherwise). Raises InvalidInput, never a traceback."""
+    Raises InvalidInput naming the file (and the key, for depth, alias and number problems), never a
+    traceback. At most ``limits.max_bytes + 1`` bytes are ever read, whatever the file claims to be."""
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_CONTENT_BYTES:
-            raise InvalidInput(p, [("", f"file is larger than {MAX_CONTENT_BYTES // (1024 * 1024)} MiB")])
-        text = p.read_text(encoding="utf-8")
-    except InvalidInput:
-        raise
+        check_size(p.stat().st_size, limits)
+        with p.open("rb") as f:
+            data = f.read(limits.max_bytes + 1)  # a file that grew, or a device that claims size 0
+        check_size(len(data), limits)
+        text = data.decode("utf-8")
+    except DocumentRefused as e:
+        raise InvalidInput(p, [(e.key, e.message)]) from None
     except FileNotFoundError:
         raise InvalidInput(p, [("", "no such file")]) from None
     except IsADirectoryError:
@@ -60,19 +78,40 @@ def load_document(path: str | Path) -> Any:
         raise InvalidInput(p, [("", "not UTF-8 text")]) from None
     except OSError as e:
         raise InvalidInput(p, [("", f"cannot read: {e.strerror or e}")]) from None
+    return parse_document(text, p, limits)
+
+
+def parse_document(text: str, path: str | Path, limits: Limits = CONTENT_LIMITS) -> Any:
+    """The pure half of :func:`load_document`: text already read, JSON when ``path`` ends in .json."""
+    if Path(path).suffix.lower() == ".json":
+        return parse_json_document(text, path, limits)
     try:
-        if p.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInput(p, [("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
+        return parse_yaml(text, limits)
+    except DocumentRefused as e:
+        raise InvalidInput(path, [(e.key, e.message)]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or "syntax error"
-        raise InvalidInput(p, [("", f"invalid YAML{where}: {problem}")]) from None
+        raise InvalidInput(path, [("", f"invalid YAML{where}: {problem}")]) from None
     except (RecursionError, ValueError) as e:
-        raise InvalidInput(p, [("", f"cannot parse: {type(e).__name__}")]) from None
+        raise InvalidInput(path, [("", f"cannot parse: {type(e).__name__}")]) from None
+
+
+def parse_json_document(text: str | bytes, path: str | Path, limits: Limits = CONTENT_LIMITS) -> Any:
+    """JSON text within ``limits`` (size, depth, no NaN/Infinity); InvalidInput names ``path``.
+
+    For the journal store to call with :data:`JOURNAL_LIMITS` on the bytes it read."""
+    try:
+        return parse_json(text, limits)
+    except DocumentRefused as e:
+        raise InvalidInput(path, [(e.key, e.message)]) from None
+    except json.JSONDecodeError as e:
+        raise InvalidInput(path, [("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(path, [("", "not UTF-8 text")]) from None
+    except (RecursionError, ValueError) as e:
+        raise InvalidInput(path, [("", f"cannot parse: {type(e).__name__}")]) from None
 
 
 def validate_model(model: type[M], data: Any, file: str | Path, prefix: Sequence[str | int] = ()) -> M:

@@ -8,21 +8,28 @@ Validation happens in three passes, each reporting ``file: key.path: problem``:
    chaosrunner accepts also runs under plain ``chaos run``;
 3. the ``extensions: [{name: chaosrunner, ...}]`` block (docs/experiments.md).
 
+Then, once ``--var``/``--var-file`` values are known, :func:`check_substituted` checks the values
+chaoslib will substitute into ``${key}`` placeholders that chaosrunner and chaoslib act on (pauses),
+so a bad variable is refused before the run starts rather than crashing it after a fault is injected.
+
 Nothing here executes an activity.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from chaosrunner.core.documents import DocumentRefused, check_numbers, join_path
 from chaosrunner.core.units import Duration, parse_duration
-from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.validation import InvalidInput, key_path, load_document, validate_model
 from chaosrunner.experiment.spec import EXTENSION_NAME, ChaosrunnerExtension
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -51,14 +58,28 @@ class Provider(BaseModel):
 
 
 _PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+MAX_PAUSE_S = 86400.0  # a pause longer than a day is a typo (ms for s), and holds a fault open that long
 
 
 def _pause_seconds(value: Any) -> float | str:
     if isinstance(value, str) and _PLACEHOLDER.match(value):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 86400:
+    if _pause_problem(value) is None:
         return float(value)
     raise ValueError("must be a number of seconds from 0 to 86400, or a ${key} configuration placeholder")
+
+
+def _pause_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a pause (chaoslib passes it to ``time.sleep`` as is), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"is {type(value).__name__} {value!r}, not a number of seconds (chaoslib would crash on it mid-run)"
+    if not math.isfinite(value):
+        return f"is {value}, not a number of seconds (a pause of {value} has no meaning)"
+    if value < 0:
+        return f"is {value}: a negative pause has no meaning (chaoslib would crash on it mid-run, after injecting)"
+    if value > MAX_PAUSE_S:
+        return f"is {value} seconds, over a day (a typo for milliseconds, and it would hold the fault open)"
+    return None
 
 
 PauseSeconds = Annotated[float | str, BeforeValidator(_pause_seconds)]
@@ -166,6 +187,79 @@ def _extension(doc: dict[str, Any], path: Path) -> tuple[int | None, Chaosrunner
         return None, ChaosrunnerExtension()
     index, raw = found[0]
     return index, validate_model(ChaosrunnerExtension, raw, path, prefix=("extensions", index))
+
+
+def check_substituted(doc: dict[str, Any], variables: Mapping[str, Any], source: str | Path) -> None:
+    """Check the values that ``${key}`` placeholders become once ``variables`` (``--var``/``--var-file``,
+    overriding the experiment's ``configuration``) are substituted, as chaoslib will substitute them.
+
+    Pauses must then be numbers of seconds from 0 to 86400; the effective configuration must hold no
+    NaN or infinity (the fault ledger and journal are strict JSON). Raises :class:`InvalidInput` naming
+    ``source`` and the key (``method[1].pauses.after``), before anything runs. Executes nothing:
+    configuration values chaoslib would fetch by running a probe are refused where a pause needs them.
+    """
+    configuration = effective_configuration(doc, variables, source)
+    problems: list[tuple[str, str]] = []
+    for loc, pauses in _pauses(doc):
+        for when in ("before", "after"):
+            raw = pauses.get(when)
+            if not (isinstance(raw, str) and "${" in raw):
+                continue  # literal pauses were checked when the experiment was loaded
+            value = _substitute(raw, configuration)
+            if isinstance(value, dict) and value.get("type") == "probe":
+                problem: str | None = "comes from a probe that chaoslib runs at start; a pause must be known beforehand"
+            elif isinstance(value, str) and "${" in value:
+                problem = "is not set: no such key in configuration, --var or --var-file"
+            else:
+                problem = _pause_problem(value)
+            if problem is not None:
+                problems.append((key_path([*loc, "pauses", when]), f"{raw} {problem}"))
+    if problems:
+        raise InvalidInput(source, problems)
+
+
+def effective_configuration(doc: dict[str, Any], variables: Mapping[str, Any], source: str | Path) -> dict[str, Any]:
+    """The configuration chaoslib will run with: the experiment's, environment-typed keys read, and
+    ``variables`` over it (chaosrunner adds them after chaoslib loaded the experiment's). Dynamic
+    (probe-typed) values are left as their declarations: nothing is executed here."""
+    # chaoslib is imported here, as in _chaoslib_validation: `chaosrunner validate` without vars,
+    # and everything that only imports the models, stays free of its import cost.
+    from chaoslib.configuration import load_configuration
+    from chaoslib.exceptions import ChaosException
+
+    declared = doc.get("configuration") or {}
+    try:
+        configuration = dict(load_configuration(declared, dict(variables)))  # it pops from the dict it gets
+    except ChaosException as e:
+        raise InvalidInput(source, [("configuration", str(e))]) from None
+    except (TypeError, ValueError) as e:  # env_var_type conversions of what the environment holds
+        raise InvalidInput(source, [("configuration", f"cannot be loaded: {e}")]) from None
+    configuration.update(variables)
+    try:
+        check_numbers(configuration)
+    except DocumentRefused as e:
+        raise InvalidInput(source, [(join_path("configuration", e.key), e.message)]) from None
+    return configuration
+
+
+def _substitute(raw: str, configuration: Mapping[str, Any]) -> Any:
+    from chaoslib import substitute  # see effective_configuration
+
+    return substitute(raw, dict(configuration), {})
+
+
+def _pauses(doc: dict[str, Any]) -> Iterator[tuple[list[str | int], dict[str, Any]]]:
+    """``(key path of the activity, its pauses)`` for every activity chaoslib may run."""
+    ssh = doc.get("steady-state-hypothesis")
+    sections: list[tuple[list[str | int], Any]] = [
+        (["steady-state-hypothesis", "probes"], ssh.get("probes") if isinstance(ssh, dict) else None),
+        (["method"], doc.get("method")),
+        (["rollbacks"], doc.get("rollbacks")),
+    ]
+    for prefix, activities in sections:
+        for i, activity in enumerate(activities or []):
+            if isinstance(activity, dict) and isinstance(activity.get("pauses"), dict):
+                yield [*prefix, i], activity["pauses"]
 
 
 def activity_timeout(activity: dict[str, Any], default_s: float) -> float | None:

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaosrunner.calendar.model import load_calendar
-from chaosrunner.core.validation import InvalidInput
+from chaosrunner.core.validation import CONTENT_LIMITS, InvalidInput, load_document
 from chaosrunner.experiment.loader import load_experiment
 from chaosrunner.faults.ledger import Ledger
 from chaosrunner.journal.layout import journal_path
@@ -450,3 +450,47 @@ def test_shipped_content_with_one_hostile_value_is_refused_cleanly(
         except InvalidInput as e:
             assert Path(e.file).name == shipped.name, e.render()
             assert e.problems and all(msg for _key, msg in e.problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(levels=st.integers(1, 10), width=st.integers(1, 12))
+def test_yaml_aliases_load_within_the_value_budget_or_are_refused(levels: int, width: int) -> None:
+    """Anchors of aliases of anchors (the alias-bomb shape, at every size): the document loads exactly when
+    its expanded size and its alias count are within the limits, and is never expanded to find out."""
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    size = 1 + width
+    total = 1 + 1 + size  # the top mapping, key a0, the list
+    for k in range(1, levels):
+        lines.append(f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * width)}]")
+        size = 1 + width * size
+        total += 1 + size
+    aliases = width * (levels - 1)
+    within = total <= CONTENT_LIMITS.max_nodes and aliases <= CONTENT_LIMITS.max_aliases
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "vars.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        try:
+            doc = load_document(path)
+        except InvalidInput as e:
+            assert not within, e.render()
+            assert e.file == str(path) and ("alias" in e.render() or "values" in e.render())
+        else:
+            assert within, (total, aliases)
+            assert len(doc) == levels
+
+
+@settings(max_examples=60, deadline=None)
+@given(depth=st.integers(1, 300), as_json=st.booleans())
+def test_nesting_loads_up_to_the_depth_limit_and_is_refused_beyond_it(depth: int, as_json: bool) -> None:
+    """One mapping around ``depth`` lists: YAML and JSON agree on where the limit is."""
+    nested = "[" * depth + "]" * depth
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ("vars.json" if as_json else "vars.yaml")
+        path.write_text(f'{{"x": {nested}}}' if as_json else f"x: {nested}\n")
+        try:
+            load_document(path)
+        except InvalidInput as e:
+            assert depth + 1 > CONTENT_LIMITS.max_depth, e.render()
+            assert e.problems[0][0].startswith("x[0]")
+        else:
+            assert depth + 1 <= CONTENT_LIMITS.max_depth
