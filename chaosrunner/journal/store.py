@@ -9,7 +9,6 @@ head (:data:`~chaosrunner.journal.schema.JournalHead`) and caches summaries in t
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 
 from chaosrunner.core.ids import RUN_ID_FORMAT, is_run_id, try_time
 from chaosrunner.core.storage import journal_dir
-from chaosrunner.core.validation import InvalidInput, key_path, validate_model
+from chaosrunner.core.validation import JOURNAL_LIMITS, InvalidInput, key_path, parse_json_document, validate_model
 from chaosrunner.journal.index import SummaryIndex
 from chaosrunner.journal.layout import existing_journal_path, iter_journal_files
 from chaosrunner.journal.schema import SECTION, Journal, JournalHead
@@ -70,12 +69,7 @@ def parse_journal(data: bytes | str, path: Path) -> LoadedJournal:
         raise InvalidInput(path, [("", "not UTF-8 text")]) from None
     if not text.strip():
         raise InvalidInput(path, [("", "empty file (not a journal)")])
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInput(path, [("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}")]) from None
-    except (RecursionError, ValueError) as e:
-        raise InvalidInput(path, [("", f"cannot parse JSON: {type(e).__name__}")]) from None
+    raw = parse_json_document(text, path, JOURNAL_LIMITS)  # bounded: size, depth, finite numbers
     if not isinstance(raw, dict):
         raise InvalidInput(path, [("", f"a journal is a JSON object, not {_json_type(raw)}")])
     if not any(k in raw for k in ("experiment", SECTION, "run", "status")):

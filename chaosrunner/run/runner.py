@@ -35,7 +35,7 @@ from chaosrunner.core.ids import new_run_id, now_iso
 from chaosrunner.core.storage import state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
-from chaosrunner.experiment.loader import Experiment
+from chaosrunner.experiment.loader import Experiment, check_substituted
 from chaosrunner.experiment.spec import OutageCheckSpec
 from chaosrunner.faults import runs
 from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
@@ -280,6 +280,7 @@ def _preflight(run: Run) -> Any:
     records the result in the journal and builds the guard when the experiment declares one."""
 
     ext = run.experiment.extension
+    check_substituted(run.experiment.doc, run.options.variables, run.experiment.path)  # values after ${var}
     outcome = evaluate_preflight(
         run.experiment, run.run_id, calendar=run.options.calendar, calendar_entry=run.options.calendar_entry
     )
