@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -141,3 +142,17 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str, poll_s: float
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(poll_s)
+
+
+def activity(path: Path, name: str, configuration: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """(function, arguments after configuration substitution) of the activity ``name`` of an experiment
+    file — the shipped experiment's own action, to call with a test's clients and clock."""
+    from chaoslib import substitute
+    from chaoslib.configuration import load_configuration
+
+    doc = yaml.safe_load(path.read_text())
+    act = next(a for a in [*doc.get("method", []), *doc.get("rollbacks", [])] if a["name"] == name)
+    provider = act["provider"]
+    config = {**load_configuration(doc.get("configuration") or {}), **(configuration or {})}
+    func = getattr(importlib.import_module(provider["module"]), provider["func"])
+    return func, substitute(provider.get("arguments") or {}, config, {})

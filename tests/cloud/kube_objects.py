@@ -103,6 +103,8 @@ class FakePod:
             "spec": {
                 "nodeName": self.node,
                 "terminationGracePeriodSeconds": 30,
+                "volumes": [{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {
+                    "path": "token", "expirationSeconds": 3607}}]}}],
                 "containers": [{"name": c, "image": f"{c}:1"} for c in self.containers],
             },
             "status": {

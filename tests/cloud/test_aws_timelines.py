@@ -7,34 +7,19 @@ waits for the truth: the figures below are what the drivers measure on these sim
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from chaoslib import substitute
-from chaoslib.configuration import load_configuration
 from chaoslib.exceptions import ActivityFailed
 
 from chaosrunner.drivers.aws.capacity import group_health
 from tests.cloud import aws_timeline as tl
-from tests.cloud.conftest import REPO
+from tests.cloud.conftest import REPO, activity
 
 EXP = REPO / "experiments" / "aws"
 ZONE_A = "pinboard-use1a"
-
-
-def activity(path: Path, name: str) -> tuple[Any, dict[str, Any]]:
-    """(function, substituted arguments) of the activity ``name`` of an experiment file."""
-    doc = yaml.safe_load(path.read_text())
-    acts = [*doc.get("method", []), *doc.get("rollbacks", [])]
-    act = next(a for a in acts if a["name"] == name)
-    provider = act["provider"]
-    config = load_configuration(doc.get("configuration") or {})
-    func = getattr(importlib.import_module(provider["module"]), provider["func"])
-    return func, substitute(provider.get("arguments") or {}, config, {})
 
 
 def call(path: Path, name: str, **extra: Any) -> Any:
@@ -81,17 +66,13 @@ def test_monday_replacement_is_timed_until_the_victim_left_and_the_new_instance_
     assert out["chaosrunner_figures"]["replacement_time_s"] == 100.0
 
 
-@pytest.mark.parametrize("victims_known", [True, False], ids=["chaosrunner-run", "plain-chaos-run"])
-def test_friday_rollback_waits_for_the_zone_to_refill_after_resuming_launches(
-    monkeypatch: pytest.MonkeyPatch, victims_known: bool
-) -> None:
+def test_friday_rollback_waits_for_the_zone_to_refill_after_resuming_launches(monkeypatch: pytest.MonkeyPatch) -> None:
     _, args = activity(EXP / "fri-regional-failover.yaml", "zone-back-to-capacity")
     assert [t for t, _, _ in tl.FRIDAY_REFILL] == [i * args["poll_s"] for i in range(len(tl.FRIDAY_REFILL))]
     with tl.stubbed(monkeypatch) as aws:
         for _, members, states in tl.FRIDAY_REFILL:
             tl.queue_group_poll(aws, tl.asg_group(ZONE_A, 2, members), states)
-        config = _chosen("i-a1", "i-a2") if victims_known else {}
-        out = call(EXP / "fri-regional-failover.yaml", "zone-back-to-capacity", configuration=config)
+        out = call(EXP / "fri-regional-failover.yaml", "zone-back-to-capacity", configuration=_chosen("i-a1", "i-a2"))
         aws.assert_done()
     assert out["chaosrunner_figures"]["replacement_time_s"] == 90.0
 

@@ -58,7 +58,7 @@ def test_k8s_drivers_refuse_an_empty_selector_and_a_missing_container(kube: Fake
         delete_zone_pods("us-east-1a", " ", ns="pinboard")
     with pytest.raises(ActivityFailed, match="container_name"):
         exec_in_targets(["true"], "app=pinboard", "", ns="pinboard")
-    with pytest.raises(ActivityFailed, match="no pod"):
+    with pytest.raises(ActivityFailed, match="no ready pod"):
         exec_in_targets(["true"], "app=pinboard", "sidecar-that-does-not-exist", ns="pinboard")
     assert kube.requests_for("DELETE") == []
 

@@ -1,9 +1,11 @@
-"""Waiting for the truth with a deadline: how every asynchronous AWS action here ends.
+"""Waiting for the truth with a deadline: how every asynchronous cloud action here ends.
 
-AWS answers a mutating call long before the change is real (an instance is ``shutting-down``, a cluster
-``failing-over``, an SSM command ``Pending``). Our drivers therefore poll a *check* until it reports the
-end state, and give up with :class:`~chaoslib.exceptions.ActivityFailed` at a deadline, naming what was
-awaited and the last state seen: the run fails closed instead of passing on a change that never came.
+Nothing in this module is AWS-specific; the Kubernetes drivers use it too. AWS answers a mutating call
+long before the change is real (an instance is ``shutting-down``, a cluster ``failing-over``, an SSM
+command ``Pending``), and Kubernetes accepts a DELETE while the pod stays Terminating. Our drivers
+therefore poll a *check* until it reports the end state, and give up with
+:class:`~chaoslib.exceptions.ActivityFailed` at a deadline, naming what was awaited and the last state
+seen: the run fails closed instead of passing on a change that never came.
 
 Time comes from an injectable :class:`~chaosrunner.clock.Clock`, so tests replay minutes-long AWS
 timelines in microseconds with a :class:`~chaosrunner.clock.FakeClock`.

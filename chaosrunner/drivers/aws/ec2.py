@@ -93,17 +93,6 @@ def count_running_instances(
     return count
 
 
-def _victims(configuration: Mapping[str, Any] | None, asg_names: list[str]) -> list[str]:
-    """Instance ids the runner chose in these groups: they must leave the group before it counts as whole."""
-    out = []
-    for t in (configuration or {}).get("chaosrunner_targets") or []:
-        attrs = t.get("attrs") or {}
-        asg = attrs.get("asg") or (t.get("labels") or {}).get("asg")
-        if attrs.get("instance_id") and asg in asg_names:
-            out.append(str(attrs["instance_id"]))
-    return out
-
-
 def wait_for_asg_capacity(
     asg_names: list[str],
     timeout_s: float = 1800.0,
@@ -115,14 +104,15 @@ def wait_for_asg_capacity(
 ) -> dict[str, Any]:
     """Wait until every group is whole again (:mod:`.capacity`); the figure is the wait in seconds.
 
-    Whole = the terminated instances (``victims``, else the runner's chosen instances in these groups)
-    have left the group, no member is dead in EC2, and ``DesiredCapacity`` members are InService, Healthy
-    and running. Measured from the moment this probe starts (right after the kill), polling every
-    ``poll_s`` seconds, ActivityFailed after ``timeout_s`` (the practice's 30-minute self-healing deadline
-    by default). Output: ``{"recovered": true, "groups": [...], "chaosrunner_figures":
-    {"replacement_time_s": s}}``.
+    Whole = no member is dead in EC2 (``shutting-down``/``terminated``: the group has not noticed yet) nor
+    one of ``victims`` (instance ids a caller knows it killed), and ``DesiredCapacity`` members are
+    InService, Healthy and running. The runner's chosen instances are deliberately *not* assumed dead:
+    this also runs as a rollback after a run that stopped before its kill. Measured from the moment this
+    probe starts (right after the kill), polling every ``poll_s`` seconds, ActivityFailed after
+    ``timeout_s`` (the practice's 30-minute self-healing deadline by default).
+    Output: ``{"recovered": true, "groups": [...], "chaosrunner_figures": {"replacement_time_s": s}}``.
     """
-    dead = victims if victims is not None else _victims(configuration, asg_names)
+    dead = victims or []
     health, seconds = wait_until_whole(
         client("autoscaling", configuration, secrets),
         client("ec2", configuration, secrets),
