@@ -228,3 +228,37 @@ def test_ssm_scripts_discover_the_interface_instead_of_assuming_eth0() -> None:
         _, args = activity(EXP / "tue-latency.yaml", name)
         script = "\n".join(args["commands"])
         assert "ip route show default" in script and "eth0" not in script
+
+
+def test_ssm_throttling_is_looked_at_again_not_taken_for_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaosrunner.drivers.aws.ssm import run_shell_script
+
+    with tl.stubbed(monkeypatch) as aws:
+        tl.queue_ssm_send(aws, ["i-1"])
+        tl.queue_ssm_poll(aws, "InProgress", 1, {})
+        aws.error("ssm", "get_command_invocation", "ThrottlingException", "Rate exceeded")
+        tl.queue_ssm_poll(aws, "Success", 1, {"i-1": ("Success", 0, "")})
+        out = run_shell_script(["true"], [{"Key": "tag:aws:autoscaling:groupName", "Values": [ZONE_A]}],
+                               poll_s=2, clock=tl.fake_clock())  # fmt: skip
+        aws.assert_done()
+    assert out["confirmed_after_s"] == 2.0
+
+
+def test_a_poll_looks_at_least_once_and_quotes_the_last_state() -> None:
+    from chaosrunner.drivers.aws.deadline import Seen, poll
+
+    clock = tl.fake_clock()
+    looks: list[float] = []
+
+    def check() -> Seen[str]:
+        looks.append(clock.monotonic())
+        return Seen(False, f"look {len(looks)}")
+
+    with pytest.raises(ActivityFailed, match=r"the thing: not reached after 0 s; last seen: 'look 1'"):
+        poll(check, what="the thing", timeout_s=0, poll_s=1, clock=clock)
+    looks.clear()
+    with pytest.raises(ActivityFailed, match="look 4"):
+        poll(check, what="the thing", timeout_s=3, poll_s=1, clock=clock)
+    assert looks == [0.0, 1.0, 2.0, 3.0]  # the last look at the deadline itself
+    with pytest.raises(ValueError):
+        poll(check, what="x", timeout_s=1, poll_s=0, clock=clock)

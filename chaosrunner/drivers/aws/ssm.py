@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
 from chaoslib.exceptions import ActivityFailed
 
 from chaosrunner.clock import Clock
@@ -29,6 +30,7 @@ from chaosrunner.drivers.aws.deadline import Seen, poll
 DOCUMENT = "AWS-RunShellScript"
 RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 NOT_TARGETED = "NotTargeted"  # our word: SSM has no invocation for the instance (yet)
+THROTTLED = "Throttled"  # our word: the API asked us to slow down; look again at the next poll
 # The default-route interface (eth0, ens5, ...): shell for scripts that must not assume a name.
 DEFAULT_INTERFACE = "$(ip route show default | awk '{print $5; exit}')"
 
@@ -70,6 +72,10 @@ def _invocation(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any]:
         return dict(ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id))
     except ssm.exceptions.InvocationDoesNotExist:
         return {"Status": NOT_TARGETED}
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("ThrottlingException", "TooManyRequestsException"):
+            return {"Status": THROTTLED}
+        raise
 
 
 def _failure(instance_id: str, inv: Mapping[str, Any]) -> str:
@@ -103,7 +109,7 @@ def wait_for_invocations(
                 continue
             inv = _invocation(ssm, command_id, iid)
             statuses[iid] = str(inv.get("Status"))
-            if statuses[iid] not in RUNNING and statuses[iid] not in (NOT_TARGETED, "Success"):
+            if statuses[iid] not in RUNNING and statuses[iid] not in (NOT_TARGETED, THROTTLED, "Success"):
                 raise ActivityFailed(f"SSM command {command_id} did not run: {_failure(iid, inv)}")
         return Seen(all(s == "Success" for s in statuses.values()), dict(statuses))
 
