@@ -2,10 +2,10 @@
 
 chaosk8s ``terminate_pods`` picks its own random pod among a label selector's matches; the chaosrunner
 runner has already chosen, locked and journaled one (``configuration["chaosrunner_targets"]``).
-:func:`terminate_targets` calls chaosk8s with the same label selector *plus* a ``name_pattern`` anchored on
-each chosen pod, so the pod hit is the pod journaled. Under plain ``chaos run`` (no chosen targets) it
-picks ``qty`` random pods itself — among *ready* pods only: a listed pod may already be Terminating (it
-stays listed for its whole grace period) and deleting it again would inject nothing.
+:func:`terminate_targets` lists the label selector's pods and deletes exactly the chosen ones, so the pod
+hit is the pod journaled. Under plain ``chaos run`` (no chosen targets) it picks ``qty`` random pods —
+among *ready* pods only: a listed pod may already be Terminating (it stays listed for its whole grace
+period) and deleting it again would inject nothing.
 
 Both actions return only once the fault is in place: the deleted pods are gone, Terminating or replaced
 (new uid), and the command exited 0 in every pod (:mod:`.exec`). An empty ``label_selector`` is refused:
@@ -15,11 +15,11 @@ chaosk8s would then pick from every pod of the namespace.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from chaosrunner.drivers.k8s.client import REQUEST_TIMEOUT, core_v1, is_ready
@@ -80,26 +80,20 @@ def terminate_targets(
     secrets: dict[str, Any] | None = None,
 ) -> list[str]:
     """Delete the chosen pods (else ``qty`` random ready matches); returns their names once the API shows
-    each one gone, Terminating or replaced. ActivityFailed when there is nothing ready to delete."""
-    from chaosk8s.pod.actions import terminate_pods
+    each one gone, Terminating or replaced. ActivityFailed when there is nothing ready to delete.
 
+    The DELETE is the one chaosk8s ``terminate_pods`` sends (``V1DeleteOptions``, with
+    ``gracePeriodSeconds`` when ``grace_period`` >= 0), plus a request timeout."""
     selector = _need_selector(label_selector)
     v1 = core_v1(secrets)
     pods = _targets(v1, ns, selector, _chosen_pods(configuration, ns), qty)
     if not pods:
         raise ActivityFailed(f"no ready pod matches {selector!r} in {ns}: nothing to terminate")
-    deleted: list[str] = []
+    body = client.V1DeleteOptions(grace_period_seconds=grace_period) if grace_period >= 0 else client.V1DeleteOptions()
     for pod in pods:
-        deleted += terminate_pods(
-            label_selector=selector,
-            name_pattern=f"^{re.escape(pod.metadata.name)}$",
-            all=True,
-            ns=ns,
-            grace_period=grace_period,
-            secrets=secrets,
-        )
+        v1.delete_namespaced_pod(pod.metadata.name, ns, body=body, _request_timeout=REQUEST_TIMEOUT)
     _confirm_deleted(v1, ns, {p.metadata.name: p.metadata.uid for p in pods})
-    return deleted
+    return [p.metadata.name for p in pods]
 
 
 def exec_in_targets(
