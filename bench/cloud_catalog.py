@@ -113,7 +113,10 @@ def main() -> int:
             for platform in ("aws", "k8s"):
                 for family in FAMILIES:
                     exp = _quick(REPO / "experiments" / platform / f"{family}.yaml", tmp)
-                    cr_times, ctk_times, figures, verdicts = [], [], {}, []
+                    cr_times: list[float] = []
+                    ctk_times: list[float] = []
+                    figures: dict[str, list[float]] = {}
+                    verdicts: list[str] = []
                     for _ in range(args.trials):
                         fresh(platform)
                         wall, proc = _run([str(BIN / "chaosrunner"), "run", str(exp), "--json"], env)

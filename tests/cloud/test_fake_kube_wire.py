@@ -23,7 +23,7 @@ PINBOARD = "app=pinboard,tier=non-critical"
 
 
 def _status_of(e: ApiException) -> dict[str, Any]:
-    body = json.loads(e.body)
+    body = json.loads(e.body or "{}")
     assert body["kind"] == "Status" and body["apiVersion"] == "v1" and body["status"] == "Failure"
     return dict(body)
 
@@ -149,7 +149,7 @@ def test_evictions_honour_the_disruption_budget(kube: FakeKube) -> None:
         evict("pinboard-a2")
     status = _status_of(e.value)
     assert e.value.status == 429 and status["details"]["causes"][0]["reason"] == "DisruptionBudget"
-    pdb = client.PolicyV1Api(v1.api_client).list_namespaced_pod_disruption_budget(NS).items[0]
+    pdb: Any = client.PolicyV1Api(v1.api_client).list_namespaced_pod_disruption_budget(NS).items[0]
     assert pdb.status.disruptions_allowed == 0 and pdb.status.current_healthy == 5
     wait_until(lambda: sum(p.ready for p in kube.pods_matching(NS, PINBOARD)) == 6, 3, "the replacement ready")
     evict("pinboard-a2")
@@ -158,7 +158,7 @@ def test_evictions_honour_the_disruption_budget(kube: FakeKube) -> None:
 def test_deployments_scale_and_restart_through_apps_v1(kube: FakeKube) -> None:
     from chaosk8s.deployment.actions import rollout_deployment, scale_deployment
 
-    apps = client.AppsV1Api(core_v1().api_client)
+    apps: Any = client.AppsV1Api(core_v1().api_client)
     scale_deployment("pinboard", 4, ns=NS)
     assert apps.read_namespaced_deployment_scale("pinboard", NS).spec.replicas == 4
     wait_until(lambda: len(kube.pods_matching(NS, PINBOARD)) == 4, 3, "scaled down to 4")
