@@ -134,6 +134,22 @@ def test_thursday_fail_back_waits_for_the_cluster_and_the_old_writer_and_retries
     assert out["requested"] is True and out["chaosrunner_figures"] == {"failback_s": 40.0}
 
 
+def test_a_fail_back_while_the_old_writer_is_already_back_only_waits_for_the_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settling = {"pinboard-db-1": "available", "pinboard-db-2": "rebooting"}
+    with tl.stubbed(monkeypatch) as aws:
+        tl.queue_cluster_view(aws, "failing-over", "pinboard-db-1", settling)  # already there?
+        tl.queue_cluster_view(aws, "failing-over", "pinboard-db-1", settling)  # writer already back: no ask
+        tl.queue_cluster_view(aws, "failing-over", "pinboard-db-1", settling)  # t=0 settled?
+        tl.queue_cluster_view(
+            aws, "available", "pinboard-db-1", {"pinboard-db-1": "available", "pinboard-db-2": "available"}
+        )  # t=5
+        out = call(EXP / "thu-database-failover.yaml", "fail-back-to-original-writer", configuration={})
+        aws.assert_done()  # no failover_db_cluster was queued: asking would have failed the test
+    assert out["requested"] is False and out["chaosrunner_figures"] == {"failback_s": 5.0}
+
+
 def test_a_fail_back_to_a_writer_already_in_place_asks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     with tl.stubbed(monkeypatch) as aws:
         tl.queue_cluster_view(

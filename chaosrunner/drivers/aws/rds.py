@@ -80,7 +80,7 @@ def failover_to(
 ) -> dict[str, Any]:
     """Make ``target_db_instance_identifier`` the writer, and return once the cluster has settled on it.
 
-    Idempotent: when the target already writes for a settled cluster nothing is asked. Otherwise waits
+    Idempotent: when the target already writes (settled or still settling) nothing is asked. Otherwise waits
     until the cluster and every member are ``available``, calls ``failover_db_cluster`` (retrying while
     AWS refuses it as the cluster is busy), then waits until the target writes for an available cluster.
     The whole is bounded by ``timeout_s``, polling every ``poll_s`` s. Output: ``{"writer", "requested":
@@ -96,6 +96,8 @@ def failover_to(
 
     def ask() -> Seen[str]:
         v = view(rds, db_cluster_identifier)
+        if v.writer == target:
+            return Seen(True, "already the writer")  # only waiting for the cluster to settle is left
         if v.status != "available" or any(s != "available" for s in v.members.values()):
             return Seen(False, f"cluster {v.status}, members {v.members}")
         try:
@@ -116,7 +118,8 @@ def failover_to(
         return Seen(v.settled_on(target), v)
 
     after = poll(settled, what=what, timeout_s=max(timeout_s - before.seconds, 0.0), poll_s=poll_s, clock=clock)
-    return {"writer": target, "requested": True, "chaosrunner_figures": {figure: after.seconds}}
+    requested = before.value == "requested"
+    return {"writer": target, "requested": requested, "chaosrunner_figures": {figure: after.seconds}}
 
 
 def wait_for_writer(
