@@ -127,6 +127,7 @@ def run_shell_script(
     poll_s: float = 2.0,
     max_concurrency: str = "100%",
     max_errors: str = "0",
+    allow_no_instances: bool = False,
     region: str | None = None,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
@@ -137,9 +138,13 @@ def run_shell_script(
     ``targets`` are SSM targets (``tag:<key>`` / ``InstanceIds``). ``execution_timeout_s`` bounds the
     script on the instance, ``delivery_timeout_s`` SSM's delivery, ``timeout_s`` our whole wait (polling
     every ``poll_s`` s). Output: ``{"command_id", "instances": {id: "Success"}, "confirmed_after_s"}``.
+    ``allow_no_instances`` is for rollbacks: when no running instance matches there is nothing to undo,
+    and nothing is sent (``{"command_id": None, "instances": {}}``); instances SSM fails to reach still fail.
     """
     ec2 = client("ec2", configuration, secrets, region)
     expected = instances_named(ec2, targets)
+    if not expected and allow_no_instances:
+        return {"command_id": None, "instances": {}, "confirmed_after_s": 0.0}
     if not expected:
         raise ActivityFailed(f"SSM targets {targets} match no running instance: the command would run nowhere")
     ssm = client("ssm", configuration, secrets, region)
