@@ -87,6 +87,7 @@ class FakeKube(Cluster):
         self.requests: list[Recorded] = []
         self.exec_result = ExecResult()
         self.exec_results: dict[str, ExecResult] = {}  # per pod name
+        self.exec_by_command: dict[str, ExecResult] = {}  # per substring of the command (before per pod)
         self.exec_protocols: tuple[str, ...] = (V5, V4)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -264,7 +265,9 @@ class FakeKube(Cluster):
             if found.phase != "Running":
                 msg = f'unable to upgrade connection: container not found ("{container}")'
                 return _json(400, status(400, "BadRequest", msg))
-            result = self.exec_results.get(found.name, self.exec_result)
+            joined = " ".join(request.query.getall("command", []))
+            by_cmd = [r for part, r in self.exec_by_command.items() if part in joined]
+            result = by_cmd[0] if by_cmd else self.exec_results.get(found.name, self.exec_result)
         ws = web.WebSocketResponse(protocols=self.exec_protocols)
         await ws.prepare(request)
         request[REC].status, request[REC].protocol = 101, ws.ws_protocol or ""

@@ -140,3 +140,20 @@ def test_the_whole_service_variant_of_every_family_is_refused_by_preflight(
     assert plan["preflight"]["allowed"] is False
     assert any(not c["ok"] for c in plan["preflight"]["checks"])
     assert _deleted(kube) == [] and _execs(kube) == [] and kube.requests_for("PATCH") == []
+
+
+def test_a_latency_fault_that_fails_in_the_pod_fails_the_run_and_is_still_rolled_back(
+    kube: FakeKube, state_dirs, tmp_path: Path
+) -> None:
+    from tests.cloud.fake_kube import ExecResult
+
+    kube.exec_by_command["netem delay"] = ExecResult(
+        exit_code=2, stdout="", stderr="Error: Specified qdisc kind is unknown.\n"
+    )
+    code, journal, err = chaosrunner_run(quick_copy(EXP / "tue-latency.yaml", tmp_path), state_dirs["journals"])
+    assert code == 1, err[-3000:]
+    assert journal["chaosrunner"]["verdict"] == "failed"
+    (run,) = journal["run"]
+    assert run["status"] == "failed" and "qdisc kind is unknown" in str(run.get("exception"))
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    assert len(_execs(kube)) == 1 + 6  # the failed fault, then the rollback in every ready pod
