@@ -45,14 +45,14 @@ def evict_pods(
         if not nodes:
             raise ActivityFailed(f"no node is labelled {zone_label}={zone}")
     pods = v1.list_namespaced_pod(ns, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT).items
-    todo = {
+    victims = {
         p.metadata.name: p.metadata.uid
         for p in pods
         if p.metadata.deletion_timestamp is None and (nodes is None or p.spec.node_name in nodes)
     }
-    if not todo:
+    if not victims:
         raise ActivityFailed(f"no pod matching {label_selector!r} to evict in {ns}" + (f" on {zone}" if zone else ""))
-    pending, refusals = dict(todo), 0
+    pending, refusals = dict(victims), 0
 
     def ask() -> Seen[list[str]]:
         nonlocal refusals
@@ -71,7 +71,7 @@ def evict_pods(
 
     def gone() -> Seen[list[str]]:
         left = []
-        for name, uid in todo.items():
+        for name, uid in victims.items():
             try:
                 pod = v1.read_namespaced_pod(name, ns, _request_timeout=REQUEST_TIMEOUT)
             except ApiException as e:
@@ -82,12 +82,12 @@ def evict_pods(
                 left.append(name)
         return Seen(not left, left)
 
-    asked = poll(ask, what=f"evictions of {sorted(todo)} (refused by a disruption budget)", timeout_s=timeout_s,
+    asked = poll(ask, what=f"evictions of {sorted(victims)} (refused by a disruption budget)", timeout_s=timeout_s,
                  poll_s=poll_s, clock=clock)  # fmt: skip
-    done = poll(gone, what=f"evicted pods {sorted(todo)} to go", timeout_s=max(timeout_s - asked.seconds, 0.0),
+    done = poll(gone, what=f"evicted pods {sorted(victims)} to go", timeout_s=max(timeout_s - asked.seconds, 0.0),
                 poll_s=poll_s, clock=clock)  # fmt: skip
     return {
-        "evicted": sorted(todo),
+        "evicted": sorted(victims),
         "refusals": refusals,
         "chaosrunner_figures": {"eviction_time_s": round(asked.seconds + done.seconds, 3)},
     }
