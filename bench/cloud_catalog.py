@@ -5,10 +5,15 @@ experiment against the recording fake API server, through ``chaosrunner run`` an
 Reports per experiment: chaosrunner's verdict, the measured figures from its journal, and the median
 wall time of both commands with their ratio (chaosrunner's preflight, ledger, watchdog and journal cost).
 Pauses are cut to 0.2 s as in the tests (the shipped 60–120 s holds are production durations).
-What the figures mean against moto / the fake is in docs/platforms.md: they time the *API view*
-(moto replaces ASG instances and switches writers instantly), not a real cloud's recovery.
+What the figures mean against moto / the fake is in docs/platforms.md: against moto they time the *API
+view* (moto replaces ASG instances and switches writers instantly; the realistic AWS timelines are
+replayed in tests/cloud/test_aws_timelines.py instead). The fake Kubernetes cluster runs a realistic
+timeline compressed by ``--timescale`` (default 0.1): a replacement pod Ready 8 s after it is created, a
+deleted pod Terminating 10 s, a primary elected 15 s after its predecessor went; its figures are reported
+both as measured and divided by the time scale (``*_sim_s``: seconds on the simulated timeline).
 
-Run: ``.venv/bin/python -m bench.cloud_catalog [--trials 3]``; writes bench/results/cloud_catalog.json.
+Run: ``.venv/bin/python -m bench.cloud_catalog [--trials 3] [--timescale 0.1]``; writes
+bench/results/cloud_catalog.json.
 """
 
 from __future__ import annotations
@@ -65,13 +70,15 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--timescale", type=float, default=0.1, help="fake k8s seconds per simulated second")
     args = ap.parse_args()
+    scale = args.timescale
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         port = free_port()
         moto = ManagedProcess("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], tmp / "moto.log")
-        kube = FakeKube()
+        kube = FakeKube(start_s=8 * scale, shutdown_s=10 * scale, failover_delay_s=15 * scale)
         moto.start()
         try:
             wait_port(port, 30)
@@ -106,7 +113,10 @@ def main() -> int:
             for platform in ("aws", "k8s"):
                 for family in FAMILIES:
                     exp = _quick(REPO / "experiments" / platform / f"{family}.yaml", tmp)
-                    cr_times, ctk_times, figures, verdicts = [], [], {}, []
+                    cr_times: list[float] = []
+                    ctk_times: list[float] = []
+                    figures: dict[str, list[float]] = {}
+                    verdicts: list[str] = []
                     for _ in range(args.trials):
                         fresh(platform)
                         wall, proc = _run([str(BIN / "chaosrunner"), "run", str(exp), "--json"], env)
@@ -139,6 +149,11 @@ def main() -> int:
                             "experiment": f"{platform}/{family}",
                             "verdicts": verdicts,
                             "figures_median": {k: round(statistics.median(v), 3) for k, v in figures.items()},
+                            "figures_sim_s": {
+                                f"{k}_sim_s": round(statistics.median(v) / scale, 1) for k, v in figures.items()
+                            }
+                            if platform == "k8s"
+                            else {},
                             "chaosrunner_run_s": round(cr, 3),
                             "chaos_run_s": round(ctk, 3),
                             "ratio": round(cr / ctk, 2),
@@ -150,14 +165,16 @@ def main() -> int:
             moto.stop(timeout=2)
     print(f"{'experiment':<34} {'verdict':<8} {'chaosrunner s':>13} {'chaos s':>8} {'ratio':>6}  figures (median)")
     for r in rows:
-        figs = ", ".join(f"{k}={v}" for k, v in r["figures_median"].items())
+        figs = ", ".join(f"{k}={v}" for k, v in {**r["figures_median"], **r["figures_sim_s"]}.items())
         verdict = r["verdicts"][0] if len(set(r["verdicts"])) == 1 else "/".join(r["verdicts"])
         print(
             f"{r['experiment']:<34} {verdict:<8} {r['chaosrunner_run_s']:>13.2f} {r['chaos_run_s']:>8.2f} "
             f"{r['ratio']:>6.2f}  {figs}"
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"trials": args.trials, "load_avg": os.getloadavg(), "rows": rows}, indent=2))
+    RESULTS.write_text(
+        json.dumps({"trials": args.trials, "timescale": scale, "load_avg": os.getloadavg(), "rows": rows}, indent=2)
+    )
     return 0 if all(v == "passed" for r in rows for v in r["verdicts"]) else 1
 
 

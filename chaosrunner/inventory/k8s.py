@@ -7,9 +7,10 @@
 * ``zone_label`` / ``region_label`` — node labels (``topology.kubernetes.io/zone`` / ``.../region``).
 
 Target: ``id`` = ``<namespace>/<pod>``, ``zone``/``region`` from the pod's node, ``labels`` = the pod's
-labels, ``attrs`` = ``namespace``, ``pod``, ``node``, ``containers``. Only pods bound to a node and not
-terminating are listed. The client is chaosk8s' (kubeconfig, else ``KUBERNETES_HOST``); every call has
-a request timeout.
+labels, ``attrs`` = ``namespace``, ``pod``, ``node``, ``containers``. Only pods that can take a fault are
+listed: bound to a node, Running and Ready, and not being deleted (a deleted pod stays listed, often still
+Ready, for its grace period; a replacement starts Pending). The client is chaosk8s' (kubeconfig, else
+``KUBERNETES_HOST``); every call has a request timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from chaosrunner.inventory.base import Target, TargetsSpec
 from chaosrunner.platforms.k8s import REQUEST_TIMEOUT, core_v1
 
 OPTIONS = ("namespace", "label_selector", "service_label", "tier_label", "zone_label", "region_label")
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    """Running with the Ready condition True (a pod without a status — a hand-made fixture — counts)."""
+    status = pod.get("status")
+    if not status:
+        return True
+    conditions = status.get("conditions") or []
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+    )
 
 
 def pod_targets(
@@ -39,7 +51,7 @@ def pod_targets(
     for pod in pods:
         meta, spec = pod["metadata"], pod.get("spec") or {}
         node = spec.get("nodeName") or spec.get("node_name")
-        if not node or meta.get("deletionTimestamp") or meta.get("deletion_timestamp"):
+        if not node or meta.get("deletionTimestamp") or meta.get("deletion_timestamp") or not _ready(pod):
             continue
         labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
         nl = node_labels.get(node, {})

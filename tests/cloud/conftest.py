@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,7 @@ def aws(moto: str, state_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 def kube(state_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKube]:
-    fake = FakeKube(replace_delay_s=0.3, failover_delay_s=0.3).start()
+    fake = FakeKube(start_s=0.3, shutdown_s=0.5, failover_delay_s=0.3).start()
     try:
         k8s_estate.build(fake)
         monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
@@ -128,3 +130,29 @@ def chaosrunner_run(experiment: Path, journals: Path, timeout: float = 120) -> t
         if path:
             journal = json.loads(Path(path).read_text())
     return proc.returncode, journal, proc.stderr
+
+
+def wait_until(cond: Callable[[], Any], timeout: float, what: str, poll_s: float = 0.02) -> Any:
+    """Poll ``cond`` until it returns something truthy (returned); AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll_s)
+
+
+def activity(path: Path, name: str, configuration: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """(function, arguments after configuration substitution) of the activity ``name`` of an experiment
+    file — the shipped experiment's own action, to call with a test's clients and clock."""
+    from chaoslib import substitute
+    from chaoslib.configuration import load_configuration
+
+    doc = yaml.safe_load(path.read_text())
+    act = next(a for a in [*doc.get("method", []), *doc.get("rollbacks", [])] if a["name"] == name)
+    provider = act["provider"]
+    config = {**load_configuration(doc.get("configuration") or {}), **(configuration or {})}
+    func = getattr(importlib.import_module(provider["module"]), provider["func"])
+    return func, substitute(provider.get("arguments") or {}, config, {})

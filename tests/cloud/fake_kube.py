@@ -1,43 +1,54 @@
-"""A fake Kubernetes API server that answers the requests chaosk8s really sends, and records them.
+"""A fake Kubernetes API server that answers the requests the ``kubernetes`` client really sends, and records them.
 
 There is no kube-apiserver on this machine (nothing in Debian or PyPI ships one), so the Kubernetes
-experiments run against this stand-in. It is *faithful to the wire*, not to Kubernetes' internals:
+experiments run against this stand-in — the only fake in the project. It is *faithful to the wire*:
 
-* the same paths, query parameters and bodies the ``kubernetes`` Python client produces
-  (``GET /api/v1/namespaces/NS/pods?labelSelector=...``, ``DELETE /api/v1/namespaces/NS/pods/NAME``,
-  ``GET /api/v1/nodes?labelSelector=...``, ``PATCH /api/v1/nodes/NAME``, and the exec websocket
-  ``/api/v1/namespaces/NS/pods/NAME/exec?command=...&container=...`` speaking ``v4.channel.k8s.io``);
-* label selectors (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``) and the
-  ``metadata.name`` / ``spec.nodeName`` field selectors are evaluated like the real server does;
-* two tiny controllers stand in for what a cluster does after a fault: a *ReplicaSet* that replaces a
-  deleted pod (on a schedulable node, after ``replace_delay_s``) and a *primary election* that moves
-  the ``role=primary`` label to a surviving replica (after ``failover_delay_s``).
+* the paths, query parameters and bodies the ``kubernetes`` client (as chaosk8s and our drivers use it)
+  produces: pod and node lists and reads, pod DELETE (``V1DeleteOptions`` body or query), node PATCH,
+  the ``eviction`` subresource (``policy/v1``), ``apps/v1`` Deployments and their ``scale`` subresource,
+  ``policy/v1`` PodDisruptionBudgets, and the ``exec`` websocket;
+* selectors parsed with the apimachinery grammar (:mod:`.kube_selectors`); a malformed label selector or an
+  unsupported field selector is a 400; every error, unknown routes included, is a JSON ``v1.Status``;
+* exec negotiates ``v5.channel.k8s.io`` when the client offers it (1.29+ servers do; ``exec_protocols``
+  makes it a v4-only server), refuses the handshake with 404 for a missing pod and 400 for an unknown
+  container or a pod not Running, waits ``delay_s``, then sends stdout (channel 1), stderr (2) and the
+  status (3): ``Success``, or ``NonZeroExitCode`` with the exit code as the real kubelet reports it;
+* the cluster's reaction in time (graceful deletion, Pending replacements, StatefulSets, rollouts,
+  disruption budgets, primary election) is :mod:`.kube_control`.
 
-Every request is appended to :attr:`FakeKube.requests` as a :class:`Recorded` so tests assert the
-exact selectors, deletions and exec commands. Runs in a thread with its own event loop; bind
-127.0.0.1 on a free port; ``stop()`` always.
+Every request is appended to :attr:`FakeKube.requests`. Runs in a thread with its own event loop, bound
+to 127.0.0.1 on a free port; ``stop()`` always.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import re
 import threading
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
 from chaosrunner.core.ports import LOOPBACK, free_port
+from tests.cloud.kube_control import REGION_LABEL, ZONE_LABEL, Cluster
+from tests.cloud.kube_objects import FakeDeployment, FakeNode, FakePDB, FakePod, PodSet, status
+from tests.cloud.kube_selectors import (
+    GENERIC_FIELDS,
+    NODE_FIELDS,
+    POD_FIELDS,
+    SelectorError,
+    fields_match,
+    matches_selector,
+    parse_field_selector,
+)
 
-ZONE_LABEL = "topology.kubernetes.io/zone"
+__all__ = ["FakeKube", "FakePod", "FakeNode", "FakeDeployment", "FakePDB", "PodSet", "ExecResult", "Recorded",
+           "matches_selector", "ZONE_LABEL", "REGION_LABEL"]  # fmt: skip
 BODY: web.RequestKey[Any] = web.RequestKey("body", object)
-REGION_LABEL = "topology.kubernetes.io/region"
+REC: web.RequestKey[Any] = web.RequestKey("recorded", object)
+V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
 
 
 @dataclass
@@ -49,6 +60,8 @@ class Recorded:
     query: dict[str, list[str]]
     body: Any = None
     status: int = 0
+    protocol: str = ""  # the websocket subprotocol negotiated (exec)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def q(self, key: str) -> str | None:
         vals = self.query.get(key)
@@ -56,178 +69,35 @@ class Recorded:
 
 
 @dataclass
-class FakePod:
-    name: str
-    namespace: str
-    labels: dict[str, str]
-    node: str
-    containers: list[str]
-    owner: str | None = None  # "replicaset" name; a deleted owned pod is replaced
-    created: float = field(default_factory=time.time)
+class ExecResult:
+    """What a command run through exec produces."""
 
-    def to_json(self) -> dict[str, Any]:
-        ts = datetime.fromtimestamp(self.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta: dict[str, Any] = {
-            "name": self.name,
-            "namespace": self.namespace,
-            "labels": dict(self.labels),
-            "uid": f"uid-{self.namespace}-{self.name}",
-            "creationTimestamp": ts,
-            "resourceVersion": "1",
-        }
-        if self.owner:
-            meta["ownerReferences"] = [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": self.owner,
-                    "uid": f"uid-rs-{self.owner}",
-                    "controller": True,
-                }
-            ]
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": meta,
-            "spec": {"nodeName": self.node, "containers": [{"name": c, "image": f"{c}:1"} for c in self.containers]},
-            "status": {
-                "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [
-                    {
-                        "name": c,
-                        "ready": True,
-                        "restartCount": 0,
-                        "image": f"{c}:1",
-                        "imageID": "",
-                        "state": {"running": {"startedAt": ts}},
-                    }
-                    for c in self.containers
-                ],
-            },
-        }
+    exit_code: int = 0
+    stdout: str = "ok\n"
+    stderr: str = ""
+    delay_s: float = 0.0
 
 
-@dataclass
-class FakeNode:
-    name: str
-    labels: dict[str, str]
-    unschedulable: bool = False
+class FakeKube(Cluster):
+    """The fake API server plus its cluster state (:class:`Cluster`) and the request log."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": self.name,
-                "labels": dict(self.labels),
-                "uid": f"uid-node-{self.name}",
-                "resourceVersion": "1",
-            },
-            "spec": {"unschedulable": self.unschedulable},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-        }
-
-
-_REQ = re.compile(r"^\s*(?P<key>[A-Za-z0-9./_-]+)\s*(?P<op>==|=|!=)\s*(?P<val>[A-Za-z0-9._-]*)\s*$")
-_SET = re.compile(r"^\s*(?P<key>[A-Za-z0-9./_-]+)\s+(?P<op>in|notin)\s+\((?P<vals>[^)]*)\)\s*$")
-
-
-def _split_selector(selector: str) -> list[str]:
-    """Split on commas outside parentheses (``a in (x,y),b=c`` → two requirements)."""
-    parts, depth, cur = [], 0, ""
-    for ch in selector:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        parts.append(cur)
-    return parts
-
-
-def matches_selector(labels: dict[str, str], selector: str | None) -> bool:
-    """Kubernetes label-selector semantics. Raises ValueError on a malformed selector (→ HTTP 400)."""
-    if not selector:
-        return True
-    for req in _split_selector(selector):
-        req = req.strip()
-        if m := _SET.match(req):
-            vals = {v.strip() for v in m["vals"].split(",") if v.strip()}
-            has = m["key"] in labels and labels[m["key"]] in vals
-            if (m["op"] == "in") != has:
-                return False
-        elif m := _REQ.match(req):
-            eq = labels.get(m["key"]) == m["val"]
-            if m["op"] == "!=":
-                if m["key"] in labels and eq:
-                    return False
-            elif not eq:
-                return False
-        elif re.fullmatch(r"![A-Za-z0-9./_-]+", req):
-            if req[1:] in labels:
-                return False
-        elif re.fullmatch(r"[A-Za-z0-9./_-]+", req):
-            if req not in labels:
-                return False
-        else:
-            raise ValueError(f"unable to parse requirement: {req!r}")
-    return True
-
-
-class FakeKube:
-    """The fake API server plus its state (nodes, pods) and the request log."""
-
-    def __init__(self, *, replace_delay_s: float = 0.3, failover_delay_s: float = 0.3) -> None:
-        self.replace_delay_s = replace_delay_s
-        self.failover_delay_s = failover_delay_s
+    def __init__(self, **timings: Any) -> None:
+        super().__init__(**timings)
         self.port = free_port()
-        self.nodes: dict[str, FakeNode] = {}
-        self.pods: dict[tuple[str, str], FakePod] = {}
         self.requests: list[Recorded] = []
-        self.exec_output = "ok\n"
-        self._lock = threading.Lock()
-        self._seq = itertools.count(1)
+        self.exec_result = ExecResult()
+        self.exec_results: dict[str, ExecResult] = {}  # per pod name
+        self.exec_by_command: dict[str, ExecResult] = {}  # per substring of the command (before per pod)
+        self.exec_protocols: tuple[str, ...] = (V5, V4)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._ticker: asyncio.Task[None] | None = None
 
-    # ---- state -------------------------------------------------------------------------------
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    def add_node(self, name: str, zone: str, region: str = "us-east-1", **labels: str) -> None:
-        with self._lock:
-            self.nodes[name] = FakeNode(
-                name, {"kubernetes.io/hostname": name, ZONE_LABEL: zone, REGION_LABEL: region, **labels}
-            )
-
-    def add_pod(
-        self,
-        name: str,
-        namespace: str,
-        labels: dict[str, str],
-        node: str,
-        containers: list[str],
-        owner: str | None = None,
-    ) -> None:
-        with self._lock:
-            self.pods[(namespace, name)] = FakePod(name, namespace, dict(labels), node, list(containers), owner)
-
-    def pods_matching(self, namespace: str, selector: str | None = None) -> list[FakePod]:
-        with self._lock:
-            return [
-                p
-                for (ns, _), p in sorted(self.pods.items())
-                if ns == namespace and matches_selector(p.labels, selector)
-            ]
 
     def requests_for(self, method: str, path_prefix: str = "") -> list[Recorded]:
         return [r for r in list(self.requests) if r.method == method and r.path.startswith(path_prefix)]
@@ -236,10 +106,10 @@ class FakeKube:
         self.requests.clear()
 
     def reset(self) -> None:
-        """Forget every node, pod and recorded request (between benchmark trials)."""
-        with self._lock:
-            self.nodes.clear()
-            self.pods.clear()
+        """Forget every object and recorded request (between benchmark trials)."""
+        with self.lock:
+            for table in (self.nodes, self.pods, self.podsets, self.deployments, self.pdbs):
+                table.clear()  # type: ignore[attr-defined]
         self.requests.clear()
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -254,10 +124,11 @@ class FakeKube:
         loop = self._loop
         if loop is None:
             return
+        if self._ticker is not None:
+            loop.call_soon_threadsafe(self._ticker.cancel)
         if self._runner is not None:
-            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop)
             try:
-                fut.result(5)
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(5)
             except Exception:  # noqa: BLE001 - best effort on teardown
                 pass
         loop.call_soon_threadsafe(loop.stop)
@@ -270,25 +141,43 @@ class FakeKube:
         self._loop = loop
         asyncio.set_event_loop(loop)
         app = web.Application(middlewares=[self._record])
-        app.router.add_route("GET", "/api/v1/namespaces/{ns}/pods", self._list_pods)
-        app.router.add_route("GET", "/api/v1/pods", self._list_all_pods)
-        app.router.add_route("GET", "/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
-        app.router.add_route("POST", "/api/v1/namespaces/{ns}/pods/{name}/exec", self._exec)
-        app.router.add_route("GET", "/api/v1/namespaces/{ns}/pods/{name}", self._get_pod)
-        app.router.add_route("DELETE", "/api/v1/namespaces/{ns}/pods/{name}", self._delete_pod)
-        app.router.add_route("GET", "/api/v1/nodes", self._list_nodes)
-        app.router.add_route("GET", "/api/v1/nodes/{name}", self._get_node)
-        app.router.add_route("PATCH", "/api/v1/nodes/{name}", self._patch_node)
+        pod = "/api/v1/namespaces/{ns}/pods/{name}"
+        deploy = "/apis/apps/v1/namespaces/{ns}/deployments"
+        for method, path, handler in (
+            ("GET", "/api/v1/namespaces/{ns}/pods", self._list_pods),
+            ("GET", "/api/v1/pods", self._list_pods),
+            ("GET", pod + "/exec", self._exec),
+            ("POST", pod + "/exec", self._exec),
+            ("POST", pod + "/eviction", self._evict),
+            ("GET", pod, self._get_pod),
+            ("DELETE", pod, self._delete_pod),
+            ("GET", "/api/v1/nodes", self._list_nodes),
+            ("GET", "/api/v1/nodes/{name}", self._get_node),
+            ("PATCH", "/api/v1/nodes/{name}", self._patch_node),
+            ("GET", deploy, self._list_deployments),
+            ("GET", deploy + "/{name}", self._deployment),
+            ("PATCH", deploy + "/{name}", self._deployment),
+            ("GET", deploy + "/{name}/scale", self._scale),
+            ("PATCH", deploy + "/{name}/scale", self._scale),
+            ("GET", "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", self._list_pdbs),
+        ):
+            app.router.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
         loop.run_until_complete(web.TCPSite(self._runner, LOOPBACK, self.port).start())
+        self._ticker = loop.create_task(self._tick())
         self._ready.set()
         try:
             loop.run_forever()
         finally:
             loop.close()
 
-    # ---- handlers ----------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        while True:
+            self.reconcile()
+            await asyncio.sleep(0.01)
+
+    # ---- plumbing ----------------------------------------------------------------------------
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         query: dict[str, list[str]] = {}
@@ -301,159 +190,184 @@ class FakeKube:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-        rec = Recorded(request.method, request.path, query, body)
+        rec = Recorded(request.method, request.path, query, body,
+                       headers={"content-type": request.headers.get("Content-Type", "")})  # fmt: skip
         self.requests.append(rec)
-        request[BODY] = body
+        request[BODY], request[REC] = body, rec
+        self.reconcile()
         try:
             resp = await handler(request)
-        except web.HTTPException as e:
-            rec.status = e.status
-            raise
-        rec.status = resp.status
+        except web.HTTPNotFound:
+            resp = _json(404, status(404, "NotFound", "the server could not find the requested resource", {}))
+        except web.HTTPMethodNotAllowed:
+            resp = _json(405, status(405, "MethodNotAllowed", "the server does not allow this method on the "
+                                                               "requested resource", {}))  # fmt: skip
+        if not isinstance(resp, web.WebSocketResponse):
+            rec.status = resp.status
         return resp
 
+    def _selected(self, request: web.Request, objs: list[Any], fields: frozenset[str]) -> list[Any]:
+        fsel = parse_field_selector(request.query.get("fieldSelector"), fields)
+        lsel = request.query.get("labelSelector")
+        return [o for o in objs if matches_selector(o.labels, lsel) and fields_match(o.fields(), fsel)]
+
     @staticmethod
-    def _status(code: int, reason: str, message: str) -> web.Response:
-        return web.json_response(
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": message,
-                "reason": reason,
-                "code": code,
-            },
-            status=code,
-        )
+    def _list(kind: str, items: list[dict[str, Any]], api: str = "v1") -> web.Response:
+        return web.json_response({"apiVersion": api, "kind": kind, "metadata": {"resourceVersion": "1"},
+                                  "items": items})  # fmt: skip
 
-    def _field_ok(self, obj: dict[str, Any], selector: str | None) -> bool:
-        for req in _split_selector(selector or ""):
-            key, _, val = req.strip().partition("=")
-            if key == "metadata.name" and obj["metadata"]["name"] != val:
-                return False
-            if key == "spec.nodeName" and obj["spec"].get("nodeName") != val:
-                return False
-        return True
-
-    def _list(self, kind: str, items: list[dict[str, Any]], request: web.Request) -> web.Response:
-        try:
-            selected = [
-                i
-                for i in items
-                if matches_selector(i["metadata"]["labels"], request.query.get("labelSelector"))
-                and self._field_ok(i, request.query.get("fieldSelector"))
-            ]
-        except ValueError as e:
-            return self._status(400, "BadRequest", str(e))
-        return web.json_response(
-            {"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": selected}
-        )
-
+    # ---- pods --------------------------------------------------------------------------------
     async def _list_pods(self, request: web.Request) -> web.Response:
-        ns = request.match_info["ns"]
-        with self._lock:
-            items = [p.to_json() for (n, _), p in sorted(self.pods.items()) if n == ns]
-        return self._list("PodList", items, request)
+        ns = request.match_info.get("ns")
+        with self.lock:
+            pods = [p for (n, _), p in sorted(self.pods.items()) if ns is None or n == ns]
+            try:
+                return self._list("PodList", [p.to_json() for p in self._selected(request, pods, POD_FIELDS)])
+            except SelectorError as e:
+                return _json(400, status(400, "BadRequest", str(e)))
 
-    async def _list_all_pods(self, request: web.Request) -> web.Response:
-        with self._lock:
-            items = [p.to_json() for _, p in sorted(self.pods.items())]
-        return self._list("PodList", items, request)
+    def _pod_or_404(self, request: web.Request) -> FakePod | web.Response:
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        pod = self.pods.get((ns, name))
+        if pod is None:
+            return _json(404, status(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"}))
+        return pod
 
     async def _get_pod(self, request: web.Request) -> web.Response:
-        key = (request.match_info["ns"], request.match_info["name"])
-        with self._lock:
-            pod = self.pods.get(key)
-        if pod is None:
-            return self._status(404, "NotFound", f'pods "{key[1]}" not found')
-        return web.json_response(pod.to_json())
+        with self.lock:
+            pod = self._pod_or_404(request)
+            return pod if isinstance(pod, web.Response) else web.json_response(pod.to_json())
 
     async def _delete_pod(self, request: web.Request) -> web.Response:
-        key = (request.match_info["ns"], request.match_info["name"])
-        with self._lock:
-            pod = self.pods.pop(key, None)
-        if pod is None:
-            return self._status(404, "NotFound", f'pods "{key[1]}" not found')
-        loop = asyncio.get_running_loop()
-        if pod.owner:
-            loop.call_later(self.replace_delay_s, self._replace, pod)
-        if pod.labels.get("role") == "primary":
-            loop.call_later(self.failover_delay_s, self._elect, pod)
-        return web.json_response(pod.to_json())
+        body = request[BODY] if isinstance(request[BODY], dict) else {}
+        grace = body.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
+        with self.lock:
+            found = self._pod_or_404(request)
+            if isinstance(found, web.Response):
+                return found
+            pod = self.delete_pod(found.namespace, found.name, None if grace is None else int(grace))
+            return web.json_response(pod.to_json() if pod else {})
 
-    def _replace(self, dead: FakePod) -> None:
-        """ReplicaSet stand-in: a new pod with the same labels on a schedulable node (zone spread)."""
-        with self._lock:
-            nodes = [n for n in sorted(self.nodes.values(), key=lambda n: n.name) if not n.unschedulable]
-            if not nodes:
-                return
-            load = {n.name: 0 for n in nodes}
-            for p in self.pods.values():
-                if p.node in load:
-                    load[p.node] += 1
-            node = min(nodes, key=lambda n: load[n.name])
-            name = f"{dead.owner}-r{next(self._seq)}"
-            labels = {k: v for k, v in dead.labels.items() if k != "role"}
-            if "role" in dead.labels:
-                labels["role"] = "replica"
-            self.pods[(dead.namespace, name)] = FakePod(
-                name, dead.namespace, labels, node.name, list(dead.containers), dead.owner
-            )
+    async def _evict(self, request: web.Request) -> web.Response:
+        code, body = self.evict(request.match_info["ns"], request.match_info["name"])
+        return _json(code, body)
 
-    def _elect(self, dead: FakePod) -> None:
-        """Database-operator stand-in: promote a surviving replica of the same app to ``role=primary``."""
-        with self._lock:
-            app = dead.labels.get("app")
-            for p in sorted(self.pods.values(), key=lambda p: p.name):
-                if p.namespace == dead.namespace and p.labels.get("app") == app and p.labels.get("role") == "replica":
-                    p.labels["role"] = "primary"
-                    return
+    async def _exec(self, request: web.Request) -> web.StreamResponse:
+        """The exec subresource: refusals before the upgrade, then the channel protocol (v5 or v4)."""
+        container = request.query.get("container", "")
+        with self.lock:
+            found = self._pod_or_404(request)
+            if isinstance(found, web.Response):
+                return found
+            if container not in found.containers:
+                msg = f"container {container} is not valid for pod {found.name}"
+                return _json(400, status(400, "BadRequest", msg))
+            if found.phase != "Running":
+                msg = f'unable to upgrade connection: container not found ("{container}")'
+                return _json(400, status(400, "BadRequest", msg))
+            joined = " ".join(request.query.getall("command", []))
+            by_cmd = [r for part, r in self.exec_by_command.items() if part in joined]
+            result = by_cmd[0] if by_cmd else self.exec_results.get(found.name, self.exec_result)
+        ws = web.WebSocketResponse(protocols=self.exec_protocols)
+        await ws.prepare(request)
+        request[REC].status, request[REC].protocol = 101, ws.ws_protocol or ""
+        await asyncio.sleep(result.delay_s)
+        if result.stdout:
+            await ws.send_bytes(b"\x01" + result.stdout.encode())
+        if result.stderr:
+            await ws.send_bytes(b"\x02" + result.stderr.encode())
+        if result.exit_code == 0:
+            outcome: dict[str, Any] = {"metadata": {}, "status": "Success"}
+        else:
+            cmd = " ".join(request.query.getall("command", []))
+            outcome = {
+                "metadata": {},
+                "status": "Failure",
+                "message": f"command terminated with non-zero exit code: error executing command [{cmd}], "
+                f"exit code {result.exit_code}",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(result.exit_code)}]},
+            }
+        await ws.send_bytes(b"\x03" + json.dumps(outcome).encode())
+        await ws.close()
+        async for frame in ws:  # drain until the client closes
+            if frame.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        return ws
 
+    # ---- nodes -------------------------------------------------------------------------------
     async def _list_nodes(self, request: web.Request) -> web.Response:
-        with self._lock:
-            items = [n.to_json() for n in sorted(self.nodes.values(), key=lambda n: n.name)]
-        return self._list("NodeList", items, request)
+        with self.lock:
+            nodes = sorted(self.nodes.values(), key=lambda n: n.name)
+            try:
+                return self._list("NodeList", [n.to_json() for n in self._selected(request, nodes, NODE_FIELDS)])
+            except SelectorError as e:
+                return _json(400, status(400, "BadRequest", str(e)))
 
     async def _get_node(self, request: web.Request) -> web.Response:
-        with self._lock:
-            node = self.nodes.get(request.match_info["name"])
-        if node is None:
-            return self._status(404, "NotFound", f'nodes "{request.match_info["name"]}" not found')
-        return web.json_response(node.to_json())
+        return await self._patch_node(request, read_only=True)
 
-    async def _patch_node(self, request: web.Request) -> web.Response:
-        body = request[BODY] or {}
-        with self._lock:
-            node = self.nodes.get(request.match_info["name"])
+    async def _patch_node(self, request: web.Request, read_only: bool = False) -> web.Response:
+        name = request.match_info["name"]
+        with self.lock:
+            node = self.nodes.get(name)
             if node is None:
-                return self._status(404, "NotFound", f'nodes "{request.match_info["name"]}" not found')
-            spec = body.get("spec", {}) if isinstance(body, dict) else {}
-            if "unschedulable" in spec:
+                return _json(404, status(404, "NotFound", f'nodes "{name}" not found', {"name": name, "kind": "nodes"}))
+            body = request[BODY] if isinstance(request[BODY], dict) else {}
+            spec = body.get("spec") or {}
+            if not read_only and "unschedulable" in spec:
                 node.unschedulable = bool(spec["unschedulable"])
             return web.json_response(node.to_json())
 
-    async def _exec(self, request: web.Request) -> web.StreamResponse:
-        """The exec subresource over a websocket, channel protocol v4: stdout on 1, status on 3."""
-        key = (request.match_info["ns"], request.match_info["name"])
-        with self._lock:
-            pod = self.pods.get(key)
-        ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
-        await ws.prepare(request)
-        if pod is None or request.query.get("container") not in pod.containers:
-            status = {
-                "metadata": {},
-                "status": "Failure",
-                "message": "container not found",
-                "reason": "NotFound",
-                "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
-            }
-        else:
-            await ws.send_bytes(b"\x01" + self.exec_output.encode())
-            status = {"metadata": {}, "status": "Success"}
-        await ws.send_bytes(b"\x03" + json.dumps(status).encode())
-        await ws.close()
-        async for msg in ws:  # drain until the client closes
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
-        return ws
+    # ---- apps/v1 deployments, policy/v1 budgets -----------------------------------------------
+    async def _list_deployments(self, request: web.Request) -> web.Response:
+        ns = request.match_info["ns"]
+        with self.lock:
+            ds = [d for (n, _), d in sorted(self.deployments.items()) if n == ns]
+            try:
+                parse_field_selector(request.query.get("fieldSelector"), GENERIC_FIELDS)
+            except SelectorError as e:
+                return _json(400, status(400, "BadRequest", str(e)))
+            items = [d.to_json(*self.deployment_counts(d)) for d in ds
+                     if matches_selector(d.labels, request.query.get("labelSelector"))]  # fmt: skip
+            return self._list("DeploymentList", items, "apps/v1")
+
+    def _patch_deployment(self, request: web.Request) -> FakeDeployment | web.Response:
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        d = self.deployments.get((ns, name))
+        if d is None:
+            msg = f'deployments.apps "{name}" not found'
+            return _json(404, status(404, "NotFound", msg, {"name": name, "group": "apps", "kind": "deployments"}))
+        if request.method == "PATCH":
+            body = request[BODY]
+            if not isinstance(body, dict):
+                return _json(415, status(415, "UnsupportedMediaType", "only merge patches are understood here"))
+            spec = body.get("spec") or {}
+            template = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+            if "replicas" in spec:
+                d.replicas = int(spec["replicas"])
+                d.generation += 1
+            if template:
+                d.annotations.update({str(k): str(v) for k, v in template.items()})
+                d.generation += 1
+        return d
+
+    async def _deployment(self, request: web.Request) -> web.Response:
+        with self.lock:
+            d = self._patch_deployment(request)
+            return d if isinstance(d, web.Response) else web.json_response(d.to_json(*self.deployment_counts(d)))
+
+    async def _scale(self, request: web.Request) -> web.Response:
+        with self.lock:
+            d = self._patch_deployment(request)
+            return d if isinstance(d, web.Response) else web.json_response(d.scale_json(self.deployment_counts(d)[2]))
+
+    async def _list_pdbs(self, request: web.Request) -> web.Response:
+        ns = request.match_info["ns"]
+        with self.lock:
+            items = [b.to_json(*self.pdb_counts(b)) for (n, _), b in sorted(self.pdbs.items()) if n == ns]
+            return self._list("PodDisruptionBudgetList", items, "policy/v1")
+
+
+def _json(code: int, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, status=code)

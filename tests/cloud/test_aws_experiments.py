@@ -48,8 +48,8 @@ def _zone_a_ids() -> set[str]:
     [
         (
             "tue-latency",
-            "tc qdisc replace dev eth0 root netem delay 200ms 20ms",
-            "tc qdisc del dev eth0 root 2>/dev/null || true",
+            'tc qdisc replace dev "$IFACE" root netem delay 200ms 20ms',
+            'tc qdisc del dev "$IFACE" root 2>/dev/null || true',
         ),
         ("wed-resource-starvation", "--timeout 120s", "pkill -x stress-ng || true"),
     ],
@@ -81,8 +81,10 @@ def test_thursday_switches_the_writer_then_fails_back(aws, state_dirs, tmp_path:
     code, journal, err = chaosrunner_run(EXP / "thu-database-failover.yaml", state_dirs["journals"])
     assert code == 0, err[-3000:]
     method = {r["activity"]["name"]: r for r in journal["run"]}
-    assert method["writer-switch-time"]["output"]["writer"] == "pinboard-db-2"
-    assert journal["chaosrunner"]["figures"]["writer_switch_s"] >= 0
+    assert method["failover-to-replica"]["output"]["writer"] == "pinboard-db-2"
+    assert method["failover-to-replica"]["output"]["requested"] is True
+    figures = journal["chaosrunner"]["figures"]
+    assert figures["writer_switch_s"] >= 0 and figures["failback_s"] >= 0
     assert [t["id"] for t in journal["chaosrunner"]["targets"]] == ["pinboard-db-1"]
     assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
     assert cluster_writer("pinboard-db") == "pinboard-db-1"
@@ -132,3 +134,21 @@ def test_a_kill_across_every_zone_is_refused_and_nothing_is_terminated(aws, stat
     failed = {c["name"] for c in journal["chaosrunner"]["preflight"]["checks"] if not c["ok"]}
     assert failed  # e.g. zones and max_targets
     assert aws_estate.terminated_ids() == set()
+
+
+@pytest.mark.parametrize("name", ["tue-latency", "wed-resource-starvation"])
+def test_an_ssm_fault_that_reaches_no_instance_fails_the_run(aws, state_dirs, tmp_path: Path, name: str) -> None:
+    import yaml
+
+    doc = yaml.safe_load(quick_copy(EXP / f"{name}.yaml", tmp_path).read_text())
+    for act in doc["method"] + doc["rollbacks"]:  # the tag names a group with no instance
+        act["provider"]["arguments"]["targets"] = [{"Key": "tag:aws:autoscaling:groupName", "Values": ["nothing"]}]
+    exp = tmp_path / f"{name}-nowhere.yaml"
+    exp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, journal, err = chaosrunner_run(exp, state_dirs["journals"])
+    assert code == 1, err[-3000:]
+    assert journal["chaosrunner"]["verdict"] == "failed"
+    (run,) = journal["run"]
+    assert run["status"] == "failed" and "match no running instance" in str(run.get("exception"))
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]  # nothing to undo anywhere
+    assert _ssm_commands() == []

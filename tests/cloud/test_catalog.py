@@ -118,6 +118,11 @@ def test_pure_mappings_to_targets() -> None:
             "spec": {"nodeName": "n1"},
         },
         {"metadata": {"name": "p3", "namespace": "ns"}, "spec": {}},  # pending: no node yet
+        {  # bound but Pending (a replacement starting): cannot take a fault yet
+            "metadata": {"name": "p4", "namespace": "ns", "labels": {}},
+            "spec": {"nodeName": "n1"},
+            "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]},
+        },
     ]
     nodes = [
         {

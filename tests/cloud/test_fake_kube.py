@@ -27,9 +27,23 @@ def test_label_selectors(selector: str, expected: bool) -> None:
     assert matches_selector({"app": "pinboard", "tier": "non-critical"}, selector) is expected
 
 
-def test_malformed_selector_is_an_error() -> None:
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [("replicas>2", True), ("replicas<3", False), ("app notin (feed)", True), ("zone notin (a)", True),
+     ("zone!=a", True), (" app = pinboard , tier in(non-critical) ", True), ("example.com/team", False),
+     ("app=", False)],
+)  # fmt: skip
+def test_label_selector_operators_as_apimachinery_defines_them(selector: str, expected: bool) -> None:
+    assert matches_selector({"app": "pinboard", "tier": "non-critical", "replicas": "3"}, selector) is expected
+
+
+@pytest.mark.parametrize(
+    "selector", ["app=(x", "app in ()", "app=pinboard,", "-app=x", "app=x y", "replicas>two", "app=" + "x" * 64,
+                 "Bad_Prefix/app=x", "app in (a"],
+)  # fmt: skip
+def test_malformed_selector_is_an_error(selector: str) -> None:
     with pytest.raises(ValueError):
-        matches_selector({}, "app=(x")
+        matches_selector({}, selector)
 
 
 def test_k8s_drivers_refuse_an_empty_selector_and_a_missing_container(kube: FakeKube) -> None:
@@ -44,7 +58,7 @@ def test_k8s_drivers_refuse_an_empty_selector_and_a_missing_container(kube: Fake
         delete_zone_pods("us-east-1a", " ", ns="pinboard")
     with pytest.raises(ActivityFailed, match="container_name"):
         exec_in_targets(["true"], "app=pinboard", "", ns="pinboard")
-    with pytest.raises(ActivityFailed, match="no pod"):
+    with pytest.raises(ActivityFailed, match="no ready pod"):
         exec_in_targets(["true"], "app=pinboard", "sidecar-that-does-not-exist", ns="pinboard")
     assert kube.requests_for("DELETE") == []
 

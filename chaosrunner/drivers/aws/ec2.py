@@ -9,11 +9,17 @@ instance, and :func:`wait_for_asg_capacity` measures how long that takes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from chaoslib.exceptions import ActivityFailed
+
+from chaosrunner.core.clock import Clock
+from chaosrunner.drivers.aws.capacity import wait_until_whole
+from chaosrunner.drivers.deadline import Seen, poll
 from chaosrunner.platforms.aws import client
+
+GONE = frozenset({"shutting-down", "terminated"})
 
 
 def _chosen_instance_ids(configuration: Mapping[str, Any] | None, az: str | None) -> list[str]:
@@ -25,28 +31,45 @@ def _chosen_instance_ids(configuration: Mapping[str, Any] | None, az: str | None
     return ids
 
 
+def confirm_terminating(
+    ec2: Any, instance_ids: list[str], *, timeout_s: float = 60.0, poll_s: float = 2.0, clock: Clock | None = None
+) -> float:
+    """Poll until every instance is ``shutting-down`` or ``terminated``; seconds waited."""
+
+    def check() -> Seen[dict[str, str]]:
+        found = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+        states = {str(i["InstanceId"]): str(i["State"]["Name"]) for r in found for i in r["Instances"]}
+        return Seen(all(states.get(i) in GONE for i in instance_ids), states)
+
+    return poll(check, what=f"termination of {instance_ids}", timeout_s=timeout_s, poll_s=poll_s, clock=clock).seconds
+
+
 def terminate_targets(
     az: str,
     filters: list[dict[str, Any]],
+    confirm_timeout_s: float = 60.0,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Terminate the runner's chosen instances in ``az`` — else one random instance matching ``filters``.
 
-    Refuses (ActivityFailed) an empty ``filters`` list: "every instance in the AZ" is never meant.
-    Returns ``{"terminated": [ids], "az": az}``.
+    Refuses (ActivityFailed) an empty ``filters`` list: "every instance in the AZ" is never meant, and a
+    choice that terminated nothing. Returns once EC2 reports every victim ``shutting-down`` or
+    ``terminated`` (within ``confirm_timeout_s``): ``{"terminated": [ids], "az": az}``.
     """
     from chaosaws.ec2.actions import terminate_instance, terminate_instances
-    from chaoslib.exceptions import ActivityFailed
 
     if not filters:
         raise ActivityFailed("terminate_targets needs tag filters: an empty filter would match the whole AZ")
     ids = _chosen_instance_ids(configuration, az)
     if ids:
         terminate_instances(instance_ids=ids, configuration=configuration, secrets=secrets)
-        return {"terminated": ids, "az": az}
-    out = terminate_instance(az=az, filters=filters, configuration=configuration, secrets=secrets)
-    ids = sorted(i["InstanceId"] for r in out for i in r.get("TerminatingInstances", []))
+    else:
+        out = terminate_instance(az=az, filters=filters, configuration=configuration, secrets=secrets)
+        ids = sorted(i["InstanceId"] for r in out for i in r.get("TerminatingInstances", []))
+    if not ids:
+        raise ActivityFailed(f"no instance matching {filters} in {az} was terminated")
+    confirm_terminating(client("ec2", configuration, secrets), ids, timeout_s=confirm_timeout_s)
     return {"terminated": ids, "az": az}
 
 
@@ -56,7 +79,10 @@ def count_running_instances(
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> int:
-    """Number of *instances* (not reservations) in state running that match ``filters`` (and ``az``)."""
+    """Number of *instances* (not reservations) in state running that match ``filters`` (and ``az``).
+
+    An instance still ``running`` in EC2 may already be dead to its group; capacity after a fault is
+    :func:`wait_for_asg_capacity`'s job."""
     ec2 = client("ec2", configuration, secrets)
     flt = [dict(f) for f in filters] + [{"Name": "instance-state-name", "Values": ["running"]}]
     if az:
@@ -67,44 +93,37 @@ def count_running_instances(
     return count
 
 
-def _asg_short(
-    asg_names: list[str], configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None
-) -> dict[str, int]:
-    """ASG name → how many InService instances it lacks to reach its desired capacity."""
-    asg = client("autoscaling", configuration, secrets)
-    groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=asg_names)["AutoScalingGroups"]
-    if len(groups) != len(set(asg_names)):
-        missing = set(asg_names) - {g["AutoScalingGroupName"] for g in groups}
-        raise ValueError(f"unknown auto scaling groups: {sorted(missing)}")
-    return {
-        g["AutoScalingGroupName"]: g["DesiredCapacity"]
-        - sum(1 for i in g["Instances"] if i["LifecycleState"] == "InService")
-        for g in groups
-    }
-
-
 def wait_for_asg_capacity(
     asg_names: list[str],
     timeout_s: float = 1800.0,
-    poll_s: float = 2.0,
+    poll_s: float = 10.0,
+    victims: list[str] | None = None,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, Any]:
-    """Wait until every group has its desired capacity InService; the figure is the wait in seconds.
+    """Wait until every group is whole again (:mod:`.capacity`); the figure is the wait in seconds.
 
-    Measured from the moment this probe starts (right after the kill in the method), polling every
-    ``poll_s`` seconds, giving up after ``timeout_s`` (the practice's 30-minute self-healing deadline by
-    default). Output: ``{"recovered": bool, "chaosrunner_figures": {"replacement_time_s": s|None}}``.
+    Whole = no member is dead in EC2 (``shutting-down``/``terminated``: the group has not noticed yet) nor
+    one of ``victims`` (instance ids a caller knows it killed), and ``DesiredCapacity`` members are
+    InService, Healthy and running. The runner's chosen instances are deliberately *not* assumed dead:
+    this also runs as a rollback after a run that stopped before its kill. Measured from the moment this
+    probe starts (right after the kill), polling every ``poll_s`` seconds, ActivityFailed after
+    ``timeout_s`` (the practice's 30-minute self-healing deadline by default).
+    Output: ``{"recovered": true, "groups": [...], "chaosrunner_figures": {"replacement_time_s": s}}``.
     """
-    from chaoslib.exceptions import ActivityFailed
-
-    start = time.monotonic()
-    deadline = start + timeout_s
-    while True:
-        short = _asg_short(asg_names, configuration, secrets)
-        if all(v <= 0 for v in short.values()):
-            elapsed = round(time.monotonic() - start, 3)
-            return {"recovered": True, "short": short, "chaosrunner_figures": {"replacement_time_s": elapsed}}
-        if time.monotonic() >= deadline:
-            raise ActivityFailed(f"auto scaling groups still short of capacity after {timeout_s:g} s: {short}")
-        time.sleep(poll_s)
+    dead = victims or []
+    health, seconds = wait_until_whole(
+        client("autoscaling", configuration, secrets),
+        client("ec2", configuration, secrets),
+        asg_names,
+        dead,
+        timeout_s=timeout_s,
+        poll_s=poll_s,
+        clock=clock,
+    )
+    return {
+        "recovered": True,
+        "groups": health,
+        "chaosrunner_figures": {"replacement_time_s": seconds},
+    }

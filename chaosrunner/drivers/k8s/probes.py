@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from chaosrunner.core.clock import Clock
+from chaosrunner.drivers.deadline import Seen, poll  # generic: no AWS in it (see its docstring)
 from chaosrunner.platforms.k8s import REQUEST_TIMEOUT, ZONE_LABEL, core_v1, is_ready
 
 
@@ -40,19 +41,21 @@ def wait_for_ready_pods(
     timeout_s: float = 1800.0,
     poll_s: float = 0.5,
     secrets: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, Any]:
     """Wait until at least ``count`` pods matching the selector are ready; report the wait as ``figure``.
 
-    Measured in seconds from the start of this probe (placed right after the fault). ActivityFailed
-    after ``timeout_s`` (default: the practice's 30-minute self-healing deadline).
+    Ready means Running, Ready condition True *and not being deleted*: a deleted pod stays listed, and may
+    still report Ready, for its whole grace period (30 s by default), so counting it would report the
+    recovery before the replacement even started. Measured in seconds from the start of this probe
+    (placed right after the fault); ActivityFailed after ``timeout_s`` (default: the practice's 30-minute
+    self-healing deadline).
     """
-    from chaoslib.exceptions import ActivityFailed
 
-    start = time.monotonic()
-    while True:
+    def check() -> Seen[int]:
         ready = count_ready_pods(label_selector, ns, secrets)
-        if ready >= count:
-            return {"ready": ready, "chaosrunner_figures": {figure: round(time.monotonic() - start, 3)}}
-        if time.monotonic() - start >= timeout_s:
-            raise ActivityFailed(f"{ready}/{count} pods '{label_selector}' ready after {timeout_s:g} s")
-        time.sleep(poll_s)
+        return Seen(ready >= count, ready)
+
+    what = f"{count} ready pods '{label_selector}' in {ns}"
+    waited = poll(check, what=what, timeout_s=timeout_s, poll_s=poll_s, clock=clock)
+    return {"ready": waited.value, "chaosrunner_figures": {figure: waited.seconds}}

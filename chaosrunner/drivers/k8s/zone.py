@@ -24,7 +24,8 @@ def delete_zone_pods(
 ) -> dict[str, Any]:
     """Delete the pods matching ``label_selector`` in ``ns`` whose node carries ``zone_label=zone``.
 
-    An empty ``label_selector`` is refused (it would take every pod of the namespace). Returns
+    Pods already Terminating are left to finish (a second DELETE would change nothing). An empty
+    ``label_selector`` is refused (it would take every pod of the namespace). Returns
     ``{"deleted": [pod names], "nodes": [node names]}``; ActivityFailed when the zone has no node.
     """
     from chaoslib.exceptions import ActivityFailed
@@ -41,7 +42,7 @@ def delete_zone_pods(
     body = client.V1DeleteOptions(grace_period_seconds=grace_period) if grace_period >= 0 else client.V1DeleteOptions()
     deleted = []
     for pod in sorted(pods, key=lambda p: p.metadata.name):
-        if pod.spec.node_name in node_names:
+        if pod.spec.node_name in node_names and pod.metadata.deletion_timestamp is None:
             v1.delete_namespaced_pod(pod.metadata.name, ns, body=body, _request_timeout=REQUEST_TIMEOUT)
             deleted.append(pod.metadata.name)
     return {"deleted": deleted, "nodes": node_names}
