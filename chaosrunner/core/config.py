@@ -9,6 +9,8 @@ state: /var/lib/chaosrunner        # the state home ($CHAOSRUNNER_HOME)
 journals: /var/lib/chaosrunner/journals   # the journal store ($CHAOSRUNNER_JOURNALS)
 prometheus: http://127.0.0.1:9090  # where SLIs are read when an experiment names none ($CHAOSRUNNER_PROMETHEUS_URL)
 alertmanager: http://127.0.0.1:9093  # no chaos while a critical alert fires ($CHAOSRUNNER_ALERTMANAGER_URL)
+pushgateway: http://127.0.0.1:9091   # runs and active faults as metrics ($CHAOSRUNNER_PUSHGATEWAY_URL)
+webhook: https://hooks.slack.com/services/…  # started/aborted/failed/fault left ($CHAOSRUNNER_WEBHOOK_URL)
 ```
 
 **The state home** — kill switch, fault ledger, target locks, run leases, the scheduler's fire table —
@@ -40,6 +42,8 @@ class ConfigFile(BaseModel):
     journals: str | None = None
     prometheus: str | None = None
     alertmanager: str | None = None
+    pushgateway: str | None = None
+    webhook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,15 @@ def alertmanager_setting() -> Setting:
     return _setting("CHAOSRUNNER_ALERTMANAGER_URL", "alertmanager", None, "not set (no outage check)")
 
 
+def pushgateway_setting() -> Setting:
+    return _setting("CHAOSRUNNER_PUSHGATEWAY_URL", "pushgateway", None, "not set (no metrics pushed)")
+
+
+def webhook_setting() -> Setting:
+    return _setting("CHAOSRUNNER_WEBHOOK_URL", "webhook", None, "not set (no notifications)")
+
+
 def effective() -> dict[str, Setting]:
     return {"state": state_home_setting(), "journals": journals_setting(), "prometheus": prometheus_setting(),
-            "alertmanager": alertmanager_setting()}
+            "alertmanager": alertmanager_setting(), "pushgateway": pushgateway_setting(),
+            "webhook": webhook_setting()}

@@ -35,11 +35,15 @@ from chaosrunner.faults.ledger import Ledger, owner_alive
 from chaosrunner.faults.recovery import mark_journal, recover_orphans
 from chaosrunner.faults.runs import RunLease, leases, release
 from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
+from chaosrunner.notify.metrics import RunMetrics, faults_of, push
+from chaosrunner.notify.outbox import outbox
+from chaosrunner.notify.webhook import notify
 
 log = logging.getLogger("chaosrunner.reaper")
 
 STALE_AFTER_S = 10.0  # a lease whose owner has not beaten for this long is presumed hung (seconds)
 INTERVAL_S = 1.0  # ``chaosrunner reaper`` passes (seconds)
+FLUSH_S = 2.0  # how long a pass that finished a run's record waits for its notifications to leave (seconds)
 
 
 @dataclass
@@ -77,12 +81,18 @@ def _finish(
     if any(o.outcome == "skipped" for o in outcomes):
         return  # another keeper (the watchdog) is reverting this run right now; it marks the journal
     journal = Path(lease.journal)
+    title, verdict = lease.run_id, "aborted"
     if not _journal_complete(journal):
         reason = None if outcomes else f"the runner {why}; nothing was left to revert"
         try:
-            mark_journal(journal, ledger, lease.run_id, outcomes, by, reason=reason)
+            section = mark_journal(journal, ledger, lease.run_id, outcomes, by, reason=reason)["chaosrunner"]
+            title, verdict = str(section.get("experiment_title") or title), str(section["verdict"])
         except (OSError, ValueError) as e:
             log.error("run %s: cannot mark journal %s: %s", lease.run_id, journal, e)
+    push(RunMetrics(lease.run_id, title, running=False, verdict=verdict,
+                    faults=faults_of(e.journal_view() for e in ledger.entries(lease.run_id))))
+    notify("fault-left" if any(not o.ok for o in outcomes) else "recovered", lease.run_id, title,
+           reason=f"the runner {why}; {by} reverted {sum(o.ok for o in outcomes)} of {len(outcomes)} open fault(s)")
     if not ledger.open_entries(lease.run_id):
         release(state, lease.run_id)
     report.runs.append(lease.run_id)
@@ -111,6 +121,8 @@ def reap(
                 os.kill(lease.pid, signal.SIGKILL)
             _finish(state, ledger, lease, timeout_s, report, f"stopped beating for {stale_after_s:g}s", recovered_by)
     report.outcomes += recover_orphans(state, timeout_s, recovered_by=recovered_by)
+    if report.runs:
+        outbox().flush(FLUSH_S)  # `recover` exits right after: let the gauges and the notice leave first
     return report
 
 

@@ -46,6 +46,9 @@ from chaosrunner.guard.sampler import Guard
 from chaosrunner.guard.sentinel import Sentinel
 from chaosrunner.journal.schema import final_fields
 from chaosrunner.journal.writer import JournalWriter, secret_values
+from chaosrunner.notify.metrics import RunMetrics, faults_of, push
+from chaosrunner.notify.outbox import outbox
+from chaosrunner.notify.webhook import notify, verdict_event
 from chaosrunner.run import signals
 from chaosrunner.run.deadlines import Deadlines
 from chaosrunner.run.events import RunEvents
@@ -56,6 +59,7 @@ from chaosrunner.safety.outage import AlertWatch, alertmanager_for
 
 log = logging.getLogger("chaosrunner.run.runner")
 
+FLUSH_S = 2.0  # at the end of a run, how long notifications may still take to leave (seconds)
 FALLBACK_JOURNALS = "fallback-journals"  # under the state home: where a run's record goes when the store fails
 
 
@@ -156,6 +160,18 @@ class Run:
             runs.move_journal(state_dir(), self.run_id, fallback)
         except OSError as e:
             log.error("run %s: cannot write the journal next to the ledger either: %s", self.run_id, e)
+
+    def publish(self, verdict: str | None = None) -> None:
+        """The run's metrics to the Pushgateway, if one is configured (queued: never waits)."""
+        s = self.writer.section
+        timings = s.get("timings") or {}
+        push(RunMetrics(
+            self.run_id, self.experiment.title, self.options.trigger, running=verdict is None, verdict=verdict,
+            faults=faults_of(e.journal_view() for e in Ledger(state_dir()).entries(self.run_id)),
+            numbers={"abort_seconds": timings.get("time_to_abort_s"),
+                     "rollback_seconds": timings.get("time_to_rollback_s"),
+                     "budget_spent_ratio": ((s.get("guard") or {}).get("budget") or {}).get("spent")},
+        ))
 
     def finish(self, verdict: Verdict, reason: str) -> None:
         """The verdict, through :meth:`flush` so a failing store cannot lose it."""
@@ -330,6 +346,9 @@ def _execute(run: Run, pre: Any) -> RunResult:
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     signals.install(run.abort, deadlines.on_signal)  # before chaoslib: no moment runs on default handlers
     run.sentinel.start()
+    notify("started", run.run_id, run.experiment.title, trigger=run.options.trigger,
+           targets=[t["id"] for t in run.writer.section["targets"]])
+    run.publish()
     try:
         journal = runner.run(
             run.experiment.doc, settings=settings, experiment_vars=(dict(run.options.variables), {})
@@ -390,4 +409,10 @@ def _execute(run: Run, pre: Any) -> RunResult:
         reason = f"{reason} ({run.journal_problem})"
     reason = run.writer.redact(reason)
     run.finish(verdict, reason)
+    run.publish(verdict.value)
+    event = verdict_event(verdict.value)
+    if event is not None:
+        notify(event, run.run_id, run.experiment.title, verdict=verdict.value, reason=reason,
+               journal=str(run.writer.path))
+    outbox().flush(FLUSH_S)
     return RunResult(run.run_id, verdict, reason, run.writer.path)
