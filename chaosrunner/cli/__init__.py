@@ -17,6 +17,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
+from chaosrunner import __version__
 from chaosrunner.cli.state import HOME_HELP
 from chaosrunner.core.config import LEGACY_STATE, config_file
 from chaosrunner.core.validation import InvalidInput
@@ -37,7 +38,8 @@ app = typer.Typer(
     help="Error-budget aware chaos engineering on Chaos Toolkit.\n\n" + EXIT_CODES_HELP,
     epilog=EXIT_CODES_HELP + "\n\n" + HOME_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
@@ -45,8 +47,16 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chaosrunner {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _every_command() -> None:
+def _every_command(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
     """Before any command: the config file is valid; state an older version left in ./.chaosrunner is
     reported, never forgotten."""
     config_file()

@@ -43,6 +43,27 @@ def register(app: typer.Typer) -> None:
     state_app = typer.Typer(help="The state home: move state older versions kept in ./.chaosrunner.",
                             no_args_is_help=True)
     app.add_typer(state_app, name="state")
+    config_app = typer.Typer(help="The configuration file and the environment: what is in effect.",
+                             no_args_is_help=True)
+    app.add_typer(config_app, name="config")
+
+    @config_app.command("show")
+    def config_show(json_output: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
+        """Every setting in effect and where it came from (environment variable, config file, default).
+
+        Example: chaosrunner config show --json | jq -r .state.value
+        """
+        from chaosrunner.core.config import config_path, effective
+
+        settings = effective()
+        if json_output:
+            typer.echo(json.dumps({"config_file": str(config_path()),
+                                   **{k: {"value": v.value, "source": v.source} for k, v in settings.items()}},
+                                  indent=2))
+            return
+        typer.echo(f"config file   {config_path()}" + ("" if config_path().is_file() else " (absent)"))
+        for key, setting in settings.items():
+            typer.echo(f"{key:<13} {setting.value or '—'}  ({setting.source})")
 
     @state_app.command("migrate", epilog=HOME_HELP)
     def migrate_cmd(

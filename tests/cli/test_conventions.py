@@ -1,0 +1,42 @@
+"""The command line as an SRE types it: --version, -h, shell completion, config show with sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from chaosrunner import __version__
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chaosrunner", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def test_version_and_short_help() -> None:
+    assert cli("--version").stdout.strip() == f"chaosrunner {__version__}"
+    short, long = cli("-h"), cli("--help")
+    assert short.returncode == 0 and short.stdout == long.stdout
+    assert "--install-completion" in long.stdout and "State home:" in long.stdout
+    assert cli("run", "-h").stdout == cli("run", "--help").stdout
+
+
+def test_config_show_names_every_value_and_where_it_came_from(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"state": str(tmp_path / "home"), "alertmanager": "http://127.0.0.1:9093"}))
+    env = {"CHAOSRUNNER_CONFIG": str(cfg), "CHAOSRUNNER_PUSHGATEWAY_URL": "http://127.0.0.1:9091"}
+    env_without_home = {k: v for k, v in os.environ.items() if k not in ("CHAOSRUNNER_HOME", "CHAOSRUNNER_JOURNALS")}
+    out = subprocess.run([sys.executable, "-m", "chaosrunner", "config", "show", "--json"], capture_output=True,
+                         text=True, timeout=60, env={**env_without_home, **env})
+    shown = json.loads(out.stdout)
+    assert shown["config_file"] == str(cfg)
+    assert shown["state"] == {"value": str(tmp_path / "home"), "source": f"{cfg}: state"}
+    assert shown["journals"]["value"] == str(tmp_path / "home" / "journals")
+    assert shown["alertmanager"]["source"] == f"{cfg}: alertmanager"
+    assert shown["pushgateway"] == {"value": "http://127.0.0.1:9091", "source": "$CHAOSRUNNER_PUSHGATEWAY_URL"}
+    assert shown["webhook"]["value"] is None
