@@ -19,8 +19,6 @@ import typer  # noqa: E402
 
 from chaosrunner import __version__
 from chaosrunner.cli.state import HOME_HELP
-from chaosrunner.core.config import LEGACY_STATE, config_file
-from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode
 
 COMMAND_MODULES = (
@@ -59,6 +57,9 @@ def _every_command(
 ) -> None:
     """Before any command: the config file is valid; state an older version left in ./.chaosrunner is
     reported, never forgotten."""
+    # imported here, not at the top: `chaosrunner --help` must not pay for pydantic and YAML (start-up)
+    from chaosrunner.core.config import LEGACY_STATE, config_file
+
     config_file()
     if Path(LEGACY_STATE).is_dir():
         from chaosrunner.safety.status import legacy_state  # only when the directory exists (start-up)
@@ -71,6 +72,10 @@ def _every_command(
 def main() -> None:
     try:
         app()
-    except InvalidInput as e:  # bad input anywhere (a config file, a state file): file and key, exit 2
-        typer.echo(e.render(), err=True)
+    except Exception as e:
+        from chaosrunner.core.validation import InvalidInput  # only on the error path (start-up)
+
+        if not isinstance(e, InvalidInput):
+            raise
+        typer.echo(e.render(), err=True)  # bad input anywhere (a config file, a state file): file and key, exit 2
         raise SystemExit(int(ExitCode.INVALID_INPUT)) from None
