@@ -43,6 +43,7 @@ log = logging.getLogger("chaosrunner.reaper")
 
 STALE_AFTER_S = 10.0  # a lease whose owner has not beaten for this long is presumed hung (seconds)
 INTERVAL_S = 1.0  # ``chaosrunner reaper`` passes (seconds)
+RETRY_S = 30.0  # a run whose undo is still running (timed out) is retried this often by the service (seconds)
 FLUSH_S = 2.0  # how long a pass that finished a run's record waits for its notifications to leave (seconds)
 
 
@@ -50,6 +51,7 @@ FLUSH_S = 2.0  # how long a pass that finished a run's record waits for its noti
 class ReapReport:
     runs: list[str] = field(default_factory=list)  # runs whose record the reaper finished
     outcomes: list[UndoOutcome] = field(default_factory=list)
+    attempted: dict[str, float] | None = None  # run id → when the reaper last acted on it
 
     @property
     def failed(self) -> list[UndoOutcome]:
@@ -76,13 +78,16 @@ def _beat_age(state: Path, lease: RunLease) -> float:
 def _finish(
     state: Path, ledger: Ledger, lease: RunLease, timeout_s: float, report: ReapReport, why: str, by: str
 ) -> None:
+    if report.attempted is not None:
+        report.attempted[lease.run_id] = time.time()
     outcomes = revert_open(ledger, lease.run_id, timeout_s)
     report.outcomes += outcomes
     if any(o.outcome == "skipped" for o in outcomes):
         return  # another keeper (the watchdog) is reverting this run right now; it marks the journal
     journal = Path(lease.journal)
     title, verdict = lease.run_id, "aborted"
-    if not _journal_complete(journal):
+    first_time = not _journal_complete(journal)
+    if first_time:
         reason = None if outcomes else f"the runner {why}; nothing was left to revert"
         try:
             section = mark_journal(journal, ledger, lease.run_id, outcomes, by, reason=reason)["chaosrunner"]
@@ -91,9 +96,13 @@ def _finish(
             log.error("run %s: cannot mark journal %s: %s", lease.run_id, journal, e)
     push(RunMetrics(lease.run_id, title, running=False, verdict=verdict,
                     faults=faults_of(e.journal_view() for e in ledger.entries(lease.run_id))))
-    notify("fault-left" if any(not o.ok for o in outcomes) else "recovered", lease.run_id, title,
-           reason=f"the runner {why}; {by} reverted {sum(o.ok for o in outcomes)} of {len(outcomes)} open fault(s)")
-    if not ledger.open_entries(lease.run_id):
+    whole = not ledger.open_entries(lease.run_id)  # nothing left to retry (a failed undo is closed, on record)
+    left = not whole or any(not o.ok for o in outcomes)
+    if first_time or whole:  # announced when found and when finished — not at every retry
+        notify("fault-left" if left else "recovered", lease.run_id, title,
+               reason=f"the runner {why}; {by} reverted {sum(o.ok for o in outcomes)} of {len(outcomes)} "
+                      "open fault(s)")
+    if whole:
         release(state, lease.run_id)
     report.runs.append(lease.run_id)
     log.warning("run %s: the runner %s; reaper reverted %d fault(s)", lease.run_id, why, len(outcomes))
@@ -106,13 +115,19 @@ def reap(
     stale_after_s: float = STALE_AFTER_S,
     timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
     recovered_by: str = "reaper",
+    attempted: dict[str, float] | None = None,
 ) -> ReapReport:
     """One pass (see the module docstring). ``kill_stale=False`` leaves hung-but-alive runners alone;
-    ``recovered_by`` is what the marked journals say did it (``reaper``, or ``recover`` at a command's start)."""
+    ``recovered_by`` is what the marked journals say did it (``reaper``, or ``recover`` at a command's start).
+    ``attempted`` (run id → when) paces retries of runs whose undo keeps failing to one per :data:`RETRY_S`."""
     state = Path(state) if state is not None else storage.state_dir()
     ledger = Ledger(state)
-    report = ReapReport()
-    for lease in leases(state):
+    report = ReapReport(attempted=attempted)
+    now = time.time()
+    leased = leases(state)
+    for lease in leased:
+        if attempted is not None and now - attempted.get(lease.run_id, -RETRY_S) < RETRY_S:
+            continue  # acted on within RETRY_S: its undo failed, the next try comes later
         if not owner_alive(lease.pid, lease.pid_started_at):
             _finish(state, ledger, lease, timeout_s, report, "is gone", recovered_by)
         elif kill_stale and _beat_age(state, lease) > stale_after_s:
@@ -120,7 +135,8 @@ def reap(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(lease.pid, signal.SIGKILL)
             _finish(state, ledger, lease, timeout_s, report, f"stopped beating for {stale_after_s:g}s", recovered_by)
-    report.outcomes += recover_orphans(state, timeout_s, recovered_by=recovered_by)
+    report.outcomes += recover_orphans(state, timeout_s, recovered_by=recovered_by,
+                                       skip_runs=frozenset(lease.run_id for lease in leased))
     if report.runs:
         outbox().flush(FLUSH_S)  # `recover` exits right after: let the gauges and the notice leave first
     return report
@@ -131,9 +147,10 @@ def serve(state: Path | None = None, *, interval_s: float = INTERVAL_S, stop: th
     itself must not die of one bad entry."""
     stop = stop or threading.Event()
     log.info("reaper watching %s every %gs", Path(state) if state else storage.state_dir(), interval_s)
+    attempted: dict[str, float] = {}
     while True:
         try:
-            reap(state)
+            reap(state, attempted=attempted)
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged with its traceback
             log.exception("reaper pass failed")
         if stop.wait(interval_s):

@@ -82,6 +82,7 @@ def recover_orphans(
     timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
     mark_journals: bool = True,
     recovered_by: str = "recover",
+    skip_runs: frozenset[str] = frozenset(),
 ) -> list[UndoOutcome]:
     """Revert open entries whose owning process is gone; mark their runs' journals.
 
@@ -100,7 +101,7 @@ def recover_orphans(
         started = entry.pid_started_at if entry is not None else None
         alive[rid] = alive.get(rid, False) or owner_alive(pid, started)
     outcomes: list[UndoOutcome] = []
-    for rid in sorted(r for r, a in alive.items() if not a):
+    for rid in sorted(r for r, a in alive.items() if not a and r not in skip_runs):
         run_outcomes = revert_open(ledger, rid, timeout_s)
         outcomes += run_outcomes
         if mark_journals and run_outcomes and any(o.outcome != "skipped" for o in run_outcomes):

@@ -1,0 +1,66 @@
+"""The reaper's passes, without processes of their own: a dead run's record is finished once; a run whose undo
+keeps failing is retried at a steady pace, not at every pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chaosrunner.faults import runs
+from chaosrunner.faults.ledger import Ledger
+from chaosrunner.faults.reaper import RETRY_S, reap
+
+RUN = "20261201T100000Z-dead-run-abcdef"
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_dead_runs_journal_is_marked_even_when_nothing_was_open(state: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"status": "running", "chaosrunner": {"run_id": RUN, "verdict": "running"}}))
+    runs.take(state, RUN, dead_pid(), journal, time.time())
+    report = reap(state)
+    assert report.runs == [RUN]
+    section = json.loads(journal.read_text())["chaosrunner"]
+    assert section["complete"] and section["verdict"] == "aborted" and section["recovered_by"] == "reaper"
+    assert "nothing was left to revert" in section["reason"]
+    assert runs.leases(state) == []
+
+
+def test_a_failed_undo_is_on_record_and_ends_the_keepers_work(state: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"status": "running", "chaosrunner": {"run_id": RUN}}))
+    pid = dead_pid()
+    runs.take(state, RUN, pid, journal, time.time())
+    Ledger(state).record(RUN, "broken", "t", {"type": "python", "module": "chaos_undo_marks", "func": "fail",
+                                              "arguments": {}}, pid=pid)
+    report = reap(state)
+    assert [o.outcome for o in report.outcomes] == ["undo-failed"] and report.runs == [RUN]
+    section = json.loads(journal.read_text())["chaosrunner"]
+    assert section["verdict"] == "rollback-failed" and "still in place: broken on t" in section["reason"]
+    assert runs.leases(state) == []
+
+
+def test_an_undo_still_running_is_retried_at_a_pace_and_the_lease_kept(state: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"status": "running", "chaosrunner": {"run_id": RUN}}))
+    pid = dead_pid()
+    runs.take(state, RUN, pid, journal, time.time())
+    Ledger(state).record(RUN, "slow", "t", {"type": "python", "module": "chaos_undo_marks", "func": "hang",
+                                            "arguments": {"seconds": 3}}, pid=pid)
+    attempted: dict[str, float] = {}
+    first = reap(state, timeout_s=0.2, attempted=attempted)
+    assert [o.outcome for o in first.outcomes] == ["undo-running"]
+    assert [lease.run_id for lease in runs.leases(state)] == [RUN]  # kept while the fault may be in place
+    second = reap(state, timeout_s=0.2, attempted=attempted)
+    assert second.outcomes == [] and second.runs == []  # within RETRY_S: not tried again yet
+    attempted[RUN] -= RETRY_S
+    third = reap(state, timeout_s=5, attempted=attempted)
+    assert [o.outcome for o in third.outcomes] == ["undone"] and runs.leases(state) == []
