@@ -43,9 +43,16 @@ def start_runner(
         mode,
         *map(str, files),
     )
-    wait_for(lambda: ready.exists() or runner.poll() is not None, 20, "the fake runner to inject")
+    def written() -> dict | None:  # the fake runner writes ready.json in place: wait for all of it
+        try:
+            return dict(json.loads(ready.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    wait_for(lambda: written() is not None or runner.poll() is not None, 20, "the fake runner to inject")
     assert runner.poll() in (None, 0), f"fake runner exited with {runner.returncode}"
-    info = json.loads(ready.read_text())
+    info = written()
+    assert info is not None
     if reap is not None and info["watchdog_pid"]:
         reap.append(info["watchdog_pid"])
     return runner, info, files, journal
