@@ -13,16 +13,22 @@ Nothing here executes an activity.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from chaosrunner.core.storage import ensure_private_dir, state_dir
 from chaosrunner.core.units import Duration, parse_duration
-from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.validation import MAX_CONTENT_BYTES, InvalidInput, load_document, validate_model
 from chaosrunner.experiment.spec import EXTENSION_NAME, ChaosrunnerExtension
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -127,6 +133,7 @@ class Experiment:
     doc: dict[str, Any]  # the plain Chaos Toolkit experiment, exactly what chaoslib runs
     extension: ChaosrunnerExtension
     extension_index: int | None
+    source: str | None = None  # the HTTP(S) URL it was fetched from; ``path`` is then the local copy
 
     @property
     def title(self) -> str:
@@ -143,6 +150,55 @@ def load_experiment(path: str | Path) -> Experiment:
     _chaoslib_validation(doc, p)
     index, ext = _extension(doc, p)
     return Experiment(path=p.absolute(), doc=doc, extension=ext, extension_index=index)
+
+
+URL_TIMEOUT_S = 10.0
+SOURCES_DIR = "sources"  # under the state home: local copies of experiments fetched over HTTP
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def load_experiment_source(source: str, *, verify_tls: bool = True) -> Experiment:
+    """A file path or an HTTP(S) URL, as ``chaos run SOURCE`` takes it. A URL is fetched once (at most
+    :data:`~chaosrunner.core.validation.MAX_CONTENT_BYTES`, :data:`URL_TIMEOUT_S` seconds) into the
+    state home, so the run, its ledger and a later ``recover`` all read the same bytes."""
+    if not is_url(source):
+        return load_experiment(source)
+    local = fetch_source(source, verify_tls=verify_tls)
+    exp = load_experiment(local)
+    return Experiment(exp.path, exp.doc, exp.extension, exp.extension_index, source=source)
+
+
+def fetch_source(url: str, *, verify_tls: bool = True, timeout_s: float = URL_TIMEOUT_S) -> Path:
+    """Download ``url`` into ``<state home>/sources/<sha256>.<json|yaml>``; InvalidInput on any failure."""
+    context = None
+    if url.startswith("https://") and not verify_tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(url, headers={"Accept": "application/json, application/yaml, text/yaml, */*"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:  # noqa: S310
+            body = response.read(MAX_CONTENT_BYTES + 1)
+            ctype = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        raise InvalidInput(url, [("", f"HTTP {e.code} {e.reason}")]) from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise InvalidInput(url, [("", f"cannot fetch: {reason}")]) from None
+    if len(body) > MAX_CONTENT_BYTES:
+        raise InvalidInput(url, [("", f"larger than {MAX_CONTENT_BYTES // (1024 * 1024)} MiB")])
+    path_part = urllib.parse.urlparse(url).path.lower()
+    suffix = ".json" if path_part.endswith(".json") or "json" in ctype else ".yaml"
+    try:
+        folder = ensure_private_dir(state_dir() / SOURCES_DIR)
+        local = folder / f"{hashlib.sha256(body).hexdigest()[:32]}{suffix}"
+        local.write_bytes(body)
+    except OSError as e:
+        raise InvalidInput(url, [("", f"cannot keep a local copy in the state home: {e}")]) from None
+    return local
 
 
 def _chaoslib_validation(doc: dict[str, Any], path: Path) -> None:
@@ -168,14 +224,19 @@ def _extension(doc: dict[str, Any], path: Path) -> tuple[int | None, Chaosrunner
     return index, validate_model(ChaosrunnerExtension, raw, path, prefix=("extensions", index))
 
 
-def activity_timeout(activity: dict[str, Any], default_s: float) -> float | None:
+def activity_timeout(
+    activity: dict[str, Any], default_s: float, background_default_s: float | None = None
+) -> float | None:
     """The wall-clock limit (seconds) chaosrunner enforces on a python activity, or None for http/process
-    providers (they carry their own ``timeout``, which chaoslib enforces)."""
+    providers (they carry their own ``timeout``, which chaoslib enforces). A ``background: true``
+    activity gets ``background_default_s`` when given (see :class:`~chaosrunner.experiment.spec.Timeouts`)."""
     provider = activity.get("provider") or {}
     if provider.get("type") != "python":
         return None
     own = provider.get("timeout")
     if own is None:
+        if activity.get("background") is True and background_default_s is not None:
+            return background_default_s
         return default_s
 
     return parse_duration(own[0] if isinstance(own, list) else own)
