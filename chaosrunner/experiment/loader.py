@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import ssl
 import urllib.error
@@ -32,6 +33,7 @@ from chaosrunner.core.validation import MAX_CONTENT_BYTES, InvalidInput, load_do
 from chaosrunner.experiment.spec import EXTENSION_NAME, ChaosrunnerExtension
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+Present = Annotated[str, StringConstraints(min_length=1)]  # chaoslib's test: any non-empty string
 
 
 class Provider(BaseModel):
@@ -56,24 +58,32 @@ class Provider(BaseModel):
         return self
 
 
-_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # what chaoslib's string.Template substitutes
 
 
 def _pause_seconds(value: Any) -> float | str:
     if isinstance(value, str) and _PLACEHOLDER.match(value):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 86400:
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        raise ValueError(
+            f"chaoslib cannot substitute {value} (placeholder names are letters, digits and _), so the pause "
+            "would stay a string and abort the run; Chaos Toolkit's validation lets it through"
+        )
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
         return float(value)
-    raise ValueError("must be a number of seconds from 0 to 86400, or a ${key} configuration placeholder")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ValueError("must not be negative (chaoslib would fail the run when it sleeps)")
+    raise ValueError("must be a number of seconds, or a ${key} configuration placeholder")
 
 
 PauseSeconds = Annotated[float | str, BeforeValidator(_pause_seconds)]
 
 
 class Pauses(BaseModel):
-    """Seconds, or a ``${key}`` configuration placeholder that chaoslib substitutes at run time."""
+    """Seconds, or a ``${key}`` configuration placeholder that chaoslib substitutes at run time. Other
+    keys are kept (Chaos Toolkit ignores them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     before: PauseSeconds | None = None
     after: PauseSeconds | None = None
 
@@ -82,8 +92,8 @@ class Activity(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["action", "probe"] | None = None
-    name: NonEmpty | None = None
-    ref: NonEmpty | None = None
+    name: Present | None = None
+    ref: Present | None = None
     provider: Provider | None = None
     pauses: Pauses | None = None
     background: bool = False
@@ -99,7 +109,7 @@ class Activity(BaseModel):
 
 class SteadyStateHypothesis(BaseModel):
     model_config = ConfigDict(extra="allow")
-    title: NonEmpty
+    title: Present
     probes: list[Activity] = Field(default_factory=list)
 
     @field_validator("probes")
@@ -116,13 +126,13 @@ class ExperimentDocument(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    title: NonEmpty
-    description: NonEmpty
+    title: Present
+    description: Present
     tags: list[str] = Field(default_factory=list)
     configuration: dict[str, Any] = Field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     steady_state_hypothesis: SteadyStateHypothesis | None = Field(default=None, alias="steady-state-hypothesis")
-    method: list[Activity] = Field(min_length=1)
+    method: list[Activity]  # may be empty: a steady-state-only experiment, as chaoslib allows
     rollbacks: list[Activity] = Field(default_factory=list)
     extensions: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -147,6 +157,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if not isinstance(doc, dict):
         raise InvalidInput(p, [("", "an experiment must be a mapping with title, description and method")])
     validate_model(ExperimentDocument, doc, p)
+    _refs_resolve(doc, p)
     _chaoslib_validation(doc, p)
     index, ext = _extension(doc, p)
     return Experiment(path=p.absolute(), doc=doc, extension=ext, extension_index=index)
@@ -199,6 +210,33 @@ def fetch_source(url: str, *, verify_tls: bool = True, timeout_s: float = URL_TI
     except OSError as e:
         raise InvalidInput(url, [("", f"cannot keep a local copy in the state home: {e}")]) from None
     return local
+
+
+def _refs_resolve(doc: dict[str, Any], path: Path) -> None:
+    """Every ``ref`` names an activity chaoslib can find at run time: one of the method or the
+    steady-state probes (chaoslib caches only those). Chaos Toolkit validates method refs only; an
+    unresolvable ref in the rollbacks makes ``chaos run`` crash when it reaches it, after the faults
+    are in place, so it is refused here."""
+    ssh = doc.get("steady-state-hypothesis") or {}
+    known = {
+        a.get("name")
+        for a in [*(doc.get("method") or []), *(ssh.get("probes") or [] if isinstance(ssh, dict) else [])]
+        if isinstance(a, dict) and a.get("name")
+    }
+    problems = []
+    for section in ("method", "rollbacks"):
+        for i, activity in enumerate(doc.get(section) or []):
+            ref = activity.get("ref") if isinstance(activity, dict) else None
+            if isinstance(ref, str) and ref not in known:
+                why = (
+                    "chaos run would crash at the rollbacks, leaving the faults in place"
+                    if section == "rollbacks"
+                    else "chaoslib cannot resolve it"
+                )
+                problems.append((f"{section}[{i}].ref", f"no activity named '{ref}' in the method or the "
+                                 f"steady-state probes ({why})"))
+    if problems:
+        raise InvalidInput(path, problems)
 
 
 def _chaoslib_validation(doc: dict[str, Any], path: Path) -> None:
