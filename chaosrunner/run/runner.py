@@ -372,6 +372,7 @@ def _execute(run: Run, pre: Any) -> RunResult:
     except Exception as e:  # noqa: BLE001 - chaoslib itself failed: record it, revert through the ledger
         log.exception("run %s: chaoslib failed outside any activity", run.run_id)
         run.writer.section["error"] = run.writer.redact(f"{type(e).__name__}: {e}")
+        run.rollbacks_ran = False  # chaoslib did not finish them: the ledger's run-level entry replays them
         journal = _closed(run, "aborted")
     finally:
         run.sentinel.stop()
