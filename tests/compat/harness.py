@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -49,10 +50,15 @@ class Outcome:
 
 def _run(cmd: list[str], tmp: Path, trace: Path, journal: Path, extra_env: dict[str, str] | None,
          timeout: float) -> Outcome:
+    """``journal`` is a file, or a journal store directory holding at most one journal."""
     if trace.exists():
         trace.unlink()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env(tmp, extra_env), timeout=timeout,
                           stdin=subprocess.DEVNULL, cwd=tmp)
+    if journal.is_dir():
+        found = sorted(journal.rglob("*.json"))
+        assert len(found) <= 1, found
+        journal = found[0] if found else journal / "none.json"
     data = json.loads(journal.read_text()) if journal.exists() else {}
     lines = trace.read_text().splitlines() if trace.exists() else []
     return Outcome(done.returncode, data, lines, done.stderr)
@@ -68,11 +74,15 @@ def chaos_run(experiment: Path, trace: Path, tmp: Path, *args: str, group: tuple
 
 def chaosrunner_run(experiment: Path | str, trace: Path, tmp: Path, *args: str,
                     extra_env: dict[str, str] | None = None, timeout: float = 120,
-                    journal: Path | None = None) -> Outcome:
-    """``experiment`` may be a URL (give ``journal`` then)."""
-    journal = journal or Path(experiment).parent / "chaosrunner-journal.json"
-    cmd = [sys.executable, "-m", "chaosrunner", "run", "--journal-path", str(journal), *args, str(experiment)]
-    return _run(cmd, tmp, trace, journal, extra_env, timeout)
+                    store: Path | None = None) -> Outcome:
+    """``experiment`` may be a URL (give ``store`` then). The journal is read from a fresh store
+    (``--journal-dir``), the way every chaosrunner version writes it."""
+    store = store or Path(experiment).parent / "chaosrunner-journals"
+    if store.exists():
+        shutil.rmtree(store)
+    store.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "chaosrunner", "run", "--journal-dir", str(store), *args, str(experiment)]
+    return _run(cmd, tmp, trace, store, extra_env, timeout)
 
 
 def chaosrunner(*args: str, tmp: Path, extra_env: dict[str, str] | None = None,

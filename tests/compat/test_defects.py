@@ -98,8 +98,8 @@ def test_run_stopped_before_chaoslib_started_has_status_end_and_duration(tmp_pat
         "rollbacks": [_mark("undo", trace)],
     }
     path = _write(tmp_path / "e.yaml", doc)
-    journal = tmp_path / "j.json"
-    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", "--journal-path", str(journal), str(path)],
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", "--journal-dir", str(store), str(path)],
                             env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
         time.sleep(4)
@@ -110,6 +110,7 @@ def test_run_stopped_before_chaoslib_started_has_status_end_and_duration(tmp_pat
             proc.kill()
             proc.wait()
     assert proc.returncode == 3, proc.stderr.read() if proc.stderr else ""
+    (journal,) = store.rglob("*.json")
     data = _journal(journal)
     assert data["status"] == "interrupted"
     assert data["end"] and isinstance(data["duration"], float)
@@ -217,6 +218,14 @@ def test_background_timeout_still_bounds_a_background_activity(tmp_path: Path) -
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
+def test_journal_path_gets_a_copy_of_the_journal(tmp_path: Path) -> None:
+    experiment, trace = render("ref.yaml", tmp_path)
+    copy = tmp_path / "journal.json"
+    ours = chaosrunner_run(experiment, trace, tmp_path, "--journal-path", str(copy))
+    assert ours.code == 0, ours.stderr
+    assert _journal(copy) == ours.journal
+
+
 def test_no_validation_is_refused_with_the_reason(tmp_path: Path) -> None:
     experiment, _ = render("ref.yaml", tmp_path)
     result = chaosrunner("run", "--no-validation", str(experiment), tmp=tmp_path)
@@ -246,7 +255,7 @@ def test_experiment_from_an_http_url(tmp_path: Path) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/ref.yaml"
-        ours = chaosrunner_run(url, trace, tmp_path, journal=tmp_path / "url-journal.json")
+        ours = chaosrunner_run(url, trace, tmp_path, store=tmp_path / "url-journals")
         missing = chaosrunner("run", url.replace("ref.yaml", "absent.yaml"), tmp=tmp_path)
     finally:
         server.shutdown()
