@@ -13,6 +13,10 @@ from chaosrunner.cli.state import HOME_HELP
 from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode, Verdict
 
 TRIGGERS = ("cli", "schedule", "gameday")
+NO_VALIDATION_REASON = (
+    "chaosrunner always validates before it runs: the blast radius, the guard and the rollbacks are "
+    "read from the validated experiment (run without this flag; `chaosrunner validate` shows the problems)"
+)
 
 
 def _fail_input(err: Exception) -> typer.Exit:
@@ -21,46 +25,43 @@ def _fail_input(err: Exception) -> typer.Exit:
 
 
 def parse_variables(pairs: list[str], files: list[Path]) -> dict[str, Any]:
-    """``--var k=v`` (v parsed as JSON when it is JSON, else a string) over ``--var-file`` mappings
-    (flat, or Chaos Toolkit's ``{configuration: {...}}``). Raises InvalidInput naming the source.
+    """The configuration values of ``--var`` (``k=v``, ``k:type=v``) over ``--var-file`` (YAML/JSON:
+    flat, or Chaos Toolkit's ``{configuration, secrets}``; ``.env``: environment), read as
+    :mod:`chaosrunner.experiment.variables` reads them. Raises InvalidInput naming the source."""
+    from chaosrunner.experiment.variables import load_variables
 
-    Var files are content like any other (bounded by ``load_document``). A ``--var`` value that parses
-    as JSON is held to the same limits: too deep, or NaN/Infinity, is refused, not taken as text."""
-    from chaosrunner.core.documents import DocumentRefused, join_path, parse_json
-    from chaosrunner.core.validation import InvalidInput, load_document
-
-    out: dict[str, Any] = {}
-    for f in files:
-        doc = load_document(f)
-        if isinstance(doc, dict) and isinstance(doc.get("configuration"), dict):
-            doc = doc["configuration"]
-        if not isinstance(doc, dict):
-            raise InvalidInput(f, [("", "a var file must be a mapping of configuration keys to values")])
-        out.update({str(k): v for k, v in doc.items()})
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidInput("--var", [(pair, "expected key=value")])
-        try:
-            value: Any = parse_json(raw)
-        except DocumentRefused as e:
-            raise InvalidInput("--var", [(join_path(key, e.key), e.message)]) from None
-        except ValueError:  # not JSON: the text itself
-            value = raw
-        out[key] = value
-    return out
+    return load_variables(pairs, files).configuration
 
 
-def _setup_logging(verbose: bool) -> None:
+RUN_COMPAT_HELP = (
+    "Chaos Toolkit's `chaos run` options are accepted with the same meaning (--journal-path, --dry, "
+    "--rollback-strategy, --hypothesis-strategy/--hypothesis-frequency/--fail-fast, --control-file, "
+    "--settings, --no-verify-tls, --log-file, --log-format, an http(s) URL as the experiment); "
+    "differences are listed in docs/compatibility.md."
+)
+
+
+def _setup_logging(verbose: bool, log_format: str = "string", log_file: Path | None = None) -> None:
     import logging
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handlers: list[logging.Handler] = [handler]
+    if log_format == "json":
+        from pythonjsonlogger import jsonlogger  # chaoslib's own JSON log formatter
+
+        handler.setFormatter(jsonlogger.JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    if log_file is not None:
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setLevel(logging.DEBUG)
+        to_file.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] [%(name)s] %(message)s"))
+        handlers.append(to_file)
+        handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("chaostoolkit").setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.handlers[:] = handlers
+    root.setLevel(logging.DEBUG if verbose or log_file is not None else logging.INFO)
+    logging.getLogger("chaostoolkit").setLevel(logging.DEBUG if verbose or log_file is not None else logging.INFO)
     for noisy in ("urllib3", "botocore", "boto3", "kubernetes", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -120,42 +121,91 @@ def register(app: typer.Typer) -> None:
         if not result["preflight"]["allowed"]:
             raise typer.Exit(int(ExitCode.REFUSED))
 
-    @app.command(epilog=EXIT_CODES_HELP + "\n\n" + HOME_HELP)
+    @app.command(epilog=EXIT_CODES_HELP + "\n\n" + RUN_COMPAT_HELP + "\n\n" + HOME_HELP)
     def run(
-        file: Path = typer.Argument(..., help="experiment file (YAML or JSON)"),
-        var: list[str] = typer.Option([], "--var", help="configuration override key=value (repeatable)"),
-        var_file: list[Path] = typer.Option([], "--var-file", help="YAML/JSON file of configuration values"),
+        source: str = typer.Argument(..., help="experiment file (YAML or JSON) or an http(s) URL"),
+        var: list[str] = typer.Option([], "--var", help="configuration value key=value or key:type=value (repeatable)"),
+        var_file: list[Path] = typer.Option(
+            [], "--var-file", help="YAML/JSON file of configuration/secrets values, or a .env file (repeatable)"
+        ),
         journal_dir: Path | None = typer.Option(None, help="journal store ($CHAOSRUNNER_JOURNALS, ./journals)"),
         trigger: str = typer.Option("cli", help="what started the run: cli, schedule or gameday"),
         calendar: Path | None = typer.Option(None, help="calendar file (scheduled runs): preflight checks the window"),
         entry: str | None = typer.Option(None, help="calendar entry name (with --calendar)"),
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+        journal_path: Path | None = typer.Option(
+            None, "--journal-path", help="also write the journal here (chaos run's option; the store keeps its copy)"
+        ),
+        dry: str | None = typer.Option(None, "--dry", help="probes, actions, activities or pause"),
+        no_validation: bool = typer.Option(False, "--no-validation", help="refused: chaosrunner always validates"),
+        no_verify_tls: bool = typer.Option(False, "--no-verify-tls", help="do not verify TLS for an https SOURCE"),
+        rollback_strategy: str | None = typer.Option(
+            None, "--rollback-strategy", help="accepted as chaos run does; rollbacks always run"
+        ),
+        control_file: list[Path] = typer.Option([], "--control-file", help="file of global controls (repeatable)"),
+        hypothesis_strategy: str | None = typer.Option(
+            None,
+            "--hypothesis-strategy",
+            help="default, before-method-only, after-method-only, during-method-only or continuously",
+        ),
+        hypothesis_frequency: float = typer.Option(1.0, "--hypothesis-frequency", help="seconds between two runs"),
+        fail_fast: bool = typer.Option(False, "--fail-fast", help="stop at the first deviation (continuous)"),
+        settings: Path | None = typer.Option(
+            None, "--settings", help="Chaos Toolkit settings file (default ~/.chaostoolkit/settings.yaml)"
+        ),
+        log_file: Path | None = typer.Option(None, "--log-file", help="also write the debug log to this file"),
+        log_format: str = typer.Option("string", "--log-format", help="console log format: string or json"),
     ) -> None:
         """Run one experiment: preflight, guarded method, rollbacks always, journal, verdict."""
         from chaosrunner.cli.live import LiveView
         from chaosrunner.core.validation import InvalidInput
-        from chaosrunner.experiment.loader import check_substituted, load_experiment
+        from chaosrunner.experiment.loader import check_substituted, load_experiment_source
+        from chaosrunner.experiment.variables import load_variables
         from chaosrunner.run.runner import RunOptions, run_experiment
+        from chaosrunner.run.toolkit import DRY_MODES, ROLLBACK_STRATEGIES, ToolkitOptions
 
         if trigger not in TRIGGERS:
             raise _fail_input(InvalidInput("--trigger", [("", f"must be one of {', '.join(TRIGGERS)}")]))
         if (calendar is None) != (entry is None):
             raise _fail_input(InvalidInput("--calendar/--entry", [("", "give both or neither")]))
+        if no_validation:
+            raise _fail_input(InvalidInput("--no-validation", [("", NO_VALIDATION_REASON)]))
+        if dry is not None and dry not in DRY_MODES:
+            raise _fail_input(InvalidInput("--dry", [("", f"must be one of {', '.join(DRY_MODES)}")]))
+        if rollback_strategy is not None and rollback_strategy not in ROLLBACK_STRATEGIES:
+            choices = ", ".join(ROLLBACK_STRATEGIES)
+            raise _fail_input(InvalidInput("--rollback-strategy", [("", f"must be one of {choices}")]))
+        if log_format not in ("string", "json"):
+            raise _fail_input(InvalidInput("--log-format", [("", "must be string or json")]))
+        for f in control_file:
+            if not f.is_file():
+                raise _fail_input(InvalidInput(f, [("", "no such control file")]))
         try:
-            exp = load_experiment(file)
-            variables = parse_variables(var, var_file)
-            check_substituted(exp.doc, variables, exp.path)
+            exp = load_experiment_source(source, verify_tls=not no_verify_tls)
+            variables = load_variables(var, var_file)
+            check_substituted(exp.doc, variables.configuration, exp.path)
         except InvalidInput as e:
             raise _fail_input(e) from None
-        _setup_logging(verbose)
+        _setup_logging(verbose, log_format, log_file)
         view = LiveView(enabled=sys.stderr.isatty() and not as_json)
         options = RunOptions(
-            variables=variables,
+            variables=variables.configuration,
+            secrets=variables.secrets,
+            toolkit=ToolkitOptions(
+                settings_path=settings,
+                control_files=list(control_file),
+                rollback_strategy=rollback_strategy,
+                hypothesis_strategy=hypothesis_strategy,
+                hypothesis_frequency=hypothesis_frequency,
+                fail_fast=fail_fast,
+                dry=dry,
+            ),
             trigger=trigger,
             calendar=calendar,
             calendar_entry=entry,
             journal_root=journal_dir.absolute() if journal_dir else None,
+            journal_copy=journal_path.absolute() if journal_path else None,
             on_update=view.update,
         )
         from chaosrunner.core.storage import state_dir

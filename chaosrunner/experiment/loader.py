@@ -17,9 +17,14 @@ Nothing here executes an activity.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +32,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from chaosrunner.core.documents import DocumentRefused, check_numbers, join_path
+from chaosrunner.core.documents import CONTENT_LIMITS, DocumentRefused, check_numbers, join_path
+from chaosrunner.core.storage import ensure_private_dir, state_dir
 from chaosrunner.core.units import Duration, parse_duration
 from chaosrunner.core.validation import InvalidInput, key_path, load_document, validate_model
 from chaosrunner.experiment.spec import EXTENSION_NAME, ChaosrunnerExtension
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+Present = Annotated[str, StringConstraints(min_length=1)]  # chaoslib's test: any non-empty string
 
 
 class Provider(BaseModel):
@@ -57,16 +64,22 @@ class Provider(BaseModel):
         return self
 
 
-_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
-MAX_PAUSE_S = 86400.0  # a pause longer than a day is a typo (ms for s), and holds a fault open that long
+_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # what chaoslib's string.Template substitutes
 
 
 def _pause_seconds(value: Any) -> float | str:
     if isinstance(value, str) and _PLACEHOLDER.match(value):
         return value
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        raise ValueError(
+            f"chaoslib cannot substitute {value} (placeholder names are letters, digits and _), so the pause "
+            "would stay a string and abort the run; Chaos Toolkit's validation lets it through"
+        )
     if _pause_problem(value) is None:
         return float(value)
-    raise ValueError("must be a number of seconds from 0 to 86400, or a ${key} configuration placeholder")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ValueError("must not be negative (chaoslib would fail the run when it sleeps)")
+    raise ValueError("must be a number of seconds, or a ${key} configuration placeholder")
 
 
 def _pause_problem(value: Any) -> str | None:
@@ -77,8 +90,6 @@ def _pause_problem(value: Any) -> str | None:
         return f"is {value}, not a number of seconds (a pause of {value} has no meaning)"
     if value < 0:
         return f"is {value}: a negative pause has no meaning (chaoslib would crash on it mid-run, after injecting)"
-    if value > MAX_PAUSE_S:
-        return f"is {value} seconds, over a day (a typo for milliseconds, and it would hold the fault open)"
     return None
 
 
@@ -86,9 +97,10 @@ PauseSeconds = Annotated[float | str, BeforeValidator(_pause_seconds)]
 
 
 class Pauses(BaseModel):
-    """Seconds, or a ``${key}`` configuration placeholder that chaoslib substitutes at run time."""
+    """Seconds, or a ``${key}`` configuration placeholder that chaoslib substitutes at run time. Other
+    keys are kept (Chaos Toolkit ignores them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
     before: PauseSeconds | None = None
     after: PauseSeconds | None = None
 
@@ -97,8 +109,8 @@ class Activity(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["action", "probe"] | None = None
-    name: NonEmpty | None = None
-    ref: NonEmpty | None = None
+    name: Present | None = None
+    ref: Present | None = None
     provider: Provider | None = None
     pauses: Pauses | None = None
     background: bool = False
@@ -114,7 +126,7 @@ class Activity(BaseModel):
 
 class SteadyStateHypothesis(BaseModel):
     model_config = ConfigDict(extra="allow")
-    title: NonEmpty
+    title: Present
     probes: list[Activity] = Field(default_factory=list)
 
     @field_validator("probes")
@@ -131,13 +143,13 @@ class ExperimentDocument(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    title: NonEmpty
-    description: NonEmpty
+    title: Present
+    description: Present
     tags: list[str] = Field(default_factory=list)
     configuration: dict[str, Any] = Field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     steady_state_hypothesis: SteadyStateHypothesis | None = Field(default=None, alias="steady-state-hypothesis")
-    method: list[Activity] = Field(min_length=1)
+    method: list[Activity]  # may be empty: a steady-state-only experiment, as chaoslib allows
     rollbacks: list[Activity] = Field(default_factory=list)
     extensions: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -148,6 +160,7 @@ class Experiment:
     doc: dict[str, Any]  # the plain Chaos Toolkit experiment, exactly what chaoslib runs
     extension: ChaosrunnerExtension
     extension_index: int | None
+    source: str | None = None  # the HTTP(S) URL it was fetched from; ``path`` is then the local copy
 
     @property
     def title(self) -> str:
@@ -161,9 +174,86 @@ def load_experiment(path: str | Path) -> Experiment:
     if not isinstance(doc, dict):
         raise InvalidInput(p, [("", "an experiment must be a mapping with title, description and method")])
     validate_model(ExperimentDocument, doc, p)
+    _refs_resolve(doc, p)
     _chaoslib_validation(doc, p)
     index, ext = _extension(doc, p)
     return Experiment(path=p.absolute(), doc=doc, extension=ext, extension_index=index)
+
+
+URL_TIMEOUT_S = 10.0
+SOURCES_DIR = "sources"  # under the state home: local copies of experiments fetched over HTTP
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def load_experiment_source(source: str, *, verify_tls: bool = True) -> Experiment:
+    """A file path or an HTTP(S) URL, as ``chaos run SOURCE`` takes it. A URL is fetched once (at most
+    the content size limit, :data:`URL_TIMEOUT_S` seconds) into the
+    state home, so the run, its ledger and a later ``recover`` all read the same bytes."""
+    if not is_url(source):
+        return load_experiment(source)
+    local = fetch_source(source, verify_tls=verify_tls)
+    exp = load_experiment(local)
+    return Experiment(exp.path, exp.doc, exp.extension, exp.extension_index, source=source)
+
+
+def fetch_source(url: str, *, verify_tls: bool = True, timeout_s: float = URL_TIMEOUT_S) -> Path:
+    """Download ``url`` into ``<state home>/sources/<sha256>.<json|yaml>``; InvalidInput on any failure."""
+    context = None
+    if url.startswith("https://") and not verify_tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(url, headers={"Accept": "application/json, application/yaml, text/yaml, */*"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:  # noqa: S310
+            body = response.read(CONTENT_LIMITS.max_bytes + 1)
+            ctype = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        raise InvalidInput(url, [("", f"HTTP {e.code} {e.reason}")]) from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise InvalidInput(url, [("", f"cannot fetch: {reason}")]) from None
+    if len(body) > CONTENT_LIMITS.max_bytes:
+        raise InvalidInput(url, [("", f"larger than {CONTENT_LIMITS.max_bytes // (1024 * 1024)} MiB")])
+    path_part = urllib.parse.urlparse(url).path.lower()
+    suffix = ".json" if path_part.endswith(".json") or "json" in ctype else ".yaml"
+    try:
+        folder = ensure_private_dir(state_dir() / SOURCES_DIR)
+        local = folder / f"{hashlib.sha256(body).hexdigest()[:32]}{suffix}"
+        local.write_bytes(body)
+    except OSError as e:
+        raise InvalidInput(url, [("", f"cannot keep a local copy in the state home: {e}")]) from None
+    return local
+
+
+def _refs_resolve(doc: dict[str, Any], path: Path) -> None:
+    """Every ``ref`` names an activity chaoslib can find at run time: one of the method or the
+    steady-state probes (chaoslib caches only those). Chaos Toolkit validates method refs only; an
+    unresolvable ref in the rollbacks makes ``chaos run`` crash when it reaches it, after the faults
+    are in place, so it is refused here."""
+    ssh = doc.get("steady-state-hypothesis") or {}
+    known = {
+        a.get("name")
+        for a in [*(doc.get("method") or []), *(ssh.get("probes") or [] if isinstance(ssh, dict) else [])]
+        if isinstance(a, dict) and a.get("name")
+    }
+    problems = []
+    for section in ("method", "rollbacks"):
+        for i, activity in enumerate(doc.get(section) or []):
+            ref = activity.get("ref") if isinstance(activity, dict) else None
+            if isinstance(ref, str) and ref not in known:
+                why = (
+                    "chaos run would crash at the rollbacks, leaving the faults in place"
+                    if section == "rollbacks"
+                    else "chaoslib cannot resolve it"
+                )
+                problems.append((f"{section}[{i}].ref", f"no activity named '{ref}' in the method or the "
+                                 f"steady-state probes ({why})"))
+    if problems:
+        raise InvalidInput(path, problems)
 
 
 def _chaoslib_validation(doc: dict[str, Any], path: Path) -> None:
@@ -193,7 +283,7 @@ def check_substituted(doc: dict[str, Any], variables: Mapping[str, Any], source:
     """Check the values that ``${key}`` placeholders become once ``variables`` (``--var``/``--var-file``,
     overriding the experiment's ``configuration``) are substituted, as chaoslib will substitute them.
 
-    Pauses must then be numbers of seconds from 0 to 86400; the effective configuration must hold no
+    Pauses must then be finite numbers of seconds, 0 or more; the effective configuration must hold no
     NaN or infinity (the fault ledger and journal are strict JSON). Raises :class:`InvalidInput` naming
     ``source`` and the key (``method[1].pauses.after``), before anything runs. Executes nothing:
     configuration values chaoslib would fetch by running a probe are refused where a pause needs them.
@@ -262,14 +352,19 @@ def _pauses(doc: dict[str, Any]) -> Iterator[tuple[list[str | int], dict[str, An
                 yield [*prefix, i], activity["pauses"]
 
 
-def activity_timeout(activity: dict[str, Any], default_s: float) -> float | None:
+def activity_timeout(
+    activity: dict[str, Any], default_s: float, background_default_s: float | None = None
+) -> float | None:
     """The wall-clock limit (seconds) chaosrunner enforces on a python activity, or None for http/process
-    providers (they carry their own ``timeout``, which chaoslib enforces)."""
+    providers (they carry their own ``timeout``, which chaoslib enforces). A ``background: true``
+    activity gets ``background_default_s`` when given (see :class:`~chaosrunner.experiment.spec.Timeouts`)."""
     provider = activity.get("provider") or {}
     if provider.get("type") != "python":
         return None
     own = provider.get("timeout")
     if own is None:
+        if activity.get("background") is True and background_default_s is not None:
+            return background_default_s
         return default_s
 
     return parse_duration(own[0] if isinstance(own, list) else own)

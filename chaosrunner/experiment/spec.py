@@ -19,6 +19,7 @@ from chaosrunner.inventory.base import MAX_TARGETS, TargetsSpec
 
 EXTENSION_NAME: Final = "chaosrunner"
 DEFAULT_ACTIVITY_TIMEOUT_S = 120.0
+DEFAULT_BACKGROUND_TIMEOUT_S = 3600.0
 
 
 class BlastRadius(BaseModel):
@@ -117,13 +118,17 @@ class OutageCheckSpec(BaseModel):
 
 
 class Timeouts(BaseModel):
-    """Activity timeouts. Chaos Toolkit's python provider has none; chaosrunner applies this default
-    (seconds) to every python activity, rollbacks included, unless the provider sets ``timeout``."""
+    """Activity timeouts. Chaos Toolkit's python provider has none; chaosrunner applies ``activity``
+    (seconds) to every foreground python activity, rollbacks included, and ``background`` to python
+    activities declared ``background: true`` — they usually span the method (a load generator, a
+    fault held while probes run), so 120 s would cut short experiments that pass under ``chaos run``.
+    A provider's own ``timeout`` overrides both."""
 
     model_config = ConfigDict(extra="forbid")
     activity: Duration = DEFAULT_ACTIVITY_TIMEOUT_S
+    background: Duration = DEFAULT_BACKGROUND_TIMEOUT_S
 
-    @field_validator("activity")
+    @field_validator("activity", "background")
     @classmethod
     def _positive(cls, v: float) -> float:
         if v <= 0:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from chaosrunner.core import storage
-from chaosrunner.core.ids import now_iso
+from chaosrunner.core.ids import now_iso, parse_time
 from chaosrunner.core.verdict import Verdict
 from chaosrunner.faults import runs
 from chaosrunner.faults.ledger import Ledger, owner_alive
 from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
 from chaosrunner.journal.layout import existing_journal_path
-from chaosrunner.journal.schema import final_fields
+from chaosrunner.journal.schema import close_ctk, final_fields
 
 
 def journal_path_for(run_id: str, *, state: Path | None = None, journals: Path | None = None) -> Path | None:
@@ -62,9 +62,19 @@ def mark_journal(
             reason += "; still in place: " + ", ".join(f"{o.fault} on {o.target} ({o.detail})" for o in failed)
     cr.update({**final_fields(verdict, reason, cr.get("ended_at") or ended_at), "recovered_by": recovered_by})
     cr.setdefault("ended_at", ended_at)
-    journal.setdefault("end", ended_at)
-    if journal.get("status") in (None, "running"):
-        journal["status"] = "interrupted"
+    started_at = cr.get("started_at") if isinstance(cr.get("started_at"), str) else None
+    try:
+        duration = max(0.0, (parse_time(ended_at) - parse_time(started_at)).total_seconds()) if started_at else 0.0
+    except ValueError:
+        duration = 0.0
+    journal = close_ctk(  # every Chaos Toolkit key, as a run chaoslib never finished
+        journal,
+        experiment={"title": cr.get("experiment_title") or run_id},
+        status="interrupted",
+        start=started_at or ended_at,
+        end=ended_at,
+        duration_s=round(duration, 3),
+    )
     views = {e.id: e.journal_view() for e in ledger.entries(run_id)}
     merged = []
     for item in cr.get("ledger") or []:

@@ -331,11 +331,12 @@ def final_fields(verdict: Verdict, reason: str, ended_at: str) -> dict[str, Any]
     }
 
 
-def refusal_ctk(title: str, at: str) -> dict[str, Any]:
+def refusal_ctk(title: str, at: str, experiment: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The Chaos Toolkit part of a journal for a run that never started: status ``skipped``, nothing run,
-    zero duration — what ``chaos run`` tools expect to find, with nothing in it to misread."""
+    zero duration — what ``chaos run`` tools expect to find, with nothing in it to misread. ``experiment``
+    (the document, when it was loaded) is recorded as ``chaos run`` records it."""
     return {
-        "experiment": {"title": title},
+        "experiment": dict(experiment) if experiment is not None else {"title": title},
         "status": "skipped",
         "start": at,
         "end": at,
@@ -345,3 +346,50 @@ def refusal_ctk(title: str, at: str) -> dict[str, Any]:
         "run": [],
         "rollbacks": [],
     }
+
+
+CTK_STATUSES = ("completed", "failed", "aborted", "interrupted", "skipped")
+
+
+def close_ctk(
+    ctk: Mapping[str, Any] | None,
+    *,
+    experiment: Mapping[str, Any],
+    status: str,
+    start: str,
+    end: str,
+    duration_s: float,
+) -> dict[str, Any]:
+    """The Chaos Toolkit part of a journal whose run chaoslib did not finish (a crash, an abort before
+    chaoslib handled it, an unexpected error): every key ``chaos run`` writes is present, what chaoslib
+    already recorded is kept, and ``status`` (one of :data:`CTK_STATUSES`), ``end`` and ``duration``
+    (seconds) are filled where chaoslib left them out."""
+    out = dict(ctk or {})
+    out.setdefault("experiment", dict(experiment))
+    out.setdefault("start", start)
+    if out.get("status") not in CTK_STATUSES:
+        out["status"] = status
+    if not out.get("end"):
+        out["end"] = end
+    if not isinstance(out.get("duration"), int | float):
+        out["duration"] = duration_s
+    out.setdefault("deviated", False)
+    out.setdefault("steady_states", {"before": None, "after": None, "during": []})
+    out.setdefault("run", [])
+    out.setdefault("rollbacks", [])
+    return out
+
+
+def readable_ctk(ctk: Mapping[str, Any]) -> dict[str, Any]:
+    """``ctk`` with every ``run`` / ``rollbacks`` entry a mapping (or ``null``), as the schema requires.
+
+    chaoslib's control hooks receive the journal and the run lists and may append to them; an entry a
+    control appended that is not a mapping (a note, a string) is kept, wrapped as
+    ``{"control_entry": value}``, so the journal stays readable by every reader instead of being
+    skipped as malformed."""
+    out = dict(ctk)
+    for key in ("run", "rollbacks"):
+        entries = out.get(key)
+        if isinstance(entries, list) and any(e is not None and not isinstance(e, Mapping) for e in entries):
+            out[key] = [e if e is None or isinstance(e, Mapping) else {"control_entry": e} for e in entries]
+    return out

@@ -18,7 +18,7 @@ from chaosrunner.core.ids import new_run_id, now_iso
 from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.core.verdict import Verdict
 from chaosrunner.journal.layout import journal_path
-from chaosrunner.journal.schema import SECTION, final_fields, new_section, refusal_ctk
+from chaosrunner.journal.schema import SECTION, final_fields, new_section, readable_ctk, refusal_ctk
 
 REDACTED = "***"
 
@@ -93,7 +93,7 @@ class JournalWriter:
     def document(self) -> dict[str, Any]:
         """A redacted copy of the journal (``redact`` builds new containers: chaoslib's live dicts are
         never shared with the file writer)."""
-        return redact({**(self.ctk or {}), SECTION: self.section}, self._secrets)
+        return redact({**readable_ctk(self.ctk or {}), SECTION: self.section}, self._secrets)
 
     def flush(self, durable: bool = False) -> None:
         """Rewrite the journal atomically. Intermediate writes skip fsync: a crash of the runner still

@@ -88,7 +88,8 @@ class RunEvents(RunEventHandler):  # type: ignore[misc]
     # -- activities ------------------------------------------------------------------------------
     def start_activity(self, activity: dict) -> None:
         key = (threading.get_ident(), id(activity))
-        limit = activity_timeout(activity, self.run.experiment.extension.timeouts.activity)
+        timeouts = self.run.experiment.extension.timeouts
+        limit = activity_timeout(activity, timeouts.activity, timeouts.background)
         if limit is not None:
             self.deadlines.arm(id(activity), str(activity.get("name")), limit)
         provider = activity.get("provider") or {}

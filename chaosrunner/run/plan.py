@@ -95,7 +95,9 @@ def evaluate_preflight(
     return PreflightOutcome(pre, catalog, source)
 
 
-def _describe_activity(activity: dict[str, Any], phase: str, default_timeout_s: float) -> dict[str, Any]:
+def _describe_activity(
+    activity: dict[str, Any], phase: str, default_timeout_s: float, background_timeout_s: float | None = None
+) -> dict[str, Any]:
     if "ref" in activity and "provider" not in activity:
         return {"phase": phase, "name": f"ref:{activity['ref']}", "type": None, "provider": None, "call": None}
     provider = activity.get("provider") or {}
@@ -105,7 +107,7 @@ def _describe_activity(activity: dict[str, Any], phase: str, default_timeout_s: 
         "http": f"{provider.get('method', 'GET')} {provider.get('url')}",
         "process": f"{provider.get('path')} {provider.get('arguments') or ''}".strip(),
     }.get(str(ptype))
-    timeout = activity_timeout(activity, default_timeout_s)
+    timeout = activity_timeout(activity, default_timeout_s, background_timeout_s)
     if timeout is None and provider.get("timeout") is not None:
         timeout = provider.get("timeout")
     return {
@@ -131,13 +133,13 @@ def build_plan(
     """The dry run as plain data (``plan --json`` prints it as is)."""
 
     doc = experiment.doc
-    default_timeout = experiment.extension.timeouts.activity
+    limits = (experiment.extension.timeouts.activity, experiment.extension.timeouts.background)
     ssh = doc.get("steady-state-hypothesis") or {}
     activities = (
-        [_describe_activity(a, "steady-state-before", default_timeout) for a in ssh.get("probes", [])]
-        + [_describe_activity(a, "method", default_timeout) for a in doc.get("method", [])]
-        + [_describe_activity(a, "steady-state-after", default_timeout) for a in ssh.get("probes", [])]
-        + [_describe_activity(a, "rollback", default_timeout) for a in doc.get("rollbacks", [])]
+        [_describe_activity(a, "steady-state-before", *limits) for a in ssh.get("probes", [])]
+        + [_describe_activity(a, "method", *limits) for a in doc.get("method", [])]
+        + [_describe_activity(a, "steady-state-after", *limits) for a in ssh.get("probes", [])]
+        + [_describe_activity(a, "rollback", *limits) for a in doc.get("rollbacks", [])]
     )
     outcome = evaluate_preflight(
         experiment, new_run_id(experiment.title), calendar=calendar, calendar_entry=calendar_entry, acquire_locks=False

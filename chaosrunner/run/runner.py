@@ -32,7 +32,7 @@ from chaoslib.types import Strategy
 from chaosrunner.core import context
 from chaosrunner.core.context import RunContext
 from chaosrunner.core.ids import new_run_id, now_iso
-from chaosrunner.core.storage import state_dir
+from chaosrunner.core.storage import atomic_write_json, state_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.core.verdict import Verdict, decide, exit_code
 from chaosrunner.experiment.loader import Experiment, check_substituted
@@ -44,7 +44,7 @@ from chaosrunner.faults.reaper import reap
 from chaosrunner.faults.undo import revert_open, rollbacks_undo
 from chaosrunner.guard.sampler import Guard
 from chaosrunner.guard.sentinel import Sentinel
-from chaosrunner.journal.schema import final_fields
+from chaosrunner.journal.schema import close_ctk, final_fields, refusal_ctk
 from chaosrunner.journal.writer import JournalWriter, secret_values
 from chaosrunner.notify.metrics import RunMetrics, faults_of, push
 from chaosrunner.notify.outbox import outbox
@@ -54,6 +54,15 @@ from chaosrunner.run.deadlines import Deadlines
 from chaosrunner.run.events import RunEvents
 from chaosrunner.run.plan import evaluate_preflight
 from chaosrunner.run.signals import AbortController
+from chaosrunner.run.toolkit import (
+    Prepared,
+    ToolkitError,
+    ToolkitOptions,
+    activity_cache,
+    notify_ended,
+    notify_started,
+    prepare,
+)
 from chaosrunner.safety.blast_radius import Check, touched
 from chaosrunner.safety.outage import AlertWatch, alertmanager_for
 
@@ -66,10 +75,13 @@ FALLBACK_JOURNALS = "fallback-journals"  # under the state home: where a run's r
 @dataclass
 class RunOptions:
     variables: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, Any] = field(default_factory=dict)  # secret values from var files, per secrets scope
+    toolkit: ToolkitOptions = field(default_factory=ToolkitOptions)  # what `chaos run` takes besides vars
     trigger: str = "cli"
     calendar: Path | None = None
     calendar_entry: str | None = None
     journal_root: Path | None = None
+    journal_copy: Path | None = None  # `--journal-path`: the final journal is also written here
     on_update: Callable[[dict[str, Any]], None] | None = None  # live view; gets the chaosrunner section
 
 
@@ -93,8 +105,11 @@ class _Runner(ChaoslibRunner):  # type: ignore[misc]
     """chaoslib's Runner, plus configuration chaosrunner adds after chaoslib loaded the experiment's,
     and the run-level ledger entry, recorded once the configuration is known and before any activity."""
 
-    def __init__(self, run: Run, extra_configuration: dict[str, Any]) -> None:
-        super().__init__(Strategy.DEFAULT)
+    def __init__(self, run: Run, extra_configuration: dict[str, Any], prepared: Prepared | None = None) -> None:
+        if prepared is None:
+            super().__init__(Strategy.DEFAULT)
+        else:
+            super().__init__(prepared.strategy, prepared.schedule)
         self._owner = run
         self._extra = extra_configuration
 
@@ -125,6 +140,8 @@ class Run:
         self._last_sample_flush = 0.0
         self._rollback_started: float | None = None
         self._method_started: float | None = None
+        self.started_mono = time.monotonic()
+        self.prepared: Prepared | None = None
         s = self.writer.section
         s.update(
             trigger=options.trigger,
@@ -174,9 +191,17 @@ class Run:
         ))
 
     def finish(self, verdict: Verdict, reason: str) -> None:
-        """The verdict, through :meth:`flush` so a failing store cannot lose it."""
+        """The verdict, through :meth:`flush` so a failing store cannot lose it. A run that never reached
+        chaoslib (refused, invalid) gets the Chaos Toolkit keys of a skipped run."""
+        if not self.writer.ctk:
+            self.writer.ctk = refusal_ctk(self.experiment.title, self.writer.section["started_at"], self.experiment.doc)
         self.writer.section.update(final_fields(verdict, reason, now_iso()))
         self.flush(durable=True)
+        if self.options.journal_copy is not None:
+            try:
+                atomic_write_json(self.options.journal_copy, self.writer.document(), durable=True)
+            except OSError as e:
+                log.error("run %s: cannot write the journal copy to %s: %s", self.run_id, self.options.journal_copy, e)
 
     def record_rollbacks(self, configuration: dict[str, Any]) -> None:
         """Record the run-level undo (replay this experiment's rollbacks) before anything runs, so a
@@ -272,6 +297,13 @@ def run_experiment(experiment: Experiment, options: RunOptions | None = None) ->
     spawn_watchdog(run.run_id, os.getpid(), run.writer.path)
     try:
         try:
+            run.prepared = prepare(experiment.doc, options.toolkit)
+        except ToolkitError as e:
+            run.finish(Verdict.INVALID, str(e))
+            return RunResult(run.run_id, Verdict.INVALID, str(e), run.writer.path)
+        if run.prepared.overrides:
+            run.writer.section["overrides"] = list(run.prepared.overrides)
+        try:
             pre = _preflight(run)
         except InvalidInput as e:
             run.finish(Verdict.INVALID, e.render())
@@ -341,18 +373,25 @@ def _execute(run: Run, pre: Any) -> RunResult:
         run.sentinel.watch(alerts)
     deadlines = Deadlines()
     events = RunEvents(run, deadlines)
-    runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]})
+    prepared = run.prepared or prepare(run.experiment.doc, ToolkitOptions())
+    runner = _Runner(run, {**run.options.variables, "chaosrunner_targets": run.writer.section["targets"]}, prepared)
     runner.register_event_handler(events)
-    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    doc = run.experiment.doc
+    if prepared.dry is not None:
+        doc["dry"] = prepared.dry
+    notify_started(prepared.settings, doc)
     signals.install(run.abort, deadlines.on_signal)  # before chaoslib: no moment runs on default handlers
     run.sentinel.start()
     notify("started", run.run_id, run.experiment.title, trigger=run.options.trigger,
            targets=[t["id"] for t in run.writer.section["targets"]])
     run.publish()
     try:
-        journal = runner.run(
-            run.experiment.doc, settings=settings, experiment_vars=(dict(run.options.variables), {})
-        )
+        with activity_cache(doc):
+            journal = runner.run(
+                doc,
+                settings=prepared.settings,
+                experiment_vars=(dict(run.options.variables), dict(run.options.secrets)),
+            )
     except LedgerUnavailable as e:
         run.finish(Verdict.REFUSED, str(e))
         return RunResult(run.run_id, Verdict.REFUSED, str(e), run.writer.path)
@@ -360,21 +399,29 @@ def _execute(run: Run, pre: Any) -> RunResult:
         # Stopped before chaoslib's own interruption handling began (before its first activity): there
         # were no rollbacks, so the run-level entry below replays them (fail closed: assume the worst).
         log.warning("run %s stopped before chaoslib could handle it: %s", run.run_id, run.abort.reason)
-        journal = dict(run.writer.ctk or {})
-        journal["status"] = "interrupted"
+        journal = _closed(run, "interrupted")
+    except Exception as e:  # noqa: BLE001 - chaoslib itself failed: record it, revert through the ledger
+        log.exception("run %s: chaoslib failed outside any activity", run.run_id)
+        run.writer.section["error"] = run.writer.redact(f"{type(e).__name__}: {e}")
+        run.rollbacks_ran = False  # chaoslib did not finish them: the ledger's run-level entry replays them
+        journal = _closed(run, "aborted")
     finally:
         run.sentinel.stop()
         if alerts is not None:
             alerts.stop()
         deadlines.close()
+    if prepared.dry is not None:
+        doc["dry"] = prepared.dry.value
+        if isinstance(journal.get("experiment"), dict) and "dry" in journal["experiment"]:
+            journal["experiment"]["dry"] = prepared.dry.value  # as `chaos run` writes it
+    journal = _closed(run, "completed", journal)
     run.writer.ctk = journal
     for record in events.unfinished():
         record["status"] = "interrupted"
 
+    judged = _judged(journal)
     ledger = Ledger(state_dir())
-    rollbacks_ok = run.rollbacks_ran and all(
-        r.get("status") == "succeeded" for r in journal.get("rollbacks") or []
-    )
+    rollbacks_ok = run.rollbacks_ran and all(r.get("status") == "succeeded" for r in judged["rollbacks"])
     if run.ledger_entry is not None and rollbacks_ok:
         ledger.close(run.ledger_entry, "undone", "experiment rollbacks succeeded", run_id=run.run_id)
     # Faults our drivers recorded that the rollbacks did not close are reverted now, never left; so are
@@ -403,8 +450,10 @@ def _execute(run: Run, pre: Any) -> RunResult:
         run.writer.section["sentinel"] = {"reason": run.sentinel.reason}
 
     verdict, reason = decide(
-        journal, abort_reason=run.abort.reason, open_faults=still_open, recovery_problem=recovery_problem
+        judged, abort_reason=run.abort.reason, open_faults=still_open, recovery_problem=recovery_problem
     )
+    if run.writer.section.get("error") and verdict == Verdict.PASSED:
+        verdict, reason = Verdict.FAILED, f"chaoslib failed: {run.writer.section['error']}"
     if run.journal_problem:
         reason = f"{reason} ({run.journal_problem})"
     reason = run.writer.redact(reason)
@@ -415,4 +464,32 @@ def _execute(run: Run, pre: Any) -> RunResult:
         notify(event, run.run_id, run.experiment.title, verdict=verdict.value, reason=reason,
                journal=str(run.writer.path))
     outbox().flush(FLUSH_S)
+    notify_ended(prepared.settings, run.writer.document())
     return RunResult(run.run_id, verdict, reason, run.writer.path)
+
+
+def _closed(run: Run, status: str, journal: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Chaos Toolkit journal with every key ``chaos run`` writes; ``status`` only where chaoslib set
+    none (it never finished)."""
+    return close_ctk(
+        run.writer.ctk if journal is None else journal,
+        experiment=run.experiment.doc,
+        status=status,
+        start=run.writer.section["started_at"],
+        end=now_iso(),
+        duration_s=round(time.monotonic() - run.started_mono, 3),
+    )
+
+
+def _judged(journal: dict[str, Any]) -> dict[str, Any]:
+    """What the verdict is decided on: the journal with ``run`` / ``rollbacks`` limited to entries that
+    record an activity (chaoslib's own). Controls may append notes to those lists (chaoslib hands them
+    the lists); a note is kept in the journal but is not an activity that succeeded or failed."""
+    out = dict(journal)
+    for key in ("run", "rollbacks"):
+        entries = journal.get(key)
+        out[key] = [
+            e for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict) and isinstance(e.get("activity"), dict)
+        ]
+    return out
