@@ -64,6 +64,7 @@ class Provider(BaseModel):
         return self
 
 
+MAX_SOURCE_BYTES = CONTENT_LIMITS.max_bytes  # an experiment fetched from a URL is content like a file
 _PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # what chaoslib's string.Template substitutes
 
 
@@ -209,15 +210,15 @@ def fetch_source(url: str, *, verify_tls: bool = True, timeout_s: float = URL_TI
     request = urllib.request.Request(url, headers={"Accept": "application/json, application/yaml, text/yaml, */*"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:  # noqa: S310
-            body = response.read(CONTENT_LIMITS.max_bytes + 1)
+            body = response.read(MAX_SOURCE_BYTES + 1)
             ctype = response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as e:
         raise InvalidInput(url, [("", f"HTTP {e.code} {e.reason}")]) from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise InvalidInput(url, [("", f"cannot fetch: {reason}")]) from None
-    if len(body) > CONTENT_LIMITS.max_bytes:
-        raise InvalidInput(url, [("", f"larger than {CONTENT_LIMITS.max_bytes // (1024 * 1024)} MiB")])
+    if len(body) > MAX_SOURCE_BYTES:
+        raise InvalidInput(url, [("", f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB")])
     path_part = urllib.parse.urlparse(url).path.lower()
     suffix = ".json" if path_part.endswith(".json") or "json" in ctype else ".yaml"
     try:

@@ -283,7 +283,7 @@ def test_oversized_url_is_refused(tmp_path: Path, monkeypatch) -> None:  # noqa:
         def log_message(self, *args: object) -> None:
             pass
 
-    monkeypatch.setattr(loader, "MAX_CONTENT_BYTES", 1024)
+    monkeypatch.setattr(loader, "MAX_SOURCE_BYTES", 1024)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Huge)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

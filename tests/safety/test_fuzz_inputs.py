@@ -355,7 +355,6 @@ ABSURD = [
     ("experiment", (*EXT, "timeouts", "activity"), "-1s"),
     ("experiment", (*EXT, "slo_guard", "interval"), "-1s"),
     ("experiment", ("method", 0, "pauses", "after"), -5),
-    ("experiment", ("method", 0, "pauses", "after"), 10**9),
     ("slo-catalog", ("slos", 0, "objective"), 150),
     ("slo-catalog", ("slos", 0, "window"), "-30d"),
     ("slo-catalog", ("slos", 1, "sli", "threshold"), "-200ms"),
