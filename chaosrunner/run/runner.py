@@ -359,6 +359,8 @@ def _execute(run: Run, pre: Any) -> RunResult:
             result = run.guard.wait_recovery()
             if not result.recovered:
                 recovery_problem = f"system did not recover: {result.reason}"
+        elif rollbacks_ok and not run.abort.by_operator:
+            run.guard.wait_recovery(after_abort=True)  # measured, not judged: the verdict is already "aborted"
         summary = run.guard.summary()
         run.writer.section["guard"] = summary
         timings = run.writer.section["timings"]
@@ -370,7 +372,11 @@ def _execute(run: Run, pre: Any) -> RunResult:
         run.writer.section["sentinel"] = {"reason": run.sentinel.reason}
 
     verdict, reason = decide(
-        journal, abort_reason=run.abort.reason, open_faults=still_open, recovery_problem=recovery_problem
+        journal,
+        abort_reason=run.abort.reason,
+        by_operator=run.abort.by_operator,
+        open_faults=still_open,
+        recovery_problem=recovery_problem,
     )
     if run.journal_problem:
         reason = f"{reason} ({run.journal_problem})"
