@@ -44,7 +44,9 @@ def test_failed_process_action_is_failed_with_its_error() -> None:
     v = run_view(loaded)
     row = next(r for r in v.timeline.rows if r.name == "inject-fault")  # type: ignore[union-attr]
     assert row.status == "failed"  # drawn with the failed (red) bar, not green
-    assert activity_errors(loaded.journal) == [("inject-fault", "process exited with status 1: kill: (4242) - No such process")]
+    assert activity_errors(loaded.journal) == [
+        ("inject-fault", "process exited with status 1: kill: (4242) - No such process")
+    ]
     assert v.failed and v.failed[0][1] == "inject-fault"
     assert v.headline.startswith("Failed · inject-fault (method) failed: process exited with status 1")
 
@@ -53,7 +55,7 @@ def test_failed_activity_is_red_in_the_html() -> None:
     html = render_html([load(failed_process_action())])
     assert 'class="bar-failed"' in html and 'data-status="failed"' in html
     assert 'data-role="failed"' in html and "No such process" in html
-    assert "Errors</h3>\n  <p class=\"absent\">none" not in html
+    assert 'Errors</h3>\n  <p class="absent">none' not in html
 
 
 def monday_no_impact() -> dict[str, Any]:
@@ -98,7 +100,11 @@ def with_recovery_samples(doc: dict[str, Any], bad: int, good: int, *, burn_bad:
     sec["guard"]["recovery"] = (
         {"recovered": True, "seconds": bad + 0.2, "reason": "SLOs back within objective"}
         if good
-        else {"recovered": False, "seconds": None, "reason": "not recovered within 30s: pinboard-availability@in burns 30.0x"}
+        else {
+            "recovered": False,
+            "seconds": None,
+            "reason": "not recovered within 30s: pinboard-availability@in burns 30.0x",
+        }
     )
     sec["timings"]["time_to_recover_s"] = bad + 0.2 if good else None
     return doc
