@@ -151,6 +151,7 @@ class Objectives(BaseModel):
     users_unaffected: Ratio | None = None
     monthly_budget_use: Ratio | None = None
     figures: dict[str, float] = Field(default_factory=dict)
+    critical_slos: list[str] = Field(default_factory=list)  # krkn weighting: 3 points each, others 1
 
     @field_validator("figures", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ from chaosrunner.core.units import parse_duration
 from chaosrunner.core.verdict import activity_failed
 from chaosrunner.experiment.spec import Objectives
 from chaosrunner.journal.schema import SECTION
+from chaosrunner.slo.budget import ChaosSpend
 
 RUN_LEVEL_FAULT = "experiment"  # the runner's "replay the rollbacks" ledger entry: not an injection
 CLIENT_SCOPES = (None, "in", "service")  # readings clients of the broken service see
@@ -440,10 +441,10 @@ def availability_during(j: Any) -> tuple[float | None, str]:
     return 1.0 - sum(per[worst]) / len(per[worst]), f"guard: worst SLI {worst}, {len(per[worst])} samples"
 
 
-def objective_checks(j: Any, *, month_to_date: float | None = None) -> list[ObjectiveCheck]:
-    """Every declared objective next to its measurement. ``month_to_date``: the month's budget share
-    used by chaos so far (:func:`chaosrunner.slo.budget.chaos_spend_month_to_date`), when the caller
-    read the store."""
+def objective_checks(j: Any, *, chaos_spend: ChaosSpend | None = None) -> list[ObjectiveCheck]:
+    """Every declared objective next to its measurement. ``chaos_spend``: the month's budget share
+    used by chaos up to this run (:func:`chaosrunner.slo.budget.chaos_spend_month_to_date`), when the
+    caller read the store."""
     o = objectives(j)
     if o is None:
         return []
@@ -504,15 +505,23 @@ def objective_checks(j: Any, *, month_to_date: float | None = None) -> list[Obje
             )
         )
     if o.monthly_budget_use is not None:
-        out.append(
-            ObjectiveCheck(
-                "monthly_budget_use",
-                "error budget used by chaos, month to date",
-                f"≤ {_pct(o.monthly_budget_use)}",
-                _pct(month_to_date) if month_to_date is not None else "unknown",
-                None if month_to_date is None else month_to_date <= o.monthly_budget_use,
+        bound = f"≤ {_pct(o.monthly_budget_use)}"
+        label = "error budget used by chaos, month to date"
+        if chaos_spend is None:
+            out.append(ObjectiveCheck("monthly_budget_use", label, bound, "unknown (store not read)", None))
+        else:
+            used = _pct(chaos_spend.used)
+            text = (
+                f"≥ {used} ({chaos_spend.unknown} of {chaos_spend.runs} runs unknown)"
+                if chaos_spend.lower_bound
+                else f"{used} over {chaos_spend.runs} runs in {chaos_spend.month}"
             )
-        )
+            met = (
+                chaos_spend.used <= o.monthly_budget_use
+                if not chaos_spend.lower_bound
+                else (False if chaos_spend.used > o.monthly_budget_use else None)
+            )
+            out.append(ObjectiveCheck("monthly_budget_use", label, bound, text, met))
     figs = (s.figures or {}) if s is not None else {}
     for name, bound in o.figures.items():
         v = figs.get(name)
@@ -527,3 +536,25 @@ def objective_checks(j: Any, *, month_to_date: float | None = None) -> list[Obje
             )
         )
     return out
+
+
+def guarded_slos(j: Any) -> list[str]:
+    guard = extension_block(j).get("slo_guard")
+    slos = guard.get("slos") if isinstance(guard, dict) else None
+    return [x for x in slos if isinstance(x, str)] if isinstance(slos, list) else []
+
+
+def breached_slos(j: Any) -> list[str]:
+    """Guarded SLOs whose client-visible reading left its objective (burn > 1) after the injection."""
+    t_inj = injected_at(j)
+    out: set[str] = set()
+    for smp in _samples(j):
+        t = try_time(smp.get("t"))
+        if t_inj is not None and t is not None and t < t_inj:
+            continue
+        for key, reading in (smp.get("slos") or {}).items():
+            r = _as_dict(reading)
+            burn = r.get("burn_rate")
+            if r.get("scope") in CLIENT_SCOPES and isinstance(burn, int | float) and burn > 1.0:
+                out.add(key.split("@")[0])
+    return sorted(out)

@@ -56,6 +56,9 @@ class JournalSummary:
     objectives_missed: int = 0
     objectives_unmeasured: int = 0
     interrupted: bool = False  # stopped by an operator: not evidence about the system
+    slos: str = ""  # guarded SLOs, comma-separated (flat: the listing index keeps scalars)
+    slos_breached: str = ""  # those whose client-visible SLI left its objective after the injection
+    critical_slos: str = ""  # objectives.critical_slos (krkn weighting)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -222,4 +225,7 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
         objectives_missed=sum(1 for c in checks if c.met is False),
         objectives_unmeasured=sum(1 for c in checks if c.met is None),
         interrupted=verdict_s == Verdict.INTERRUPTED,
+        slos=",".join(resilience.guarded_slos(j)),
+        slos_breached=",".join(resilience.breached_slos(j)),
+        critical_slos=",".join(o.critical_slos) if (o := resilience.objectives(j)) is not None else "",
     )

@@ -7,7 +7,9 @@ The pieces are laid out by :mod:`.charts` (guard series) and :mod:`.timeline` (m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 from chaosrunner.core import verdict as verdicts
@@ -18,8 +20,9 @@ from chaosrunner.journal.schema import Journal
 from chaosrunner.journal.store import LoadedJournal
 from chaosrunner.journal.summary import JournalSummary, activity_errors, extension_block
 from chaosrunner.report.charts import Chart, Marker, build_chart, finite
-from chaosrunner.report.formatting import fmt_number, fmt_ratio, fmt_seconds, fmt_value
+from chaosrunner.report.formatting import fmt_number, fmt_ratio, fmt_seconds, fmt_time, fmt_value
 from chaosrunner.report.timeline import Timeline, build_timeline, guard_origin, key_moments, run_bounds
+from chaosrunner.slo.budget import ChaosSpend, chaos_spend_month_to_date
 
 
 @dataclass
@@ -168,9 +171,10 @@ def _targets(j: Journal) -> tuple[list[str], list[dict[str, str]]]:
     return cols, [{c: fmt_value(t.get(c)) for c in cols} for t in s.targets]
 
 
-def run_view(loaded: LoadedJournal, *, month_to_date: float | None = None) -> RunView:
-    """The whole story of one run, ready to format. ``month_to_date``: the month's error-budget share
-    used by chaos up to this run (from the store; compared with ``objectives.monthly_budget_use``)."""
+def run_view(loaded: LoadedJournal, *, chaos_spend: ChaosSpend | None = None, tz: tzinfo = UTC) -> RunView:
+    """The whole story of one run, ready to format. ``chaos_spend``: the month's error budget used by
+    chaos up to this run (:func:`chaos_spend_for`; compared with ``objectives.monthly_budget_use``).
+    ``tz``: the zone times are shown in (the calendar's)."""
     j = loaded.journal
     s = j.chaosrunner
     summary = loaded.summary
@@ -197,8 +201,13 @@ def run_view(loaded: LoadedJournal, *, month_to_date: float | None = None) -> Ru
         ("experiment", summary.experiment),
         ("trigger", summary.trigger or "—"),
         ("calendar entry", summary.calendar_entry or "—"),
-        ("started", summary.started_at or "—"),
-        ("ended", summary.ended_at or ("— (never ended)" if not summary.complete else "—")),
+        ("started", fmt_time(summary.started_at, tz)),
+        (
+            "ended",
+            fmt_time(summary.ended_at, tz)
+            if summary.ended_at
+            else ("— (never ended)" if not summary.complete else "—"),
+        ),
         ("duration", fmt_seconds(summary.duration_s)),
         ("Chaos Toolkit status", j.status or "—"),
     ]
@@ -226,14 +235,14 @@ def run_view(loaded: LoadedJournal, *, month_to_date: float | None = None) -> Ru
         figures = [(k, fmt_value(v)) for k, v in (s.figures or {}).items()]
         budget, budget_notes = _budget(j)
         if s.guard:
-            decisions = [(d.t or "—", d.action or "—", d.reason or "—") for d in s.guard.decisions]
+            decisions = [(fmt_time(d.t, tz), d.action or "—", d.reason or "—") for d in s.guard.decisions]
         ledger = [
             {
                 "fault": e.fault or "—",
                 "target": e.target or "—",
-                "recorded": e.recorded_at or "—",
+                "recorded": fmt_time(e.recorded_at, tz),
                 "outcome": e.outcome or "still open",
-                "closed": e.closed_at or "—",
+                "closed": fmt_time(e.closed_at, tz),
             }
             for e in s.ledger
         ]
@@ -248,7 +257,7 @@ def run_view(loaded: LoadedJournal, *, month_to_date: float | None = None) -> Ru
                 for c in s.preflight.checks
             ]
     target_cols, targets = _targets(j)
-    checks = resilience.objective_checks(j, month_to_date=month_to_date)
+    checks = resilience.objective_checks(j, chaos_spend=chaos_spend)
     reason = summary.reason
     if s is not None and s.abort and s.abort.reason and not reason:
         reason = s.abort.reason
@@ -285,7 +294,7 @@ def run_view(loaded: LoadedJournal, *, month_to_date: float | None = None) -> Ru
         statistics=steady_state_lines(j),
         budget_notes=budget_notes,
         context=_context(j),
-        extra={"start": start, "end": end},
+        extra={"start": start, "end": end, "tz": tz, "started_local": fmt_time(summary.started_at, tz)},
     )
 
 
@@ -448,3 +457,22 @@ def steady_state_lines(j: Journal) -> list[str]:
     from chaosrunner.guard.statistics import steady_state_verdicts
 
     return [v.sentence for v in steady_state_verdicts(j)]
+
+
+def chaos_spend_for(
+    summary: JournalSummary, store: Iterable[JournalSummary], *, tz: tzinfo = UTC, ceiling: float | None = None
+) -> ChaosSpend | None:
+    """Budget used by chaos in ``summary``'s month up to its start, over every run of the store that
+    injected something (refused and invalid runs did not)."""
+    at = try_time(summary.started_at)
+    if at is None:
+        return None
+    runs = [
+        (t, s.budget_spent)
+        for s in store
+        if s.verdict not in (verdicts.Verdict.REFUSED, verdicts.Verdict.INVALID) and (t := try_time(s.started_at))
+    ]
+    if all(s.run_id != summary.run_id for s in store) and summary.verdict != verdicts.Verdict.REFUSED:
+        runs.append((at, summary.budget_spent))
+    kw = {} if ceiling is None else {"ceiling": ceiling}
+    return chaos_spend_month_to_date(runs, at, tz=tz, **kw)

@@ -17,6 +17,7 @@ from chaosrunner.journal.summary import activity_errors
 from chaosrunner.report.html import render_html
 from chaosrunner.report.trend import compute_trend, run_score
 from chaosrunner.report.view import run_view
+from chaosrunner.slo.budget import ChaosSpend, chaos_spend_month_to_date
 from tests.review import journals as J
 
 
@@ -145,7 +146,7 @@ def test_declared_targets_are_compared_with_measurements() -> None:
         figures={"rto_s": 5, "rpo_writes_lost": 0},
     )
     doc["chaosrunner"]["figures"] = {"rto_s": 0.252, "rpo_writes_lost": 0}
-    v = run_view(load(doc), month_to_date=0.04)
+    v = run_view(load(doc), chaos_spend=ChaosSpend("2026-11", 0.04, 5, 0, 0.2))
     marks = {c.key: c.met for c in v.objectives}
     assert marks == {
         "rto": False,  # ~31 s from injection to restored, target 10 s
@@ -199,3 +200,64 @@ def test_trend_keys_an_experiment_by_identity_not_path_spelling() -> None:
     c = J.passed(J.BASE, seed=3)
     ext(c)["id"] = "monday-monkey"
     assert load(c).summary.experiment == "monday-monkey"
+
+
+def test_month_to_date_chaos_spend_against_the_ceiling() -> None:
+    nov = datetime(2026, 11, 20, 12, tzinfo=J.BASE.tzinfo)
+    runs = [
+        (datetime(2026, 10, 31, 23, tzinfo=J.BASE.tzinfo), 0.5),  # last month: not counted
+        (datetime(2026, 11, 2, tzinfo=J.BASE.tzinfo), 0.08),
+        (datetime(2026, 11, 10, tzinfo=J.BASE.tzinfo), 0.07),
+        (datetime(2026, 11, 25, tzinfo=J.BASE.tzinfo), 0.5),  # after as_of: not yet
+    ]
+    spend = chaos_spend_month_to_date(runs, nov)
+    assert spend.month == "2026-11" and spend.runs == 2 and spend.used == pytest.approx(0.15)
+    assert spend.within_ceiling is True
+    unknown = chaos_spend_month_to_date([*runs, (datetime(2026, 11, 3, tzinfo=J.BASE.tzinfo), None)], nov)
+    assert unknown.lower_bound and unknown.within_ceiling is None  # 15 % known + an unknown: cannot say ✓
+    over = chaos_spend_month_to_date([*runs, (datetime(2026, 11, 4, tzinfo=J.BASE.tzinfo), 0.1)], nov)
+    assert over.within_ceiling is False
+
+
+def test_report_reads_the_month_to_date_spend_from_the_store() -> None:
+    docs = [declare(J.passed(J.BASE - timedelta(days=d), seed=d), monthly_budget_use="20%") for d in (1, 2)]
+    for d in docs:
+        d["chaosrunner"]["guard"]["budget"]["spent"] = 0.15
+    loaded = [load(d, f"r{i}") for i, d in enumerate(docs)]
+    html = render_html([loaded[0]], store=[x.summary for x in loaded])
+    assert 'data-objective="monthly_budget_use" data-met="no"' in html  # 2 × 15 % > 20 %
+    assert "30 % over 2 runs in 2026-11" in html
+
+
+def test_krkn_weighting_and_the_per_slo_breakdown() -> None:
+    held = declare(J.passed(J.BASE, seed=1), critical_slos=["pinboard-availability"])
+    broke = declare(J.aborted(J.BASE - timedelta(hours=1), exp=0, seed=2), critical_slos=["pinboard-availability"])
+    rows = [load(held, "h").summary, load(broke, "b").summary]
+    assert rows[1].slos_breached == "pinboard-availability"
+    assert run_score(rows[0], "krkn") == 1.0
+    assert run_score(rows[1], "krkn") == pytest.approx(1 / 4)  # latency (1 point) held, availability (3) broke
+    t = compute_trend(rows, J.BASE + timedelta(hours=1), weighting="krkn")
+    assert t.experiments[0].per_slo == {
+        "pinboard-availability": {"runs": 2, "held": 1},
+        "pinboard-latency": {"runs": 2, "held": 2},
+    }
+    assert t.chaos_spend and t.chaos_spend[0]["month"] == "2026-11"
+
+
+def test_times_are_shown_in_the_calendars_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    v = run_view(load(J.passed()), tz=ZoneInfo("America/Los_Angeles"))
+    assert dict(v.facts)["started"] == "2026-11-16 06:00:00 PST"  # 14:00 UTC, no microseconds
+
+
+def test_the_game_day_plan_reaches_the_report(tmp_path: Path) -> None:
+    from chaosrunner.schedule.gameday import GameDayPlan, PlanStep, annotate_journal
+
+    doc = J.passed()
+    path = tmp_path / "j.json"
+    path.write_text(json.dumps(doc))
+    plan = GameDayPlan(name="Q4 game day", facilitator="ana (SRE)", experiments=[PlanStep(experiment="x.yaml")])
+    annotate_journal(path, plan, PlanStep(experiment="x.yaml", note="watch the write error rate"))
+    v = run_view(parse_journal(path.read_text(), path))
+    assert dict(v.context) == {"plan": "Q4 game day", "facilitator": "ana (SRE)", "notes": "watch the write error rate"}
