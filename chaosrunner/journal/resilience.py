@@ -398,6 +398,8 @@ def objectives(j: Any) -> Any:
 def _secs(v: float | None) -> str:
     if v is None or not math.isfinite(v):
         return "—"
+    if v == 0:
+        return "0 s"
     if abs(v) < 1:
         return f"{v * 1000:.0f} ms"
     if abs(v) < 60:
