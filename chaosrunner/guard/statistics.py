@@ -9,9 +9,10 @@ Three windows, all from the journal:
   fault's injection;
 * **during** — samples from the injection to the restored moment (:mod:`chaosrunner.journal.resilience`),
   or to the end of sampling when the service was never restored;
-* **recovery** — samples after the rollbacks (the recovery watch's ``phase: recovery`` samples).
+* **recovery** — the recovery watch's ``phase: recovery`` samples from the restored moment on (all of
+  them when the service was never restored: then the window shows it is not back).
 
-Test: two-sided Mann-Whitney U (no normality assumption; SLI ratios are skewed and often zero-heavy),
+Test: Mann-Whitney U (two-sided for the fault window; one-sided "worse than baseline" for recovery) (no normality assumption; SLI ratios are skewed and often zero-heavy),
 effect size as the ratio of means ("×4.2") with the rank-biserial correlation, and a significance
 level of 0.05. With fewer than :data:`MIN_SAMPLES` readings in a window, the verdict says the window is
 underpowered instead of claiming a result. Consecutive readings of a windowed rate are autocorrelated,
@@ -55,8 +56,10 @@ class Comparison:
         return self.p_value is not None and self.p_value < ALPHA
 
 
-def compare(baseline: Sequence[float], window: Sequence[float]) -> Comparison:
-    """Mann-Whitney U of ``window`` vs ``baseline`` (two-sided) plus effect sizes."""
+def compare(baseline: Sequence[float], window: Sequence[float], *, alternative: str = "two-sided") -> Comparison:
+    """Mann-Whitney U of ``window`` vs ``baseline`` plus effect sizes. ``alternative="greater"`` asks only
+    whether the window is *worse* (higher bad-event ratio) — the recovery question: an SLI better than
+    its baseline after the rollback is back, not "different"."""
     b = [x for x in baseline if math.isfinite(x)]
     w = [x for x in window if math.isfinite(x)]
     mb = sum(b) / len(b) if b else 0.0
@@ -66,7 +69,7 @@ def compare(baseline: Sequence[float], window: Sequence[float]) -> Comparison:
         return Comparison(len(b), len(w), None, ratio, mw - mb, None)
     if len(set(b) | set(w)) == 1:  # identical constant series: no difference, nothing to rank
         return Comparison(len(b), len(w), 1.0, ratio, 0.0, 0.0)
-    res = mannwhitneyu(w, b, alternative="two-sided")
+    res = mannwhitneyu(w, b, alternative=alternative)
     u = float(res.statistic)
     rbc = 2 * u / (len(w) * len(b)) - 1
     return Comparison(len(b), len(w), float(res.pvalue), ratio, mw - mb, rbc)
@@ -161,7 +164,8 @@ def _series(j: Any) -> tuple[dict[str, list[float]], dict[str, list[float]], dic
             if r is None or r.sli is None or r.scope not in resilience.CLIENT_SCOPES or not math.isfinite(r.sli):
                 continue
             if phase == "recovery":
-                recovery.setdefault(name, []).append(r.sli)
+                if restored is None or t is None or t >= restored:
+                    recovery.setdefault(name, []).append(r.sli)
             elif t is not None and t_inj is not None and t < t_inj:
                 if not isinstance(stored, dict):
                     baseline.setdefault(name, []).append(r.sli)
@@ -187,7 +191,7 @@ def steady_state_verdicts(j: Any) -> list[SteadyStateVerdict]:
     for name in sorted(set(during) | set(recovery)):
         b = baseline.get(name, [])
         d = compare(b, during[name]) if name in during else None
-        r = compare(b, recovery[name]) if name in recovery else None
+        r = compare(b, recovery[name], alternative="greater") if name in recovery else None
         out.append(
             SteadyStateVerdict(
                 name,

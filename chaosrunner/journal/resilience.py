@@ -516,7 +516,7 @@ def objective_checks(j: Any, *, chaos_spend: ChaosSpend | None = None) -> list[O
             text = (
                 f"≥ {used} ({chaos_spend.unknown} of {chaos_spend.runs} runs unknown)"
                 if chaos_spend.lower_bound
-                else f"{used} over {chaos_spend.runs} runs in {chaos_spend.month}"
+                else f"{used} over {chaos_spend.runs} run(s) in {chaos_spend.month}"
             )
             met = (
                 chaos_spend.used <= o.monthly_budget_use

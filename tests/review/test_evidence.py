@@ -26,7 +26,8 @@ def load(doc: dict[str, Any], name: str = "x") -> LoadedJournal:
 
 
 def ext(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc["experiment"]["extensions"][0]
+    exts = doc["experiment"].setdefault("extensions", [{"name": "chaosrunner"}])
+    return exts[0]
 
 
 def failed_process_action() -> dict[str, Any]:
@@ -226,7 +227,7 @@ def test_report_reads_the_month_to_date_spend_from_the_store() -> None:
     loaded = [load(d, f"r{i}") for i, d in enumerate(docs)]
     html = render_html([loaded[0]], store=[x.summary for x in loaded])
     assert 'data-objective="monthly_budget_use" data-met="no"' in html  # 2 × 15 % > 20 %
-    assert "30 % over 2 runs in 2026-11" in html
+    assert "30 % over 2 run(s) in 2026-11" in html
 
 
 def test_krkn_weighting_and_the_per_slo_breakdown() -> None:
