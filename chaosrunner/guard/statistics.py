@@ -12,7 +12,8 @@ Three windows, all from the journal:
 * **recovery** — the recovery watch's ``phase: recovery`` samples from the restored moment on (all of
   them when the service was never restored: then the window shows it is not back).
 
-Test: Mann-Whitney U (two-sided for the fault window; one-sided "worse than baseline" for recovery) (no normality assumption; SLI ratios are skewed and often zero-heavy),
+Test: Mann-Whitney U — two-sided for the fault window, one-sided "worse than baseline?" for the
+recovery window (no normality assumption; SLI ratios are skewed and often zero-heavy),
 effect size as the ratio of means ("×4.2") with the rank-biserial correlation, and a significance
 level of 0.05. With fewer than :data:`MIN_SAMPLES` readings in a window, the verdict says the window is
 underpowered instead of claiming a result. Consecutive readings of a windowed rate are autocorrelated,
