@@ -187,7 +187,8 @@ class Guard:
                     return
 
     def _baseline_series(self, bw: str) -> None:
-        """Per-interval in-scope SLI readings over ``baseline_window`` before the method — the baseline
+        """Per-interval client-visible (in-scope and service-wide) SLI readings over ``baseline_window``
+        before the method — the baseline
         of the statistical steady-state verdict (:mod:`chaosrunner.guard.statistics`). One subquery pair
         per SLO (``(expr)[baseline_window:interval]``); a source without ``series`` or a failing query
         leaves it absent (the verdict then says the baseline is underpowered)."""
@@ -196,8 +197,9 @@ class Guard:
             return
         step = promql_duration(self.spec.interval)
         for q in self.queries:
-            if q.scope != "in":
+            if q.scope not in ("in", "service"):
                 continue
+            key = q.slo if q.scope == "in" else f"{q.slo}@{q.scope}"  # the samples' keys
             try:
                 bad = dict(series(f"({q.bad})[{bw}:{step}]"))
                 total = dict(series(f"({q.total})[{bw}:{step}]"))
@@ -205,7 +207,7 @@ class Guard:
                 continue
             values = [min(1.0, max(0.0, bad.get(t, 0.0) / v)) for t, v in sorted(total.items()) if v > 0]
             if values:
-                self.baseline_samples[q.slo] = [round(x, 6) for x in values]
+                self.baseline_samples[key] = [round(x, 6) for x in values]
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
