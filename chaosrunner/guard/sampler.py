@@ -33,7 +33,13 @@ from chaosrunner.core.ids import format_time
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind
 from chaosrunner.inventory.base import Target
-from chaosrunner.slo.budget import NoTraffic, burn_rate, remaining_budget
+from chaosrunner.slo.budget import (
+    MIN_HISTORY_COVERAGE,
+    NoTraffic,
+    burn_rate,
+    history_coverage,
+    remaining_budget,
+)
 from chaosrunner.slo.catalog import SloCatalog, promql_duration, render, scope_dimensions, scopes_for
 from chaosrunner.slo.source import SliSource, SliUnavailable
 
@@ -109,6 +115,7 @@ class Guard:
         self.abort = _AbortState()
         self.recovery: RecoveryResult | None = None
         self.baseline_samples: dict[str, list[float]] = {}
+        self.history_short: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -179,6 +186,18 @@ class Guard:
                 budget.baseline_total_rate = max(0.0, total)
                 budget.baseline_ratio = min(1.0, max(0.0, bad / total)) if total > 0 else 0.0
                 budget.remaining_before = remaining_budget(self.source, slo, scope)
+                try:
+                    coverage = history_coverage(self.source, slo, scope)
+                except SliUnavailable as e:
+                    budget.remaining_before = None
+                    self.history_short[slo.name] = f"{slo.name}: history coverage unreadable ({e.kind})"
+                    continue
+                if coverage < MIN_HISTORY_COVERAGE:
+                    budget.remaining_before = None  # the last minutes' burn is not the month's budget
+                    self.history_short[slo.name] = (
+                        f"{slo.name}: Prometheus holds {coverage * 100:.1f} % of the "
+                        f"{promql_duration(slo.window)} SLO window"
+                    )
             except NoTraffic:
                 pass  # the "before" figure stays unknown
             except SliUnavailable as e:
@@ -431,7 +450,10 @@ class Guard:
             "scopes": {name: [s.name for s in scopes] for name, scopes in self.scopes.items()},
             "samples": samples,
             "decisions": list(self.abort.decisions),
-            "budget": self.evaluator.budget_summary(),
+            "budget": {
+                **self.evaluator.budget_summary(),
+                **({"history_short": "; ".join(self.history_short.values())} if self.history_short else {}),
+            },
             "baseline_error": self._baseline_error,
             "abort": None
             if self.abort.reason is None

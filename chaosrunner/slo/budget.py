@@ -185,3 +185,27 @@ def chaos_spend_month_to_date(
         else:
             used += max(0.0, spent)
     return ChaosSpend(f"{start:%Y-%m}", used, n, unknown, ceiling)
+
+
+HISTORY_STEPS = 720  # steps of the coverage subquery: 1 h each for a 30-day SLO window
+MIN_HISTORY_COVERAGE = 0.9
+
+
+def history_coverage(source: SliSource, slo: Slo, scope: Scope | None = None) -> float:
+    """Share of ``slo``'s window for which Prometheus holds traffic data: the SLO's total-rate query
+    evaluated at :data:`HISTORY_STEPS` steps over the window (one subquery), steps with data ÷ steps.
+    A remaining budget read over 7 minutes of a 30-day window is the last 7 minutes' burn, not the
+    month's budget: below :data:`MIN_HISTORY_COVERAGE` the remaining budget is *unknown*.
+    Raises :class:`SliUnavailable` when it cannot be read."""
+    scope = scope or Scope("service")
+    _bad_t, total_t = slo.sli.rate_queries()
+    step_s = max(60.0, slo.window / HISTORY_STEPS)
+    step = promql_duration(step_s)
+    inner = render(total_t, slo, scope, step)
+    try:
+        steps = source.scalar(f"count_over_time(({inner})[{promql_duration(slo.window)}:{step}])")
+    except SliUnavailable as e:
+        if e.kind == "empty":  # not one step of the window has data (a Prometheus younger than a step)
+            return 0.0
+        raise
+    return max(0.0, min(1.0, steps * step_s / slo.window))

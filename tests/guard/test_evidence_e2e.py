@@ -40,6 +40,7 @@ def test_an_aborted_run_is_watched_until_clients_are_served_again(estate: Servic
     rec = resilience.client_recovery(loaded.journal)
     assert rec.status == "restored" and rec.rto_s is not None and rec.after_rollback_s is not None
     assert rec.rto_s > cr["timings"]["time_to_abort_s"] - 1  # the clients' outage outlasts the decision
+    assert cr["guard"]["budget"]["before"] is None and "SLO window" in cr["guard"]["budget"]["history_short"]
     verdicts = {v.sli: v for v in steady_state_verdicts(loaded.journal)}
     verdict = verdicts["pinboard-availability"]  # in scope (``@service`` is the whole service)
     # an abort within ~2 s leaves a handful of fault samples: the verdict must say so, or find the shift

@@ -83,3 +83,11 @@ def test_after_an_abort_a_dead_source_ends_the_watch_as_unknown() -> None:
     r = g.wait_recovery(1800, after_abort=True)
     assert not r.recovered and r.reason.startswith("recovery unknown: SLI source unreachable")
     assert len(g.summary()["samples"]) == 3
+
+
+def test_a_remaining_budget_over_minutes_of_a_30_day_window_is_unknown() -> None:
+    g, _ = guard([0.001] * 10)
+    g._baseline()  # the scripted Prometheus answers 100 steps of 1 h with data: 13.9 % of 30 days
+    budget = g.summary()["budget"]
+    assert budget["before"] is None and budget["after"] is None  # not 1 − the last minutes' burn
+    assert budget["history_short"] == "shop-availability: Prometheus holds 13.9 % of the 30d SLO window"
