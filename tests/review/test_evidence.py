@@ -262,3 +262,27 @@ def test_the_game_day_plan_reaches_the_report(tmp_path: Path) -> None:
     annotate_journal(path, plan, PlanStep(experiment="x.yaml", note="watch the write error rate"))
     v = run_view(parse_journal(path.read_text(), path))
     assert dict(v.context) == {"plan": "Q4 game day", "facilitator": "ana (SRE)", "notes": "watch the write error rate"}
+
+
+def test_plan_shows_the_months_chaos_spend_and_the_targets(store: Path) -> None:
+    from chaosrunner.run.plan import chaos_spend_now, render_plan
+
+    now = datetime.now(J.BASE.tzinfo)
+    for i in range(2):
+        doc = J.passed(now - timedelta(minutes=10 + i), seed=40 + i)
+        doc["chaosrunner"]["guard"]["budget"]["spent"] = 0.12
+        J.write_journal(store, doc)
+    spend = chaos_spend_now()
+    assert spend.runs == 2 and spend.used == pytest.approx(0.24) and spend.within_ceiling is False
+    plan = {
+        "title": "t",
+        "experiment": "e.yaml",
+        "activities": [],
+        "targets": [],
+        "preflight": {"allowed": True, "checks": []},
+        "chaos_spend": spend.to_json(),
+        "objectives": {"rto": 45.0, "monthly_budget_use": 0.2, "figures": {}},
+    }
+    text = render_plan(plan)
+    assert f"[OVER] chaos budget {spend.month}: 24% of the monthly error budget used by 2 run(s), ceiling 20%" in text
+    assert "targets: rto 45.0, monthly_budget_use 0.2" in text
