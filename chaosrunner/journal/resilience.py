@@ -69,10 +69,13 @@ def extension_block(j: Any) -> dict[str, Any]:
     return {}
 
 
-def _as_dict(x: Any) -> dict[str, Any]:
+def _as_dict(x: Any) -> Mapping[str, Any]:
+    """Read-only mapping view of a journal part (listing heads hold raw dicts; full journals models)."""
+    if isinstance(x, dict):
+        return x
     if isinstance(x, BaseModel):
         return x.model_dump()
-    return dict(x) if isinstance(x, Mapping) else {}
+    return x if isinstance(x, Mapping) else {}
 
 
 def _ctk_error(r: Mapping[str, Any]) -> str:
@@ -99,7 +102,7 @@ def _ctk_entries(j: Any) -> dict[tuple[str, str], list[dict[str, Any]]]:
             d = _as_dict(r)
             name = (d.get("activity") or {}).get("name")
             if isinstance(name, str):
-                out.setdefault((phase, name), []).append(d)
+                out.setdefault((phase, name), []).append(dict(d))
     steady = j.steady_states if isinstance(j.steady_states, Mapping) else {}
     for key, phase in (("before", "steady-state-before"), ("after", "steady-state-after")):
         block = steady.get(key)
@@ -245,7 +248,7 @@ class Recovery:
         return from_text.get(self.status, "restored")
 
 
-def _samples(j: Any) -> list[dict[str, Any]]:
+def _samples(j: Any) -> list[Mapping[str, Any]]:
     s = j.chaosrunner
     if s is None or s.guard is None:
         return []
@@ -284,8 +287,20 @@ def sustain_s(j: Any) -> float:
     return 0.0
 
 
+_LAST: list[Any] = [None, None]  # (journal, Recovery): the readers ask several times per journal
+
+
 def client_recovery(j: Any) -> Recovery:
-    """RTO and the restored moment (see the module docstring for the definition)."""
+    """RTO and the restored moment (see the module docstring for the definition). The last answer is
+    kept for the same journal object (a summary and a report ask for it several times)."""
+    if _LAST[0] is j:
+        return _LAST[1]  # type: ignore[no-any-return]
+    rec = _client_recovery(j)
+    _LAST[0], _LAST[1] = j, rec
+    return rec
+
+
+def _client_recovery(j: Any) -> Recovery:
     t_inj = injected_at(j)
     rb_done = rollback_done_at(j)
     s = j.chaosrunner
