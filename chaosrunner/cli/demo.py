@@ -10,42 +10,52 @@ always runs (``finally``).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from chaosrunner.calendar.model import load_calendar
 from chaosrunner.core.storage import journal_dir
-from chaosrunner.journal.store import load_journal
+from chaosrunner.core.validation import InvalidInput
+from chaosrunner.journal import resilience
+from chaosrunner.journal.store import list_journals, load_journal
+from chaosrunner.journal.summary import JournalSummary
+from chaosrunner.report.formatting import fmt_seconds
 from chaosrunner.report.html import render_html
+from chaosrunner.report.view import chaos_spend_for, run_view
 from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
 from chaosrunner.schedule.gameday import plan_from_calendar, run_plan
 
 
-def key_figure(journal_path: str | None) -> str:
-    """The most telling number of a run: its first ``chaosrunner.figures`` entry, else its timings."""
+def measured_vs_target(journal_path: str | None, store: list[JournalSummary] | None = None) -> dict[str, Any]:
+    """The run's answer as the report gives it (journal/resilience.py — one definition of RTO for the
+    journal, the report, the trend and this demo): the RTO and every declared objective, ✓/✗/?."""
     if not journal_path:
-        return "-"
+        return {"figure": "-", "targets": [], "headline": ""}
     try:
-        journal = json.loads(Path(journal_path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return "-"
-    section = journal.get("chaosrunner", {})
-    for source in (section.get("figures") or {}, section.get("timings") or {}):
-        for name, value in source.items():
-            if isinstance(value, int | float):
-                return f"{name}={value:.3g}"
-    return "-"
+        loaded = load_journal(Path(journal_path))
+    except (InvalidInput, OSError):
+        return {"figure": "-", "targets": [], "headline": ""}
+    rec = resilience.client_recovery(loaded.journal)
+    figure = {
+        "restored": f"RTO {fmt_seconds(rec.rto_s)}",
+        "no-impact": "RTO 0 s (no client-visible impact)",
+        "not-restored": "RTO: not restored",
+    }.get(rec.status, "RTO unknown")
+    spend = chaos_spend_for(loaded.summary, store) if store is not None else None
+    checks = resilience.objective_checks(loaded.journal, chaos_spend=spend)
+    view = run_view(loaded, chaos_spend=spend)
+    return {"figure": figure, "targets": [c.to_json() for c in checks], "headline": view.headline}
 
 
 def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """The whole demo; returns the summary (see :func:`render_summary`). Never leaves the estate up.
     Raises InvalidInput (before anything starts) when the calendar is malformed."""
-    plan = plan_from_calendar(load_calendar(calendar_path))
+    calendar = load_calendar(calendar_path)
+    plan = plan_from_calendar(calendar)
     say = progress or (lambda _msg: None)
     summary: dict[str, Any] = {"root": str(root), "calendar": str(calendar_path), "runs": [], "ok": False}
     t0 = time.monotonic()
@@ -59,13 +69,14 @@ def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] 
         say(f"running {len(plan.experiments)} experiments of {plan.name} …")
         result = run_plan(plan, on_step=lambda s: say(f"  {Path(s.experiment).name}: {s.verdict} "
                                                         f"({s.duration_s:.0f} s)"))
+        store = list_journals(journal_dir()).summaries
         for step in result.steps:
             summary["runs"].append({
                 "experiment": Path(step.experiment).name, "verdict": step.verdict, "exit_code": step.exit_code,
                 "reason": step.reason, "journal": step.journal, "seconds": round(step.duration_s, 1),
-                "figure": key_figure(step.journal),
+                **measured_vs_target(step.journal, store),
             })
-        summary["report"] = write_report([s.journal for s in result.steps if s.journal])
+        summary["report"] = write_report([s.journal for s in result.steps if s.journal], tz=calendar.zone)
         summary["ok"] = bool(result.steps) and all(r["verdict"] == "passed" for r in summary["runs"])
     finally:
         if previous is None:
@@ -78,13 +89,14 @@ def run_demo(root: Path, calendar_path: Path, *, progress: Callable[[str], Any] 
     return summary
 
 
-def write_report(journals: list[str]) -> str | None:
+def write_report(journals: list[str], *, tz: tzinfo = UTC) -> str | None:
     """The week's game-day report (one HTML file next to the journal store), or None without journals."""
     if not journals:
         return None
     target = journal_dir() / "reports" / f"demo-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html([load_journal(j) for j in journals]), encoding="utf-8")
+    store = list_journals(journal_dir()).summaries
+    target.write_text(render_html([load_journal(j) for j in journals], store=store, tz=tz), encoding="utf-8")
     return str(target)
 
 
@@ -92,9 +104,12 @@ def render_summary(summary: dict[str, Any]) -> str:
     """Pure: the one-screen text summary."""
     lines = [f"chaosrunner demo — sandbox {summary['root']} (up in {summary.get('up_s', '?')} s, "
              f"total {summary.get('total_s', '?')} s), calendar {summary['calendar']}"]
-    lines.append(f"{'experiment':<32} {'verdict':<16} {'key figure':<30} journal")
+    lines.append(f"{'experiment':<32} {'verdict':<16} {'RTO':<36} journal")
     for r in summary["runs"]:
-        lines.append(f"{r['experiment']:<32} {r['verdict']:<16} {r['figure']:<30} {r['journal'] or '-'}")
+        lines.append(f"{r['experiment']:<32} {r['verdict']:<16} {r['figure']:<36} {r['journal'] or '-'}")
+        for c in r.get("targets") or []:
+            mark = {True: "✓", False: "✗", None: "?"}[c["met"]]
+            lines.append(f"    {mark} {c['label']}: {c['measured']} (target {c['target']})")
     if summary.get("report"):
         lines.append(f"game-day report: {summary['report']}")
     lines.append("verdict: " + ("all passed" if summary["ok"] else "NOT all passed"))

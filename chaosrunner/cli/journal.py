@@ -156,6 +156,12 @@ def register(app: typer.Typer) -> None:
         fmt: str | None = typer.Option(None, "--format", help="html|md (default: from --out, else html)"),
         trend: bool = typer.Option(False, "--trend", help="append the resilience trend of these experiments"),
         weeks: int = typer.Option(8, min=1, max=520, help="trend window in weeks"),
+        tz: str | None = typer.Option(
+            None, "--tz", help="show times in this IANA zone (default: --calendar's, else UTC)"
+        ),
+        calendar: Path | None = typer.Option(
+            None, "--calendar", help="calendar file whose timezone times are shown in"
+        ),
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
         """Render a self-contained HTML (or Markdown) report of one run or a whole game day.
@@ -190,8 +196,10 @@ def register(app: typer.Typer) -> None:
             if not paths:
                 raise InvalidInput("journal report", [("", "no journals: give run ids or a --since range")])
             loaded = [load_journal(p) for p in paths]
+            zone = zone_option(tz, calendar)
         except InvalidInput as e:
             raise _fail(e) from None
+        store_listing = list_journals(root)  # the month-to-date chaos spend reads every run of the store
         trend_data = None
         if trend:
             from datetime import UTC
@@ -203,7 +211,7 @@ def register(app: typer.Typer) -> None:
             _warn_problems(listing)
             keys = {j.summary.experiment for j in loaded}
             trend_data = compute_trend(
-                [s for s in listing.summaries if s.experiment in keys], datetime.now(UTC), weeks=weeks
+                [s for s in listing.summaries if s.experiment in keys], datetime.now(UTC), weeks=weeks, tz=zone
             )
         if kind == "md":
             from chaosrunner.report.markdown import render_markdown
@@ -212,7 +220,7 @@ def register(app: typer.Typer) -> None:
         else:
             from chaosrunner.report.html import render_html
 
-            text = render_html(loaded, trend=trend_data)
+            text = render_html(loaded, trend=trend_data, store=store_listing.summaries, tz=zone)
         if out == "-":
             sys.stdout.write(text)
             return
@@ -230,18 +238,31 @@ def register(app: typer.Typer) -> None:
         weeks: int = typer.Option(8, min=1, max=520, help="how many weeks back"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
         html: Path | None = typer.Option(None, "--html", help="also write the trend as a self-contained HTML file"),
+        weighting: str = typer.Option(
+            "chaosrunner", help="score weighting: chaosrunner|krkn (critical SLO 3, other 1)"
+        ),
+        tz: str | None = typer.Option(None, "--tz", help="weeks and months in this IANA zone (default: --calendar's)"),
+        calendar: Path | None = typer.Option(None, "--calendar", help="calendar file whose timezone is used"),
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
-        """Per experiment and week: verdicts, RTO, time to recover, budget spent, aborts, resilience score."""
+        """Per experiment and week: verdicts, RTO, targets, budget spent, aborts, resilience score; per-SLO
+        breakdown; error budget used by chaos per month."""
         from datetime import UTC, timedelta
 
+        from chaosrunner.core.validation import InvalidInput
         from chaosrunner.journal.store import Filters, list_journals
-        from chaosrunner.report.trend import compute_trend
+        from chaosrunner.report.trend import WEIGHTINGS, compute_trend
 
+        try:
+            if weighting not in WEIGHTINGS:
+                raise InvalidInput("--weighting", [("", f"{weighting!r}: expected one of {', '.join(WEIGHTINGS)}")])
+            zone = zone_option(tz, calendar)
+        except InvalidInput as e:
+            raise _fail(e) from None
         now = datetime.now(UTC)
-        listing = list_journals(_root(journal_dir), Filters(since=now - timedelta(weeks=weeks)))
+        listing = list_journals(_root(journal_dir), Filters(since=now - timedelta(weeks=weeks + 5)))
         _warn_problems(listing)
-        result = compute_trend(listing.summaries, now, weeks=weeks, experiment=experiment)
+        result = compute_trend(listing.summaries, now, weeks=weeks, experiment=experiment, weighting=weighting, tz=zone)
         if html is not None:
             from chaosrunner.report.html import render_views
 
@@ -261,7 +282,7 @@ def list_lines(rows: list[Any]) -> list[str]:
     """The listing as aligned plain text: cheap for 10,000 rows (a rich table measures every cell)."""
     from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 
-    header = ("run id", "verdict", "trigger", "entry", "duration", "recover", "budget", "experiment")
+    header = ("run id", "verdict", "trigger", "entry", "duration", "RTO", "targets", "budget", "experiment")
     table = [header]
     for s in rows:
         table.append(
@@ -271,7 +292,8 @@ def list_lines(rows: list[Any]) -> list[str]:
                 s.trigger or "—",
                 s.calendar_entry or "—",
                 fmt_seconds(s.duration_s),
-                fmt_seconds(s.time_to_recover_s),
+                fmt_seconds(s.rto_s) if s.rto_status in ("restored", "no-impact") else s.rto_status,
+                targets_text(s),
                 fmt_ratio(s.budget_spent),
                 s.title,
             )
@@ -279,6 +301,35 @@ def list_lines(rows: list[Any]) -> list[str]:
     cells = [[plain(c) for c in row] for row in table]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header) - 1)]
     return ["  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]).rstrip() for r in cells]
+
+
+def targets_text(s: Any) -> str:
+    """'2✓ 1✗ 1?' for a summary's objective checks; '—' when none were declared."""
+    parts = [
+        f"{n}{mark}"
+        for n, mark in ((s.objectives_met, "✓"), (s.objectives_missed, "✗"), (s.objectives_unmeasured, "?"))
+        if n
+    ]
+    return " ".join(parts) or "—"
+
+
+def zone_option(tz: str | None, calendar: Path | None) -> Any:
+    """The zone times are shown in: ``--tz``, else the ``--calendar``'s timezone, else UTC."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from chaosrunner.core.validation import InvalidInput
+
+    if tz:
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput("--tz", [("", f"{tz!r}: not an IANA time zone")]) from None
+    if calendar is not None:
+        from chaosrunner.calendar.model import load_calendar
+
+        return load_calendar(calendar).zone
+    return UTC
 
 
 def print_trend(result: Any) -> None:
@@ -302,6 +353,7 @@ def print_trend(result: Any) -> None:
         "RTO (med)",
         "recover (med)",
         "budget (max)",
+        "targets",
         "score",
     ):
         table.add_column(col, justify="right" if col not in ("experiment", "week", "verdicts") else "left")
@@ -318,6 +370,9 @@ def print_trend(result: Any) -> None:
                 fmt_seconds(w.median_rto_s),
                 fmt_seconds(w.median_time_to_recover_s),
                 fmt_ratio(w.max_budget_spent),
+                f"{w.targets_met}✓ {w.targets_missed}✗ {w.targets_unmeasured}?"
+                if (w.targets_met + w.targets_missed + w.targets_unmeasured)
+                else "—",
                 "—" if w.score is None else f"{w.score:.0f}",
             )
         table.add_row(
@@ -329,19 +384,44 @@ def print_trend(result: Any) -> None:
             "",
             "",
             "",
+            "",
             "—" if e.score is None else f"{e.score:.0f}",
             end_section=True,
         )
     console.print(table)
     overall = "—" if result.overall is None else f"{result.overall:.0f} / 100"
-    console.print(f"resilience score: {overall} (docs/review.md explains how it is computed)")
+    console.print(f"resilience score ({result.weighting} weighting): {overall} (docs/review.md explains it)")
+    for e in result.experiments:
+        if e.per_slo:
+            held = ", ".join(f"{n} held {r['held']}/{r['runs']}" for n, r in e.per_slo.items())
+            console.print(Text(plain(f"  {e.title}: {held}")))
+    for m in result.chaos_spend:
+        bound = "≥ " if m["unknown"] else ""
+        ceiling = m["ceiling"]
+        mark = {True: "✓", False: "✗", None: "?"}[m["within_ceiling"]]
+        console.print(
+            f"error budget used by chaos in {m['month']}: {bound}{fmt_ratio(m['used'])} over {m['runs']} runs"
+            + (f" ({m['unknown']} unknown)" if m["unknown"] else "")
+            + (f", ceiling {fmt_ratio(ceiling)} {mark}" if ceiling is not None else "")
+        )
 
 
 def show_lines(v: RunView) -> list[str]:
     """The human summary of one run for the terminal (plain text, no markup from the journal)."""
-    out = [f"{v.title}", f"verdict: {v.verdict_label} — {v.verdict_text}"]
+    out = [f"{v.title}", f"answer: {v.headline}", f"verdict: {v.verdict_label} — {v.verdict_text}"]
     if v.reason:
         out.append(f"why: {v.reason}")
+    if v.failed:
+        out.append("what broke:")
+        out += [
+            f"  {name} ({phase}) failed: {err.splitlines()[0] if err else 'failed'}" for phase, name, err in v.failed
+        ]
+    if v.objectives:
+        out.append("measured vs target:")
+        out += [f"  {c.mark} {c.label}: {c.measured} (target {c.target})" for c in v.objectives]
+    out += [f"recovery: {k}: {val}" for k, val in v.recovery]
+    out += [f"statistics: {line}" for line in v.statistics]
+    out += [f"{k}: {val}" for k, val in v.context]
     out += [f"note: {n}" for n in v.notes]
     out += [f"{k}: {val}" for k, val in v.facts]
     if v.preflight and (v.verdict == verdicts.Verdict.REFUSED or any(c["ok"] != "ok" for c in v.preflight)):
@@ -371,6 +451,7 @@ def show_lines(v: RunView) -> list[str]:
         out.append(f"guard decision {a} at {t}: {why}")
     if v.budget:
         out.append("error budget: " + ", ".join(f"{k} {val}" for k, val in v.budget))
+        out += [f"  note: {n}" for n in v.budget_notes]
     if v.timeline:
         rolled = [r for r in v.timeline.rows if r.phase == "rollback"]
         if rolled:

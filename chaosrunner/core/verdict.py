@@ -18,7 +18,8 @@ class Verdict(StrEnum):
     PASSED = "passed"  # every activity succeeded, steady state held before and after, rollbacks ok
     DEVIATED = "deviated"  # the steady state did not hold after the method: a weakness was found
     FAILED = "failed"  # an activity failed, the system was unhealthy before, or it did not recover
-    ABORTED = "aborted"  # interrupted (guard, kill switch, signal) and rolled back
+    ABORTED = "aborted"  # stopped by the safety net (guard, kill switch, max_duration, deadline) and rolled back
+    INTERRUPTED = "interrupted"  # stopped by an operator (Ctrl-C, SIGTERM) and rolled back: no finding either way
     REFUSED = "refused"  # preflight said no: nothing was injected
     ROLLBACK_FAILED = "rollback-failed"  # a rollback failed: a fault may still be in place
     INVALID = "invalid"  # bad input: nothing was executed
@@ -31,6 +32,7 @@ ORDER: tuple[Verdict, ...] = (
     Verdict.FAILED,
     Verdict.ABORTED,
     Verdict.ROLLBACK_FAILED,
+    Verdict.INTERRUPTED,
     Verdict.REFUSED,
     Verdict.INVALID,
     Verdict.RUNNING,
@@ -43,7 +45,8 @@ TEXT: dict[str, str] = {
     Verdict.PASSED: "Passed — the system withstood the fault",
     Verdict.DEVIATED: "Deviated — the steady state did not hold after the fault: a weakness was found",
     Verdict.FAILED: "Failed — an activity failed, the system was unhealthy before, or it did not recover",
-    Verdict.ABORTED: "Aborted — stopped and rolled back",
+    Verdict.ABORTED: "Aborted — the safety net stopped the run and rolled it back",
+    Verdict.INTERRUPTED: "Interrupted — an operator stopped the run; rolled back; says nothing about the system",
     Verdict.REFUSED: "Refused — preflight said no; nothing was injected",
     Verdict.ROLLBACK_FAILED: "Rollback failed — a fault may still be in place",
     Verdict.INVALID: "Invalid — bad input (e.g. a missing file); nothing was executed",
@@ -84,6 +87,7 @@ EXIT_CODES: dict[Verdict, ExitCode] = {
     Verdict.DEVIATED: ExitCode.FAILED,
     Verdict.FAILED: ExitCode.FAILED,
     Verdict.ABORTED: ExitCode.ABORTED,
+    Verdict.INTERRUPTED: ExitCode.ABORTED,  # stopped and rolled back, like an abort: same exit code
     Verdict.REFUSED: ExitCode.REFUSED,
     Verdict.ROLLBACK_FAILED: ExitCode.ROLLBACK_FAILED,
     Verdict.INVALID: ExitCode.INVALID_INPUT,
@@ -101,7 +105,7 @@ VERDICT_BY_EXIT: dict[int, Verdict] = {
 """A ``chaosrunner run`` child's verdict as its parent sees it, from the exit code alone."""
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 passed · 1 deviated or failed · 2 invalid input · 3 aborted (rolled back) · "
+    "Exit codes: 0 passed · 1 deviated or failed · 2 invalid input · 3 aborted or interrupted (rolled back) · "
     "4 refused by preflight · 5 rollback failed / fault still in place."
 )
 
@@ -154,6 +158,7 @@ def decide(
     journal: Mapping[str, Any],
     *,
     abort_reason: str | None = None,
+    by_operator: bool = False,
     open_faults: int = 0,
     recovery_problem: str | None = None,
 ) -> tuple[Verdict, str]:
@@ -167,7 +172,9 @@ def decide(
     2. ``rollback-failed``: a rollback failed (see :func:`activity_failed`) or has no status (it was cut
        short), or faults are still open in the ledger — a fault may still be in place, which outranks
        everything.
-    3. ``aborted``: chaosrunner aborted the run, or Chaos Toolkit's status is ``interrupted`` (a signal,
+    3. ``interrupted``: an operator stopped the run (``by_operator``: Ctrl-C, SIGTERM from a daemon's
+       stop) — the rollbacks ran; it is not a finding about the system, so it is not scored.
+       ``aborted``: chaosrunner aborted the run, or Chaos Toolkit's status is ``interrupted`` (a signal,
        Ctrl-C or a control stopped it; the rollbacks ran, rule 2 found them fine).
     4. ``failed``: the steady state did not hold *before* the method (the system was unhealthy), an
        activity of the method failed, or Chaos Toolkit's status is ``failed`` or ``aborted`` (chaoslib's
@@ -191,6 +198,8 @@ def decide(
             else f"{open_faults} fault(s) still open in the ledger"
         )
         return Verdict.ROLLBACK_FAILED, what
+    if abort_reason and by_operator:
+        return Verdict.INTERRUPTED, f"interrupted by an operator ({abort_reason}); rolled back"
     if abort_reason:
         return Verdict.ABORTED, abort_reason
     if status == "interrupted":

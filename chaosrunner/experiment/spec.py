@@ -1,5 +1,7 @@
 """The ``chaosrunner`` extension block of an experiment, as typed models: what the run may touch
-(``targets``, ``blast_radius``), how it is watched (``slo_guard``) and its activity ``timeouts``.
+(``targets``, ``blast_radius``), how it is watched (``slo_guard``), its activity ``timeouts``, and
+what the practice expects of the system (``objectives``: RTO, RPO, availability during the fault,
+budget use — the targets the journal, the report, the trend and the demo compare measurements with).
 
 This is the contract between the content an SRE writes and every part of the engine that acts on it
 (preflight, the guard, the runner, ``plan``); it imports nothing that runs, so validating a file never
@@ -14,12 +16,15 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chaosrunner.core.units import Duration, Ratio
+from chaosrunner.core.units import Duration, Ratio, parse_duration
 from chaosrunner.inventory.base import MAX_TARGETS, TargetsSpec
 
 EXTENSION_NAME: Final = "chaosrunner"
 DEFAULT_ACTIVITY_TIMEOUT_S = 120.0
 DEFAULT_BACKGROUND_TIMEOUT_S = 3600.0
+DEFAULT_BUDGET_GATE: Final = 0.25
+"""A guarded experiment is refused below this remaining error budget unless it opts out
+(``budget_gate: false``); the journal and the report say when a run opted out."""
 
 
 class BlastRadius(BaseModel):
@@ -63,8 +68,9 @@ class SloGuardSpec(BaseModel):
     abort_on: AbortRule = Field(default_factory=AbortRule)
     unavailable_after: int = Field(default=3, ge=1)
     out_of_scope: bool | OutOfScopeRule = True
-    budget_gate: Ratio | None = None
+    budget_gate: Ratio | Literal[False] | None = None  # None: DEFAULT_BUDGET_GATE; false: explicit opt-out
     recovery_deadline: Duration = 1800.0
+    recovery_sustain: Duration = 0.0  # the SLI must stay within objective this long to count as restored
     probes: list[str] = Field(default_factory=list)
     catalog: list[str] = Field(default_factory=lambda: ["probes"])
     prometheus: str | None = Field(default=None, pattern=r"^https?://")
@@ -82,6 +88,23 @@ class SloGuardSpec(BaseModel):
         if v < 1:
             raise ValueError("must be at least 1s (two scrapes)")
         return v
+
+    @field_validator("budget_gate", mode="before")
+    @classmethod
+    def _gate(cls, v: Any) -> Any:
+        return False if v in (False, "off", "false") else v
+
+    @property
+    def effective_budget_gate(self) -> float | None:
+        """The gate preflight applies: the declared share, :data:`DEFAULT_BUDGET_GATE` when none is
+        declared, None only when the experiment opted out explicitly."""
+        if self.budget_gate is False:
+            return None
+        return DEFAULT_BUDGET_GATE if self.budget_gate is None else self.budget_gate
+
+    @property
+    def budget_gate_opted_out(self) -> bool:
+        return self.budget_gate is False
 
     @field_validator("catalog", mode="before")
     @classmethod
@@ -136,6 +159,39 @@ class Timeouts(BaseModel):
         return v
 
 
+class Objectives(BaseModel):
+    """What the practice expects of the system under this fault — the ``objectives`` block (distinct
+    from ``targets``, which selects what to break). Every key is optional; each is compared with the
+    measured figure of the same name (docs/glossary.md) and shown ✓/✗ (or "not measured").
+
+    ``rto``/``rpo``/``detect`` are upper bounds in seconds; ``availability_during`` and
+    ``users_unaffected`` lower bounds (ratios); ``monthly_budget_use`` an upper bound on the share of the
+    month's error budget spent by chaos, month to date; ``figures`` upper bounds on the scenario's own
+    measured figures (``{read_rto_s: 5s, rpo_writes_lost: 0}``), numbers in the figure's own unit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rto: Duration | None = None
+    rpo: Duration | None = None
+    detect: Duration | None = None
+    availability_during: Ratio | None = None
+    users_unaffected: Ratio | None = None
+    monthly_budget_use: Ratio | None = None
+    figures: dict[str, float] = Field(default_factory=dict)
+    critical_slos: list[str] = Field(default_factory=list)  # krkn weighting: 3 points each, others 1
+
+    @field_validator("figures", mode="before")
+    @classmethod
+    def _figure_bounds(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: (x if isinstance(x, int | float) else _duration_or_number(x)) for k, x in v.items()}
+        return v
+
+
+def _duration_or_number(v: Any) -> float:
+    return parse_duration(v)
+
+
 class ChaosrunnerExtension(BaseModel):
     """The ``chaosrunner`` extension block (docs/experiments.md). Every part is optional: an experiment
     without it runs with default timeouts, no preflight targets and no SLO guard."""
@@ -143,11 +199,13 @@ class ChaosrunnerExtension(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["chaosrunner"] = EXTENSION_NAME
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")  # identity for trends
     targets: TargetsSpec | None = None
     blast_radius: BlastRadius | None = None
     slo_guard: SloGuardSpec | None = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
     outage_check: OutageCheckSpec | None = None
+    objectives: Objectives | None = None
 
     @model_validator(mode="after")
     def _targets_need_blast_radius(self) -> ChaosrunnerExtension:

@@ -33,7 +33,13 @@ from chaosrunner.core.ids import format_time
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind
 from chaosrunner.inventory.base import Target
-from chaosrunner.slo.budget import NoTraffic, burn_rate, remaining_budget
+from chaosrunner.slo.budget import (
+    MIN_HISTORY_COVERAGE,
+    NoTraffic,
+    burn_rate,
+    history_coverage,
+    remaining_budget,
+)
 from chaosrunner.slo.catalog import SloCatalog, promql_duration, render, scope_dimensions, scopes_for
 from chaosrunner.slo.source import SliSource, SliUnavailable
 
@@ -108,6 +114,8 @@ class Guard:
         self.samples: list[dict[str, Any]] = []
         self.abort = _AbortState()
         self.recovery: RecoveryResult | None = None
+        self.baseline_samples: dict[str, list[float]] = {}
+        self.history_short: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -166,6 +174,7 @@ class Guard:
         over each SLO's period, service-wide. Failures leave a zero baseline (every bad event of the
         run then counts as extra: the conservative side)."""
         bw = promql_duration(self.spec.baseline_window)
+        self._baseline_series(bw)
         for slo in self.slos:
             budget = self.evaluator.budgets[slo.name]
             scope_name = self.evaluator.budget_scope(slo.name)
@@ -177,12 +186,47 @@ class Guard:
                 budget.baseline_total_rate = max(0.0, total)
                 budget.baseline_ratio = min(1.0, max(0.0, bad / total)) if total > 0 else 0.0
                 budget.remaining_before = remaining_budget(self.source, slo, scope)
+                try:
+                    coverage = history_coverage(self.source, slo, scope)
+                except SliUnavailable as e:
+                    budget.remaining_before = None
+                    self.history_short[slo.name] = f"{slo.name}: history coverage unreadable ({e.kind})"
+                    continue
+                if coverage < MIN_HISTORY_COVERAGE:
+                    budget.remaining_before = None  # the last minutes' burn is not the month's budget
+                    self.history_short[slo.name] = (
+                        f"{slo.name}: Prometheus holds {coverage * 100:.1f} % of the "
+                        f"{promql_duration(slo.window)} SLO window"
+                    )
             except NoTraffic:
                 pass  # the "before" figure stays unknown
             except SliUnavailable as e:
                 self._baseline_error = f"{slo.name}: {e.kind}: {e}"
                 if e.kind == "unreachable":  # do not delay the method by one timeout per query
                     return
+
+    def _baseline_series(self, bw: str) -> None:
+        """Per-interval client-visible (in-scope and service-wide) SLI readings over ``baseline_window``
+        before the method — the baseline
+        of the statistical steady-state verdict (:mod:`chaosrunner.guard.statistics`). One subquery pair
+        per SLO (``(expr)[baseline_window:interval]``); a source without ``series`` or a failing query
+        leaves it absent (the verdict then says the baseline is underpowered)."""
+        series = getattr(self.source, "series", None)
+        if series is None:
+            return
+        step = promql_duration(self.spec.interval)
+        for q in self.queries:
+            if q.scope not in ("in", "service"):
+                continue
+            key = q.slo if q.scope == "in" else f"{q.slo}@{q.scope}"  # the samples' keys
+            try:
+                bad = dict(series(f"({q.bad})[{bw}:{step}]"))
+                total = dict(series(f"({q.total})[{bw}:{step}]"))
+            except SliUnavailable:
+                continue
+            values = [min(1.0, max(0.0, bad.get(t, 0.0) / v)) for t, v in sorted(total.items()) if v > 0]
+            if values:
+                self.baseline_samples[key] = [round(x, 6) for x in values]
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -315,35 +359,74 @@ class Guard:
     # -- after the method ----------------------------------------------------------------------
     def recovered_now(self) -> tuple[bool, str]:
         """One recovery sample: every scope with data is within objective (burn ≤ 1) and every
-        in-scope SLO has data."""
+        in-scope SLO has data. The readings are kept as a ``phase: recovery`` guard sample (the
+        recovery window of the journal's SLI series, docs/glossary.md)."""
         readings = self._read(self.queries)
         problems = []
+        slos: dict[str, Any] = {}
         for r in readings:
             slo = self.evaluator.slos[r.slo]
             ratio = r.ratio
+            key = r.slo if r.scope == "in" else f"{r.slo}@{r.scope}"
             if ratio is None:
+                slos[key] = {
+                    "sli": None,
+                    "burn_rate": None,
+                    "scope": scope_kind(r.scope),
+                    "error": r.error or "no traffic",
+                }
                 if scope_kind(r.scope) == "in":
                     problems.append(f"{r.slo}: no data ({r.error or 'no traffic'})")
                 continue
             burn = burn_rate(ratio, slo.objective)
+            slos[key] = {"sli": round(ratio, 6), "burn_rate": round(burn, 4), "scope": scope_kind(r.scope)}
             if burn > 1.0:
                 problems.append(f"{r.slo}@{r.scope} burns {burn:.1f}x")
+        sample = {
+            "t": format_time(self.clock.now()),
+            "elapsed_s": round(self.elapsed(), 3),
+            "phase": "recovery",
+            "slos": slos,
+        }
+        with self._lock:
+            self.samples.append(sample)
         return (not problems), "; ".join(problems)
 
-    def wait_recovery(self, deadline_s: float | None = None) -> RecoveryResult:
-        """Poll every ``interval`` until SLOs are back within objective, at most ``deadline_s``
-        (default ``recovery_deadline``). ``seconds`` counts from this call."""
+    def wait_recovery(self, deadline_s: float | None = None, *, after_abort: bool = False) -> RecoveryResult:
+        """Poll every ``interval`` until SLOs are back within objective and stay there for
+        ``recovery_sustain`` seconds, at most ``deadline_s`` (default ``recovery_deadline``).
+        ``seconds`` counts from this call to the first poll of the sustained stretch.
+
+        ``after_abort``: the run was aborted — the watch measures the recovery (it decides nothing), and
+        gives up after ``unavailable_after`` polls in a row without in-scope data from an unreachable
+        source (a dead Prometheus cannot tell, and must not hold the run for the whole deadline)."""
         deadline_s = self.spec.recovery_deadline if deadline_s is None else deadline_s
+        sustain = self.spec.recovery_sustain
         t0 = self.clock.monotonic()
         last = "not sampled"
+        good_since: float | None = None
+        unreachable = 0
         waiter = threading.Event()
         while True:
             ok, why = self.recovered_now()
             waited = self.clock.monotonic() - t0
             if ok:
-                self.recovery = RecoveryResult(True, round(waited, 3), "SLOs back within objective")
-                return self.recovery
-            last = why
+                good_since = waited if good_since is None else good_since
+                if waited - good_since >= sustain:
+                    self.recovery = RecoveryResult(
+                        True,
+                        round(good_since, 3),
+                        "SLOs back within objective" + (f", held {sustain:g}s" if sustain else ""),
+                    )
+                    return self.recovery
+                unreachable = 0
+            else:
+                good_since = None
+                last = why
+                unreachable = unreachable + 1 if "unreachable" in why else 0
+                if after_abort and unreachable >= self.spec.unavailable_after:
+                    self.recovery = RecoveryResult(False, None, f"recovery unknown: SLI source unreachable: {last}")
+                    return self.recovery
             if waited >= deadline_s:
                 self.recovery = RecoveryResult(False, None, f"not recovered within {deadline_s:g}s: {last}")
                 return self.recovery
@@ -367,7 +450,10 @@ class Guard:
             "scopes": {name: [s.name for s in scopes] for name, scopes in self.scopes.items()},
             "samples": samples,
             "decisions": list(self.abort.decisions),
-            "budget": self.evaluator.budget_summary(),
+            "budget": {
+                **self.evaluator.budget_summary(),
+                **({"history_short": "; ".join(self.history_short.values())} if self.history_short else {}),
+            },
             "baseline_error": self._baseline_error,
             "abort": None
             if self.abort.reason is None
@@ -377,5 +463,6 @@ class Guard:
                 "elapsed_s": self.abort.decided_elapsed_s,
             },
             "recovery": self.recovery.to_dict() if self.recovery else None,
+            "baseline_samples": dict(self.baseline_samples),
             "timings": timings,
         }

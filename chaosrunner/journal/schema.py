@@ -93,6 +93,7 @@ class Guard(_Lenient):
     samples: list[GuardSample] = []
     decisions: list[GuardDecision] = []
     budget: Budget | None = None
+    recovery: dict[str, Any] | None = None  # the recovery watch: {"recovered", "seconds", "reason", ...}
 
 
 class Check(_Lenient):
@@ -254,9 +255,11 @@ def head_of(model: type[BaseModel], fields: Iterable[str], heads: Mapping[Any, A
 
 
 HEADS: dict[Any, Any] = {GuardSample: Any}  # guard samples are counted by a listing, never validated
-HEADS[Activity] = head_of(Activity, ("name", "status", "error"), HEADS)
-HEADS[Guard] = head_of(Guard, ("samples", "budget"), HEADS)
-HEADS[CtkRun] = head_of(CtkRun, ("activity", "status", "output", "exception"), HEADS)
+HEADS[Activity] = head_of(
+    Activity, ("name", "phase", "type", "provider", "status", "start", "end", "duration", "error"), HEADS
+)
+HEADS[Guard] = head_of(Guard, ("samples", "budget", "recovery"), HEADS)
+HEADS[CtkRun] = head_of(CtkRun, ("activity", "status", "start", "end", "duration", "output", "exception"), HEADS)
 HEADS[Section] = head_of(
     Section,
     (
@@ -274,6 +277,7 @@ HEADS[Section] = head_of(
         "activities",
         "guard",
         "abort",
+        "ledger",
         "timings",
         "figures",
     ),

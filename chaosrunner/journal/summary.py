@@ -15,7 +15,9 @@ from typing import Any
 from chaosrunner.core.ids import try_time
 from chaosrunner.core.units import parse_duration
 from chaosrunner.core.verdict import Verdict, activity_failed, decide
-from chaosrunner.journal.schema import SECTION, Journal, Timings
+from chaosrunner.journal import resilience
+from chaosrunner.journal.resilience import extension_block
+from chaosrunner.journal.schema import Journal, Timings
 
 
 @dataclass
@@ -28,7 +30,7 @@ class JournalSummary:
     run_id: str
     path: str
     kind: str  # "chaosrunner" or "chaostoolkit" (plain `chaos run` journal, no chaosrunner section)
-    experiment: str  # the key trends group by: experiment path if known, else title
+    experiment: str  # the key trends group by: the experiment's identity (declared ``id``, else its title)
     title: str
     verdict: str  # a chaosrunner.core.verdict.Verdict value
     complete: bool
@@ -41,13 +43,22 @@ class JournalSummary:
     aborted: bool
     targets: int
     time_to_detect_s: float | None
-    time_to_recover_s: float | None
-    rto_s: float | None
+    time_to_recover_s: float | None  # rollbacks done → restored as clients see it (docs/glossary.md)
+    rto_s: float | None  # fault injected → restored as clients see it (0: no client-visible impact)
     budget_spent: float | None
     budget_allowance: float | None
     recovery_deadline_s: float | None
     samples: int
     errors: int = 0
+    rto_status: str = "unknown"  # restored | no-impact | not-restored | unknown
+    experiment_path: str | None = None
+    objectives_met: int = 0
+    objectives_missed: int = 0
+    objectives_unmeasured: int = 0
+    interrupted: bool = False  # stopped by an operator: not evidence about the system
+    slos: str = ""  # guarded SLOs, comma-separated (flat: the listing index keeps scalars)
+    slos_breached: str = ""  # those whose client-visible SLI left its objective after the injection
+    critical_slos: str = ""  # objectives.critical_slos (krkn weighting)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -81,16 +92,6 @@ def experiment_title(j: Journal) -> str:
     return title if isinstance(title, str) and title else "(untitled experiment)"
 
 
-def extension_block(j: Journal) -> dict[str, Any]:
-    """The experiment's ``extensions: [{name: chaosrunner, ...}]`` block, or {} when absent/garbled."""
-    exts = (j.experiment or {}).get("extensions")
-    if isinstance(exts, list):
-        for e in exts:
-            if isinstance(e, dict) and e.get("name") == SECTION:
-                return e
-    return {}
-
-
 def recovery_deadline_s(j: Journal) -> float | None:
     """The guard's ``recovery_deadline`` in seconds, if the experiment declares a readable one."""
     guard = extension_block(j).get("slo_guard")
@@ -102,26 +103,28 @@ def recovery_deadline_s(j: Journal) -> float | None:
     return None
 
 
+def experiment_identity(j: Journal) -> str:
+    """What trends group by: the extension's declared ``id``, else the title — never the path, which
+    changes with the working directory (``experiments/x.yaml`` vs ``/srv/chaos/experiments/x.yaml``)."""
+    ident = extension_block(j).get("id")
+    return ident if isinstance(ident, str) and ident else experiment_title(j)
+
+
 def rto_s(j: Journal) -> float | None:
-    """RTO in seconds: a measured ``figures.rto_s`` when an activity reported one, else time to recover."""
-    s = j.chaosrunner
-    if s is None:
-        return None
-    fig = (s.figures or {}).get("rto_s")
-    if isinstance(fig, int | float) and not isinstance(fig, bool):
-        return float(fig)
-    return s.timings.time_to_recover_s if s.timings else None
+    """RTO in seconds: fault injected → service restored as clients see it (docs/glossary.md)."""
+    return resilience.client_recovery(j).rto_s
 
 
 def activity_errors(j: Journal) -> list[tuple[str, str]]:
-    """(activity name, error text) for every failed activity, ours first, else Chaos Toolkit's — the
-    entries :func:`~chaosrunner.core.verdict.activity_failed` calls failed."""
+    """(activity name, error text) for every failed activity, as :func:`.resilience.activity_outcomes`
+    judges them (a process action that exited non-zero is failed even if chaoslib said "succeeded"),
+    plus errors recorded on activities that did not fail (an interruption's reason)."""
     out: list[tuple[str, str]] = []
     s = j.chaosrunner
     if s is not None and s.activities:
-        for a in s.activities:
+        for a in resilience.activity_outcomes(j):
             if a.error or a.status == "failed":
-                out.append((a.name or "(unnamed)", a.error or "failed"))
+                out.append((a.name, a.error or "failed"))
         return out
     doc = ctk_document(j)
     for r in [*doc["run"], *doc["rollbacks"]]:
@@ -161,7 +164,7 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
             run_id=path.stem,
             path=str(path),
             kind="chaostoolkit",
-            experiment=title,
+            experiment=experiment_identity(j),
             title=title,
             verdict=verdict.value,
             complete=bool(j.end),
@@ -190,11 +193,13 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
     budget = s.guard.budget if s.guard else None
     timings = s.timings or Timings()
     verdict_s = s.verdict or (Verdict.RUNNING.value if not s.complete else decide(ctk_document(j))[0].value)
+    recovery = resilience.client_recovery(j)
+    checks = [c for c in resilience.objective_checks(j) if c.key != "monthly_budget_use"]
     return JournalSummary(
         run_id=s.run_id or path.stem,
         path=str(path),
         kind="chaosrunner",
-        experiment=s.experiment_path or title,
+        experiment=experiment_identity(j),
         title=title,
         verdict=verdict_s,
         complete=bool(s.complete),
@@ -204,14 +209,23 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
         ended_at=ended_s,
         duration_s=duration,
         reason=s.reason,
-        aborted=s.abort is not None or verdict_s == Verdict.ABORTED,
+        aborted=verdict_s == Verdict.ABORTED or (s.abort is not None and verdict_s != Verdict.INTERRUPTED),
         targets=len(s.targets),
         time_to_detect_s=timings.time_to_detect_s,
-        time_to_recover_s=timings.time_to_recover_s,
-        rto_s=rto_s(j),
+        time_to_recover_s=resilience.time_to_recover_s(j),
+        rto_s=recovery.rto_s,
         budget_spent=budget.spent if budget else None,
         budget_allowance=budget.allowance if budget else None,
         recovery_deadline_s=recovery_deadline_s(j),
         samples=len(s.guard.samples) if s.guard else 0,
         errors=len(activity_errors(j)),
+        rto_status=recovery.status,
+        experiment_path=s.experiment_path,
+        objectives_met=sum(1 for c in checks if c.met is True),
+        objectives_missed=sum(1 for c in checks if c.met is False),
+        objectives_unmeasured=sum(1 for c in checks if c.met is None),
+        interrupted=verdict_s == Verdict.INTERRUPTED,
+        slos=",".join(resilience.guarded_slos(j)),
+        slos_breached=",".join(resilience.breached_slos(j)),
+        critical_slos=",".join(o.critical_slos) if (o := resilience.objectives(j)) is not None else "",
     )

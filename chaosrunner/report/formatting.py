@@ -7,6 +7,7 @@ duration or a budget reads the same everywhere.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 
@@ -55,3 +56,18 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={fmt_value(x)}" for k, x in v.items()) or "—"
     return str(v)
+
+
+def fmt_time(iso: str | None, tz: tzinfo = UTC) -> str:
+    """An ISO-8601 time in ``tz`` (the calendar's zone), to the second: '2026-11-16 15:00:00 CET'.
+    Unparseable text is shown as it is; None → '—'."""
+    if not iso:
+        return "—"
+    try:
+        t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    local = t.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}".rstrip()

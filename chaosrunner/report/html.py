@@ -8,16 +8,17 @@ only — no scripts, no fonts, no external URLs — so it opens offline and in a
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 
 from chaosrunner.journal.store import LoadedJournal
+from chaosrunner.journal.summary import JournalSummary
 from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 from chaosrunner.report.trend import Trend, verdicts_text
-from chaosrunner.report.view import RunView, run_view
+from chaosrunner.report.view import RunView, chaos_spend_for, run_view
 
 VERSION = "0.1.0"
 
@@ -50,6 +51,9 @@ def trend_rows(trend: Trend) -> dict[str, Any]:
                     "rto": fmt_seconds(w.median_rto_s),
                     "ttr": fmt_seconds(w.median_time_to_recover_s),
                     "budget": fmt_ratio(w.max_budget_spent),
+                    "targets": f"{w.targets_met}✓ {w.targets_missed}✗ {w.targets_unmeasured}?"
+                    if (w.targets_met + w.targets_missed + w.targets_unmeasured)
+                    else "—",
                     "score": "—" if w.score is None else f"{w.score:.0f}",
                 }
             )
@@ -63,11 +67,23 @@ def trend_rows(trend: Trend) -> dict[str, Any]:
                 "rto": "",
                 "ttr": "",
                 "budget": "",
+                "targets": ", ".join(f"{n} held {r['held']}/{r['runs']}" for n, r in e.per_slo.items()),
                 "score": "—" if e.score is None else f"{e.score:.0f}",
             }
         )
     overall = "—" if trend.overall is None else f"{trend.overall:.0f} / 100"
-    return {"rows": rows, "overall_text": overall}
+    spend = [
+        {
+            "month": m["month"],
+            "used": ("≥ " if m["unknown"] else "") + fmt_ratio(m["used"]),
+            "runs": m["runs"],
+            "unknown": m["unknown"],
+            "ceiling": fmt_ratio(m["ceiling"]),
+            "mark": {True: "✓", False: "✗", None: "?"}[m["within_ceiling"]],
+        }
+        for m in trend.chaos_spend
+    ]
+    return {"rows": rows, "overall_text": overall, "weighting": trend.weighting, "spend": spend}
 
 
 def render_views(
@@ -100,8 +116,16 @@ def render_html(
     trend: Trend | None = None,
     title: str | None = None,
     generated_at: datetime | None = None,
+    store: list[JournalSummary] | None = None,
+    tz: tzinfo = UTC,
 ) -> str:
-    """Render one journal (a run report) or several (a game-day report with a summary table)."""
+    """Render one journal (a run report) or several (a game-day report with a summary table).
+    ``store``: every run's summary, for the month-to-date chaos spend (absent: shown as unknown);
+    ``tz``: the zone times are shown in (the calendar's)."""
     if not journals and trend is None:
         raise ValueError("nothing to report")
-    return render_views([run_view(j) for j in journals], trend=trend, title=title, generated_at=generated_at)
+    views = [
+        run_view(j, chaos_spend=chaos_spend_for(j.summary, store, tz=tz) if store is not None else None, tz=tz)
+        for j in journals
+    ]
+    return render_views(views, trend=trend, title=title, generated_at=generated_at)

@@ -36,8 +36,20 @@ def fence(text: str) -> list[str]:
 def run_markdown(v: RunView, level: int = 2) -> list[str]:
     h = "#" * level
     out = [f"{h} {cell(v.title)}", "", f"**Verdict: {v.verdict_label.upper()}** — {cell(v.verdict_text)}"]
+    out += ["", f"**Answer:** {cell(v.headline)}"]
     if v.reason:
         out += ["", f"**Why:** {cell(v.reason)}"]
+    if v.failed:
+        out += ["", f"{h}# What broke", "", *table(["phase", "activity", "error"], v.failed)]
+    if v.objectives:
+        out += ["", f"{h}# Measured vs target", ""]
+        out += table(
+            ["objective", "target", "measured", ""], [(c.label, c.target, c.measured, c.mark) for c in v.objectives]
+        )
+    if v.recovery:
+        out += ["", f"{h}# Recovery", "", *table(["", ""], v.recovery)]
+    if v.statistics:
+        out += ["", f"{h}# Steady state, statistically", ""] + [f"* {cell(line)}" for line in v.statistics]
     for n in v.notes:
         out += ["", f"> {cell(n)}"]
     out += ["", *table(["fact", "value"], v.facts)]

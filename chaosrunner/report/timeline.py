@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chaosrunner.core.ids import try_time
-from chaosrunner.faults.ledger import RUN_LEVEL_FAULT
+from chaosrunner.journal import resilience
 from chaosrunner.journal.schema import Journal
 from chaosrunner.report.charts import Marker, finite, nice_ceiling
 from chaosrunner.report.formatting import fmt_seconds
@@ -49,27 +49,10 @@ def run_bounds(j: Journal) -> tuple[datetime | None, datetime | None]:
 
 
 def key_moments(j: Journal) -> list[Marker]:
-    """Injection, detection, abort, rollback done, recovery — whatever the journal lets us place."""
+    """Injection, detection, abort, rollback done, restored — the moments of docs/glossary.md."""
     s = j.chaosrunner
     out: list[Marker] = []
-    injected: datetime | None = None
-    if s is not None:
-        # The runner's run-level entry (fault "experiment": "replay the rollbacks") is opened before the
-        # method starts; it is not an injection. Drivers' entries are written just before they inject.
-        recorded = [try_time(e.recorded_at) for e in s.ledger if e.fault != RUN_LEVEL_FAULT]
-        recorded_t = [t for t in recorded if t]
-        if recorded_t:
-            injected = min(recorded_t)
-        else:
-            for a in s.activities:
-                if a.phase == "method" and a.type == "action" and (t := try_time(a.start)):
-                    injected = t
-                    break
-    else:
-        for r in j.run:
-            if r is not None and (r.activity or {}).get("type") == "action" and (t := try_time(r.start)):
-                injected = t
-                break
+    injected = resilience.injected_at(j)
     if injected:
         out.append(Marker("inject", "fault injected", injected))
     if s is None:
@@ -80,17 +63,12 @@ def key_moments(j: Journal) -> list[Marker]:
         out.append(Marker("detect", "impact detected", _plus(origin, timings.time_to_detect_s)))
     if s.abort and (t := try_time(s.abort.decided_at)):
         out.append(Marker("abort", "abort decided", t))
-    rb_done = try_time(s.abort.rollback_completed_at) if s.abort else None
-    if rb_done is None:
-        ends = [try_time(a.end) for a in s.activities if a.phase == "rollback"]
-        ends_t = [t for t in ends if t]
-        rb_done = max(ends_t) if ends_t else None
+    rb_done = resilience.rollback_done_at(j)
     if rb_done:
         out.append(Marker("rollback", "rolled back", rb_done))
-    if timings and timings.time_to_recover_s is not None:
-        base = rb_done or _method_end(j) or injected
-        if base:
-            out.append(Marker("recover", "recovered", _plus(base, timings.time_to_recover_s)))
+    rec = resilience.client_recovery(j)
+    if rec.status == "restored" and rec.restored_at is not None:
+        out.append(Marker("recover", "restored (as clients see it)", rec.restored_at))
     out.sort(key=lambda m: m.at)
     return out
 
@@ -125,46 +103,12 @@ def _plus(t: datetime, seconds: float) -> datetime:
 
 
 def _activities(j: Journal) -> list[tuple[str, str, str, str, str | None, str | None, float | None, str | None]]:
-    """(name, phase, type, status, start, end, duration, error), ours if present, else Chaos Toolkit's."""
-    s = j.chaosrunner
-    rows = []
-    if s is not None and s.activities:
-        for a in s.activities:
-            rows.append(
-                (
-                    a.name or "(unnamed)",
-                    a.phase or "—",
-                    a.type or "—",
-                    a.status or "—",
-                    a.start,
-                    a.end,
-                    a.duration,
-                    a.error,
-                )
-            )
-        return rows
-    for phase, runs in (("method", j.run), ("rollback", j.rollbacks)):
-        for r in runs:
-            if r is None:
-                continue
-            act = r.activity or {}
-            exc = r.exception
-            err = ("".join(exc) if isinstance(exc, list) else exc) if exc else None
-            name = act.get("name")
-            typ = act.get("type")
-            rows.append(
-                (
-                    name if isinstance(name, str) else "(unnamed)",
-                    phase,
-                    typ if isinstance(typ, str) else "—",
-                    r.status or ("running" if r.end is None else "—"),
-                    r.start,
-                    r.end,
-                    r.duration,
-                    err.strip() if err else None,
-                )
-            )
-    return rows
+    """(name, phase, type, status, start, end, duration, error) as the run really ended
+    (:func:`chaosrunner.journal.resilience.activity_outcomes`: a non-zero process exit is *failed*)."""
+    return [
+        (a.name, a.phase, a.type, a.status, a.start, a.end, a.duration, a.error)
+        for a in resilience.activity_outcomes(j)
+    ]
 
 
 TL_W, TL_ROW, TL_PAD_L, TL_PAD_R, TL_TOP = 640.0, 22.0, 190.0, 14.0, 20.0  # TL_PAD_L: the name column

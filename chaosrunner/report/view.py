@@ -7,17 +7,22 @@ The pieces are laid out by :mod:`.charts` (guard series) and :mod:`.timeline` (m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 from chaosrunner.core import verdict as verdicts
 from chaosrunner.core.ids import try_time
+from chaosrunner.journal import resilience
+from chaosrunner.journal.resilience import ObjectiveCheck
 from chaosrunner.journal.schema import Journal
 from chaosrunner.journal.store import LoadedJournal
 from chaosrunner.journal.summary import JournalSummary, activity_errors, extension_block
 from chaosrunner.report.charts import Chart, Marker, build_chart, finite
-from chaosrunner.report.formatting import fmt_number, fmt_ratio, fmt_seconds, fmt_value
+from chaosrunner.report.formatting import fmt_number, fmt_ratio, fmt_seconds, fmt_time, fmt_value
 from chaosrunner.report.timeline import Timeline, build_timeline, guard_origin, key_moments, run_bounds
+from chaosrunner.slo.budget import ChaosSpend, chaos_spend_month_to_date
 
 
 @dataclass
@@ -47,6 +52,13 @@ class RunView:
     ledger: list[dict[str, str]]
     errors: list[tuple[str, str]]
     summary: JournalSummary
+    headline: str = ""  # the one-line answer: verdict, recovery, targets, what broke
+    objectives: list[ObjectiveCheck] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # phase, activity, error
+    recovery: list[tuple[str, str]] = field(default_factory=list)  # the recovery story, label → text
+    statistics: list[str] = field(default_factory=list)  # one sentence per guarded SLI
+    budget_notes: list[str] = field(default_factory=list)
+    context: list[tuple[str, str]] = field(default_factory=list)  # facilitator, notes (game-day plan)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -159,8 +171,10 @@ def _targets(j: Journal) -> tuple[list[str], list[dict[str, str]]]:
     return cols, [{c: fmt_value(t.get(c)) for c in cols} for t in s.targets]
 
 
-def run_view(loaded: LoadedJournal) -> RunView:
-    """The whole story of one run, ready to format."""
+def run_view(loaded: LoadedJournal, *, chaos_spend: ChaosSpend | None = None, tz: tzinfo = UTC) -> RunView:
+    """The whole story of one run, ready to format. ``chaos_spend``: the month's error budget used by
+    chaos up to this run (:func:`chaos_spend_for`; compared with ``objectives.monthly_budget_use``).
+    ``tz``: the zone times are shown in (the calendar's)."""
     j = loaded.journal
     s = j.chaosrunner
     summary = loaded.summary
@@ -187,14 +201,20 @@ def run_view(loaded: LoadedJournal) -> RunView:
         ("experiment", summary.experiment),
         ("trigger", summary.trigger or "—"),
         ("calendar entry", summary.calendar_entry or "—"),
-        ("started", summary.started_at or "—"),
-        ("ended", summary.ended_at or ("— (never ended)" if not summary.complete else "—")),
+        ("started", fmt_time(summary.started_at, tz)),
+        (
+            "ended",
+            fmt_time(summary.ended_at, tz)
+            if summary.ended_at
+            else ("— (never ended)" if not summary.complete else "—"),
+        ),
         ("duration", fmt_seconds(summary.duration_s)),
         ("Chaos Toolkit status", j.status or "—"),
     ]
     if s is not None and s.exit_code is not None:
         facts.append(("exit code", str(s.exit_code)))
     timings: list[tuple[str, str]] = []
+    budget_notes: list[str] = []
     figures: list[tuple[str, str]] = []
     budget: list[tuple[str, str]] = []
     decisions: list[tuple[str, str, str]] = []
@@ -202,32 +222,27 @@ def run_view(loaded: LoadedJournal) -> RunView:
     preflight: list[dict[str, str]] = []
     if s is not None:
         tm = s.timings
+        rec = resilience.client_recovery(j)
+        lost, lost_how = resilience.rpo(j)
         timings = [
             ("time to detect", fmt_seconds(tm.time_to_detect_s if tm else None)),
             ("time to abort", fmt_seconds(tm.time_to_abort_s if tm else None)),
             ("time to roll back", fmt_seconds(tm.time_to_rollback_s if tm else None)),
-            ("time to recover", fmt_seconds(tm.time_to_recover_s if tm else None)),
-            ("RTO", fmt_seconds(summary.rto_s)),
-            ("RPO (data lost)", fmt_seconds(tm.data_lost_s if tm else None)),
+            ("RTO (fault injected → restored as clients see it)", _rto_text(rec)),
+            ("time to recover (rolled back → restored)", fmt_seconds(summary.time_to_recover_s)),
+            ("RPO (data lost)", fmt_seconds(lost) if lost is not None else lost_how),
         ]
         figures = [(k, fmt_value(v)) for k, v in (s.figures or {}).items()]
-        if s.guard and s.guard.budget:
-            b = s.guard.budget
-            budget = [
-                ("remaining before", fmt_ratio(b.before)),
-                ("remaining after", fmt_ratio(b.after)),
-                ("spent by this run", fmt_ratio(b.spent)),
-                ("allowance", fmt_ratio(b.allowance)),
-            ]
+        budget, budget_notes = _budget(j)
         if s.guard:
-            decisions = [(d.t or "—", d.action or "—", d.reason or "—") for d in s.guard.decisions]
+            decisions = [(fmt_time(d.t, tz), d.action or "—", d.reason or "—") for d in s.guard.decisions]
         ledger = [
             {
                 "fault": e.fault or "—",
                 "target": e.target or "—",
-                "recorded": e.recorded_at or "—",
+                "recorded": fmt_time(e.recorded_at, tz),
                 "outcome": e.outcome or "still open",
-                "closed": e.closed_at or "—",
+                "closed": fmt_time(e.closed_at, tz),
             }
             for e in s.ledger
         ]
@@ -242,6 +257,7 @@ def run_view(loaded: LoadedJournal) -> RunView:
                 for c in s.preflight.checks
             ]
     target_cols, targets = _targets(j)
+    checks = resilience.objective_checks(j, chaos_spend=chaos_spend)
     reason = summary.reason
     if s is not None and s.abort and s.abort.reason and not reason:
         reason = s.abort.reason
@@ -271,5 +287,192 @@ def run_view(loaded: LoadedJournal) -> RunView:
         ledger=ledger,
         errors=activity_errors(j),
         summary=summary,
-        extra={"start": start, "end": end},
+        headline=headline(j, summary, checks),
+        objectives=checks,
+        failed=[(a.phase, a.name, a.error or "failed") for a in resilience.failed_activities(j)],
+        recovery=_recovery_story(j, summary),
+        statistics=steady_state_lines(j),
+        budget_notes=budget_notes,
+        context=_context(j),
+        extra={"start": start, "end": end, "tz": tz, "started_local": fmt_time(summary.started_at, tz)},
     )
+
+
+def _rto_text(rec: resilience.Recovery) -> str:
+    if rec.status == "no-impact":
+        return "0 s — no client-visible impact"
+    if rec.status == "restored":
+        return fmt_seconds(rec.rto_s)
+    if rec.status == "not-restored":
+        return "not restored"
+    return "unknown"
+
+
+def _verdict_phrase(verdict: str, summary: JournalSummary) -> str:
+    phrases: dict[str, str] = {
+        verdicts.Verdict.PASSED: "Held",
+        verdicts.Verdict.DEVIATED: "Deviated — weakness found",
+        verdicts.Verdict.FAILED: "Failed",
+        verdicts.Verdict.ABORTED: "Aborted by the safety net",
+        verdicts.Verdict.INTERRUPTED: "Interrupted by an operator",
+        verdicts.Verdict.REFUSED: "Refused — nothing injected",
+        verdicts.Verdict.ROLLBACK_FAILED: "Rollback failed — a fault may still be in place",
+    }
+    return phrases.get(verdict, verdicts.label(verdict, complete=summary.complete).capitalize())
+
+
+def headline(j: Journal, summary: JournalSummary, checks: list[ObjectiveCheck]) -> str:
+    """The one line a facilitator reads first: what happened, how fast clients got service back, the
+    targets, and what broke."""
+    parts = [_verdict_phrase(summary.verdict, summary)]
+    if summary.verdict in (verdicts.Verdict.REFUSED, verdicts.Verdict.INVALID):
+        if summary.reason:
+            parts.append(summary.reason)
+        return " · ".join(parts)
+    failed = resilience.failed_activities(j)
+    if failed:
+        a = failed[0]
+        parts.append(f"{a.name} ({a.phase}) failed: {(a.error or 'failed').splitlines()[0][:160]}")
+    elif summary.verdict == verdicts.Verdict.ABORTED and summary.reason:
+        parts.append(summary.reason[:160])
+    rec = resilience.client_recovery(j)
+    if j.chaosrunner is not None and rec.status != "unknown":
+        text = f"RTO {_rto_text(rec)}"
+        if rec.status == "restored" and rec.after_rollback_s is not None:
+            text += f" (restored {fmt_seconds(max(0.0, rec.after_rollback_s))} after rollback)"
+        parts.append(text)
+    if checks:
+        met = sum(1 for c in checks if c.met is True)
+        missed = [c for c in checks if c.met is False]
+        line = f"targets {met}/{len(checks)} met"
+        if missed:
+            line += " — missed: " + ", ".join(f"{c.label} {c.measured} vs {c.target}" for c in missed)
+        parts.append(line)
+    elif j.chaosrunner is not None:
+        parts.append("no targets declared")
+    return " · ".join(parts)
+
+
+def _recovery_story(j: Journal, summary: JournalSummary) -> list[tuple[str, str]]:
+    s = j.chaosrunner
+    if s is None or summary.verdict in (verdicts.Verdict.REFUSED, verdicts.Verdict.INVALID):
+        return []
+    rec = resilience.client_recovery(j)
+    rows = [("restored as clients see it", resilience_text(rec))]
+    watch = s.guard.recovery if s.guard is not None else None
+    if isinstance(watch, dict):
+        when = "after the abort" if s.abort is not None else "after the rollbacks"
+        if watch.get("recovered") is True:
+            rows.append(
+                (f"recovery watch {when}", f"SLOs back within objective after {fmt_seconds(watch.get('seconds'))}")
+            )
+        elif watch.get("recovered") is False:
+            rows.append((f"recovery watch {when}", str(watch.get("reason") or "not recovered")))
+    elif s.abort is not None:
+        rows.append(
+            ("recovery watch after the abort", "not run (journal written before recovery was watched after aborts)")
+        )
+    return rows
+
+
+def resilience_text(rec: resilience.Recovery) -> str:
+    if rec.status == "restored":
+        return f"RTO {fmt_seconds(rec.rto_s)} — {rec.detail}"
+    if rec.status == "no-impact":
+        return f"no client-visible impact — {rec.detail}"
+    return f"{rec.status.replace('-', ' ')} — {rec.detail}"
+
+
+def _budget(j: Journal) -> tuple[list[tuple[str, str]], list[str]]:
+    """Budget rows that never claim what was not measured: an unknown remaining budget is "unknown"
+    (never 100 %), a remaining budget computed over less history than the SLO window is "unknown", and
+    the spend is a lower bound when the in-scope SLI went unobserved."""
+    s = j.chaosrunner
+    if s is None or s.guard is None or s.guard.budget is None:
+        return [], []
+    b = s.guard.budget
+    extra = b.model_extra or {}
+    notes: list[str] = []
+    short = extra.get("history_short")
+    before_text = fmt_ratio(b.before) if b.before is not None else "unknown"
+    after_text = fmt_ratio(b.after) if b.after is not None and b.before is not None else "unknown"
+    if isinstance(short, str) and short:
+        before_text = after_text = "unknown"
+        notes.append(f"Remaining budget unknown: {short}.")
+    elif b.before is not None and b.before < 0:
+        notes.append(
+            "The remaining budget computed below 0 %: either the SLO is overspent or Prometheus holds less "
+            "history than the SLO window (this journal does not say which)."
+        )
+    unobserved = unobserved_samples(j)
+    spent_text = fmt_ratio(b.spent) if b.spent is not None else "unknown"
+    if unobserved and b.spent is not None:
+        spent_text = f"≥ {spent_text}"
+        notes.append(
+            f"The in-scope SLI had no data in {unobserved[0]} of {unobserved[1]} samples: what the run spent "
+            "while unobserved is not counted, so the spend is a lower bound."
+        )
+    gate = extension_block(j).get("slo_guard")
+    rows = [
+        ("remaining before", before_text),
+        ("remaining after", after_text),
+        ("spent by this run", spent_text),
+        ("allowance", fmt_ratio(b.allowance)),
+    ]
+    if isinstance(gate, dict) and gate.get("budget_gate") in (False, "off", "false"):
+        rows.append(("budget gate", "opted out (budget_gate: false)"))
+    return rows, notes
+
+
+def unobserved_samples(j: Journal) -> tuple[int, int] | None:
+    """(samples whose in-scope SLI had no data, samples) when any had none."""
+    s = j.chaosrunner
+    if s is None or s.guard is None or not s.guard.samples:
+        return None
+    n = missing = 0
+    for smp in s.guard.samples:
+        if (smp.model_extra or {}).get("phase") == "recovery":
+            continue
+        n += 1
+        ins = [r for r in smp.slos.values() if r is not None and r.scope in (None, "in")]
+        if not ins or any(r.sli is None for r in ins):
+            missing += 1
+    return (missing, n) if missing else None
+
+
+def _context(j: Journal) -> list[tuple[str, str]]:
+    s = j.chaosrunner
+    extra = (s.model_extra or {}) if s is not None else {}
+    gd = extra.get("gameday")
+    out = []
+    if isinstance(gd, dict):
+        for key in ("plan", "facilitator", "notes"):
+            v = gd.get(key)
+            if isinstance(v, str) and v:
+                out.append((key, v))
+    return out
+
+
+def steady_state_lines(j: Journal) -> list[str]:
+    from chaosrunner.guard.statistics import steady_state_verdicts
+
+    return [v.sentence for v in steady_state_verdicts(j)]
+
+
+def chaos_spend_for(
+    summary: JournalSummary, store: Iterable[JournalSummary], *, tz: tzinfo = UTC, ceiling: float | None = None
+) -> ChaosSpend | None:
+    """Budget used by chaos in ``summary``'s month up to its start, over every run of the store that
+    injected something (refused and invalid runs did not)."""
+    at = try_time(summary.started_at)
+    if at is None:
+        return None
+    runs = [
+        (t, s.budget_spent)
+        for s in store
+        if s.verdict not in (verdicts.Verdict.REFUSED, verdicts.Verdict.INVALID) and (t := try_time(s.started_at))
+    ]
+    if all(s.run_id != summary.run_id for s in store) and summary.verdict != verdicts.Verdict.REFUSED:
+        runs.append((at, summary.budget_spent))
+    kw = {} if ceiling is None else {"ceiling": ceiling}
+    return chaos_spend_month_to_date(runs, at, tz=tz, **kw)

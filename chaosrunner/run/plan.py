@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.core.ids import new_run_id
+from chaosrunner.core.ids import new_run_id, try_time
+from chaosrunner.core.storage import journal_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.loader import Experiment, activity_timeout
+from chaosrunner.journal.store import list_journals
 from chaosrunner.safety.blast_radius import touched
 from chaosrunner.safety.preflight import (
     Check,
@@ -23,6 +26,7 @@ from chaosrunner.safety.preflight import (
     load_guard_catalog,
     run_preflight,
 )
+from chaosrunner.slo.budget import DEFAULT_CHAOS_CEILING, ChaosSpend, chaos_spend_month_to_date
 from chaosrunner.slo.catalog import SloCatalog
 from chaosrunner.slo.source import SliSource
 
@@ -159,7 +163,24 @@ def build_plan(
             "touched": touched(pre.targets),
         },
         "slo_guard": ext.slo_guard.model_dump(mode="json") if ext.slo_guard else None,
+        "objectives": ext.objectives.model_dump(mode="json") if ext.objectives else None,
+        "chaos_spend": chaos_spend_now(
+            ext.objectives.monthly_budget_use if ext.objectives and ext.objectives.monthly_budget_use else None
+        ).to_json(),
     }
+
+
+def chaos_spend_now(ceiling: float | None = None) -> ChaosSpend:
+    """The error budget chaos has used this month (UTC month), from the journal store; the practice's
+    ceiling unless the experiment declares ``objectives.monthly_budget_use``."""
+    runs = []
+    try:
+        for s in list_journals(journal_dir()).summaries:
+            if s.verdict not in ("refused", "invalid") and (t := try_time(s.started_at)) is not None:
+                runs.append((t, s.budget_spent))
+    except OSError:
+        pass
+    return chaos_spend_month_to_date(runs, datetime.now(UTC), ceiling=ceiling or DEFAULT_CHAOS_CEILING)
 
 
 def render_plan(plan: dict[str, Any]) -> str:
@@ -183,4 +204,15 @@ def render_plan(plan: dict[str, Any]) -> str:
     lines += ["", f"preflight: {'ALLOWED' if pre['allowed'] else 'REFUSED'}"]
     for c in pre["checks"]:
         lines.append(f"  [{'ok' if c['ok'] else 'NO'}] {c['name']}: {c['detail']}")
+    spend = plan.get("chaos_spend")
+    if spend:
+        mark = {True: "ok", False: "OVER", None: "unknown"}[spend["within_ceiling"]]
+        lower = "≥ " if spend["unknown"] else ""
+        lines.append(
+            f"  [{mark}] chaos budget {spend['month']}: {lower}{spend['used'] * 100:.3g}% of the monthly error budget "
+            f"used by {spend['runs']} run(s), ceiling {spend['ceiling'] * 100:g}%"
+        )
+    if plan.get("objectives"):
+        targets = ", ".join(f"{k} {v}" for k, v in plan["objectives"].items() if v not in (None, {}, []))
+        lines += ["", f"targets: {targets}"]
     return "\n".join(lines)

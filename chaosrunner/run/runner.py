@@ -439,6 +439,8 @@ def _execute(run: Run, pre: Any) -> RunResult:
             result = run.guard.wait_recovery()
             if not result.recovered:
                 recovery_problem = f"system did not recover: {result.reason}"
+        elif rollbacks_ok and not run.abort.by_operator:
+            run.guard.wait_recovery(after_abort=True)  # measured, not judged: the verdict is already "aborted"
         summary = run.guard.summary()
         run.writer.section["guard"] = summary
         timings = run.writer.section["timings"]
@@ -450,7 +452,11 @@ def _execute(run: Run, pre: Any) -> RunResult:
         run.writer.section["sentinel"] = {"reason": run.sentinel.reason}
 
     verdict, reason = decide(
-        judged, abort_reason=run.abort.reason, open_faults=still_open, recovery_problem=recovery_problem
+        judged,
+        abort_reason=run.abort.reason,
+        by_operator=run.abort.by_operator,
+        open_faults=still_open,
+        recovery_problem=recovery_problem,
     )
     if run.writer.section.get("error") and verdict == Verdict.PASSED:
         verdict, reason = Verdict.FAILED, f"chaoslib failed: {run.writer.section['error']}"

@@ -197,7 +197,7 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
     budget: BudgetStatus | None = None
     guard = ctx.slo_guard
     if guard is not None:
-        gate = guard.budget_gate
+        gate = guard.effective_budget_gate
         allowance = ctx.blast_radius.error_budget if ctx.blast_radius else None
         try:
             catalog = ctx.catalog or load_guard_catalog(guard, ctx.experiment_path)
@@ -233,7 +233,9 @@ def _budget_check(b: BudgetStatus) -> Check:
     numbers = b.to_dict()
     if b.gate is None:
         shown = "unknown" if lowest is None else f"{lowest * 100:.1f}%"
-        return Check("error_budget_gate", True, f"not gated (lowest remaining budget {shown})", numbers)
+        return Check(
+            "error_budget_gate", True, f"opted out: budget_gate: false (lowest remaining budget {shown})", numbers
+        )
     unknown = [n for n, v in b.remaining.items() if v is None]
     if unknown:
         why = "; ".join(f"{k}: {v}" for k, v in b.errors.items())

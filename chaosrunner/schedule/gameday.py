@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaosrunner.calendar.model import Calendar
 from chaosrunner.calendar.parts import WEEKDAYS
+from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.core.units import Duration
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 from chaosrunner.core.verdict import VERDICT_BY_EXIT
@@ -199,6 +200,8 @@ def run_plan(plan: GameDayPlan, *, keep_going: bool | None = None, python: str =
             sr.reason = str(data.get("reason") or "")
             sr.run_id = data.get("run_id")
             sr.journal = data.get("journal")
+        if sr.journal:
+            annotate_journal(Path(sr.journal), plan, step)
         res.steps.append(sr)
         if on_step is not None:
             on_step(sr)
@@ -208,6 +211,21 @@ def run_plan(plan: GameDayPlan, *, keep_going: bool | None = None, python: str =
             res.stopped_early, res.stop_reason = True, f"step {i + 1}: {STOP_UNLESS_KEEP_GOING[rc]}"
     res.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
     return res
+
+
+def annotate_journal(path: Path, plan: GameDayPlan, step: PlanStep) -> None:
+    """Record the plan, its facilitator and the step's note in the run's journal
+    (``chaosrunner.gameday``) so the report shows who ran it and what to watch. A journal that cannot
+    be read or rewritten is left as it is: the run's own record matters more than the annotation."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        section = doc.get("chaosrunner")
+        if not isinstance(section, dict):
+            return
+        section["gameday"] = {"plan": plan.name, "facilitator": plan.facilitator, "notes": step.note}
+        atomic_write_json(path, doc)
+    except (OSError, ValueError):
+        return
 
 
 def _last_json(out: str) -> dict[str, Any] | None:

@@ -17,7 +17,9 @@ For 99.9 % over 30 d this reproduces the table: 14.4× for 1 h ≙ 2 %, 6× for 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 from chaosrunner.slo.catalog import Scope, Slo, promql_duration, render
 from chaosrunner.slo.source import SliSource, SliUnavailable
@@ -114,3 +116,96 @@ def remaining_budget(source: SliSource, slo: Slo, scope: Scope | None = None) ->
     if total <= 0:
         raise NoTraffic("no traffic recorded in the SLO window")
     return budget_remaining(max(0.0, bad) / total, slo.objective)
+
+
+# ------------------------------------------------------------------------------- chaos spend per month
+
+DEFAULT_CHAOS_CEILING = 0.20
+"""The practice's ceiling: at most 20 % of a month's error budget may be spent by chaos."""
+
+
+@dataclass
+class ChaosSpend:
+    """The error budget used by chaos runs in one calendar month, up to an instant.
+
+    ``used`` sums each run's spend (a run's spend is its worst guarded SLO's, so the sum is the
+    conservative side for any one SLO). Runs that injected something but whose spend is unknown
+    (unguarded, or the guard had no figure) make ``used`` a lower bound: ``unknown`` says how many.
+    """
+
+    month: str  # "2026-11" in the zone the month was cut in
+    used: float
+    runs: int
+    unknown: int
+    ceiling: float | None
+
+    @property
+    def lower_bound(self) -> bool:
+        return self.unknown > 0
+
+    @property
+    def within_ceiling(self) -> bool | None:
+        """True/False against the ceiling; None when over-or-under cannot be told (a lower bound under it)."""
+        if self.ceiling is None:
+            return None
+        if self.used > self.ceiling:
+            return False
+        return None if self.lower_bound else True
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "month": self.month,
+            "used": self.used,
+            "runs": self.runs,
+            "unknown": self.unknown,
+            "ceiling": self.ceiling,
+            "within_ceiling": self.within_ceiling,
+        }
+
+
+def chaos_spend_month_to_date(
+    runs: Iterable[tuple[datetime, float | None]],
+    as_of: datetime,
+    *,
+    tz: tzinfo = UTC,
+    ceiling: float | None = DEFAULT_CHAOS_CEILING,
+) -> ChaosSpend:
+    """Budget used by chaos from the start of ``as_of``'s month (in ``tz``) up to ``as_of`` inclusive.
+    ``runs``: (start, budget spent or None when unknown) of every run that injected something."""
+    local = as_of.astimezone(tz)
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = 0.0
+    n = unknown = 0
+    for t, spent in runs:
+        if not start <= t.astimezone(tz) <= local:
+            continue
+        n += 1
+        if spent is None or not math.isfinite(spent):
+            unknown += 1
+        else:
+            used += max(0.0, spent)
+    return ChaosSpend(f"{start:%Y-%m}", used, n, unknown, ceiling)
+
+
+HISTORY_STEPS = 720  # steps of the coverage subquery: 1 h each for a 30-day SLO window
+MIN_HISTORY_COVERAGE = 0.9
+
+
+def history_coverage(source: SliSource, slo: Slo, scope: Scope | None = None) -> float:
+    """Share of ``slo``'s window for which Prometheus holds traffic data: the SLO's total-rate query
+    evaluated at :data:`HISTORY_STEPS` steps over the window (one subquery), steps with data ÷ steps.
+    A remaining budget read over 7 minutes of a 30-day window is the last 7 minutes' burn, not the
+    month's budget: below :data:`MIN_HISTORY_COVERAGE` the remaining budget is *unknown*.
+    Raises :class:`SliUnavailable` when it cannot be read."""
+    scope = scope or Scope("service")
+    _bad_t, total_t = slo.sli.rate_queries()
+    step_s = max(60.0, slo.window / HISTORY_STEPS)
+    step = promql_duration(step_s)
+    inner = render(total_t, slo, scope, step)
+    try:
+        steps = source.scalar(f"count_over_time(({inner})[{promql_duration(slo.window)}:{step}])")
+    except SliUnavailable as e:
+        if e.kind == "empty":  # not one step of the window has data (a Prometheus younger than a step)
+            return 0.0
+        raise
+    return max(0.0, min(1.0, steps * step_s / slo.window))

@@ -106,6 +106,20 @@ class PrometheusSource:
             raise NotANumber(f"{promql!r} is {total}")
         return total
 
+    def series(self, promql: str) -> list[tuple[float, float]]:
+        """(timestamp, value) points of a range-vector query (e.g. a subquery ``(expr)[60s:1s]``), summed
+        across series per timestamp, NaN/Inf dropped; raises the typed errors above."""
+        out: dict[float, float] = {}
+        for series in self.query(promql):
+            for point in series.get("values") or [] if isinstance(series, dict) else []:
+                try:
+                    ts, v = float(point[0]), float(point[1])
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if math.isfinite(v):
+                    out[ts] = out.get(ts, 0.0) + v
+        return sorted(out.items())
+
     def healthy(self) -> bool:
         """``/-/healthy`` answers 200 within the timeout."""
         try:

@@ -62,7 +62,9 @@ def experiment(
         assert estate is not None
         ext["slo_guard"] = {
             "interval": "500ms", "baseline_window": "5s", "catalog": [str(estate.catalog_path)],
-            "prometheus": estate.prometheus.url, "recovery_deadline": "60s", **slo_guard,
+            "prometheus": estate.prometheus.url, "recovery_deadline": "60s",
+            "budget_gate": False,  # these tests are about the guard; the gate tests set one explicitly
+            **slo_guard,
         }
     doc = {"title": f"guarded {name}", "description": "guard end-to-end test", "method": method,
            "rollbacks": rollbacks, "extensions": [ext]}

@@ -59,7 +59,7 @@ def test_trend_groups_by_experiment_and_iso_week() -> None:
         summary(J.passed(J.BASE - timedelta(weeks=20), exp=2, seed=6)),  # outside the window
     ]
     t = compute_trend(runs, as_of, weeks=8)
-    assert [e.experiment for e in t.experiments] == [J.EXPERIMENTS[0][0], J.EXPERIMENTS[1][0]]
+    assert [e.experiment for e in t.experiments] == [J.EXPERIMENTS[0][1], J.EXPERIMENTS[1][1]]  # identity, not path
     monday = t.experiments[0]
     assert [w.week for w in monday.weeks] == [
         iso_week(J.BASE - timedelta(days=14)),
@@ -70,7 +70,7 @@ def test_trend_groups_by_experiment_and_iso_week() -> None:
     tuesday = t.experiments[1]
     assert tuesday.runs == 2 and tuesday.scored == 1  # the refused run is counted, not scored
     assert t.overall == pytest.approx((monday.score + tuesday.score) / 2, abs=0.05)
-    assert [e.experiment for e in compute_trend(runs, as_of, experiment="latency").experiments] == [J.EXPERIMENTS[1][0]]
+    assert [e.experiment for e in compute_trend(runs, as_of, experiment="latency").experiments] == [J.EXPERIMENTS[1][1]]
 
 
 def test_recent_results_weigh_more() -> None:

@@ -181,7 +181,7 @@ def test_signal_mid_activity_aborts_rolls_back_exit_3(tmp_path: Path, sig: signa
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, err
-    assert json.loads(out)["verdict"] == "aborted"
+    assert json.loads(out)["verdict"] == "interrupted"  # an operator stopped it: exit 3, not scored
     assert lines(tmp_path / "trace") == ["inject"]
     assert lines(tmp_path / "rolled-back") == ["undo"]
     journal = only_journal(root)

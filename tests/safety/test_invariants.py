@@ -167,7 +167,8 @@ def guarded(prometheus: FakePrometheus, tmp_path: Path) -> dict[str, Any]:
     return {
         "blast_radius": {"services": ["svc"]},
         "slo_guard": {"slos": ["svc-availability"], "interval": "250ms", "baseline_window": "1s",
-                      "catalog": [str(catalog)], "prometheus": prometheus.url, "out_of_scope": False},
+                      "catalog": [str(catalog)], "prometheus": prometheus.url, "out_of_scope": False,
+                      "budget_gate": False},  # the guard is under test, not the (default-on) budget gate
     }
 
 

@@ -60,6 +60,7 @@ def test_prometheus_killed_mid_run_aborts_and_rolls_back(estate: ServiceEstate, 
                     "interval": "500ms",
                     "unavailable_after": 3,
                     "out_of_scope": False,
+                    "budget_gate": False,  # the guard is under test, not the (default-on) budget gate
                     "catalog": [str(estate.catalog_path)],
                     "prometheus": estate.prometheus.url,
                 },

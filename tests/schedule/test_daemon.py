@@ -161,7 +161,7 @@ def test_sigterm_lets_the_running_experiment_roll_back(tmp_path, write_calendar,
         assert d.mp.proc.returncode == 0  # type: ignore[union-attr]
     lines = marker_lines(marker)
     assert any(x.startswith("rollback-e ") for x in lines), lines
-    aborted = [j for j in journals(private_state["journals"]) if j["chaosrunner"]["verdict"] == "aborted"]
+    aborted = [j for j in journals(private_state["journals"]) if j["chaosrunner"]["verdict"] == "interrupted"]
     assert len(aborted) == 1 and aborted[0]["chaosrunner"]["calendar_entry"] == "e"
     assert len(method_runs(marker)) == 1
 
@@ -202,7 +202,7 @@ def test_restricted_window_halts_a_running_experiment(tmp_path, write_calendar, 
     assert res.exit_code == 3 and "restricted window release began" in res.detail
     assert any(x.startswith("rollback-e ") for x in marker_lines(marker))
     (journal,) = journals(private_state["journals"])
-    assert journal["chaosrunner"]["verdict"] == "aborted"
+    assert journal["chaosrunner"]["verdict"] == "interrupted"  # the daemon stopped it: not scored
 
 
 @pytest.mark.parametrize("setup, code, reason", [
@@ -305,7 +305,7 @@ def test_hard_timeout_terminates_the_run_which_rolls_back(tmp_path, write_calend
     assert time.monotonic() - started < 60  # not the 120 s hold
     assert any(x.startswith("rollback-e ") for x in marker_lines(marker))
     (journal,) = journals(private_state["journals"])
-    assert journal["chaosrunner"]["verdict"] == "aborted"
+    assert journal["chaosrunner"]["verdict"] == "interrupted"  # the daemon stopped it: not scored
     assert res.journal == str(next(private_state["journals"].rglob("*.json")))
 
 

@@ -1,0 +1,93 @@
+"""The recovery watch, without servers: it keeps its readings as ``phase: recovery`` samples (the
+journal's recovery window), requires ``recovery_sustain``, and after an abort gives up on a dead source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from chaosrunner.core.clock import FakeClock
+from chaosrunner.experiment.spec import SloGuardSpec
+from chaosrunner.guard.sampler import Guard
+from chaosrunner.inventory.base import Target
+from chaosrunner.slo.catalog import SloCatalog, parse_catalog
+from chaosrunner.slo.prometheus import PrometheusUnreachable
+
+CATALOG = {
+    "slos": [
+        {
+            "name": "shop-availability",
+            "service": "shop",
+            "objective": "99%",
+            "window": "30d",
+            "sli": {
+                "type": "error_ratio",
+                "bad": "sum(rate(bad{ {{selector}} }[{{window}}]))",
+                "total": "sum(rate(total{ {{selector}} }[{{window}}]))",
+            },
+        }
+    ]
+}
+
+
+class ScriptedSource:
+    """Error ratio per poll from a script; every total read moves the fake clock one second."""
+
+    def __init__(self, clock: FakeClock, ratios: list[float | None]) -> None:
+        self.clock = clock
+        self.ratios: Iterator[float | None] = iter(ratios)
+        self.current: float | None = 0.0
+
+    def scalar(self, promql: str) -> float:
+        if promql.startswith("sum(rate(bad"):
+            self.current = next(self.ratios, 0.0)
+            if self.current is None:
+                raise PrometheusUnreachable("connection refused")
+            return self.current * 100
+        self.clock.advance(1.0)
+        return 100.0
+
+
+def guard(ratios: list[float | None], **spec: object) -> tuple[Guard, FakeClock]:
+    c = parse_catalog(CATALOG, "probes/test.yaml")
+    catalog = SloCatalog(slos={s.name: s for s in c.slos}, probes={})
+    clock = FakeClock(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    g = Guard(
+        SloGuardSpec(slos=["shop-availability"], interval=0.05, **spec),  # type: ignore[arg-type]
+        None,
+        [Target(id="shop-1", service="shop")],  # no zone or region: one "in" scope, the whole service
+        catalog,
+        ScriptedSource(clock, ratios),
+        clock=clock,
+    )
+    return g, clock
+
+
+def test_recovery_readings_are_kept_as_recovery_samples() -> None:
+    g, _ = guard([0.5, 0.5, 0.001])
+    r = g.wait_recovery(60)
+    assert r.recovered and r.seconds == 3.0  # each poll takes 1 s of the fake clock
+    phases = [s.get("phase") for s in g.summary()["samples"]]
+    assert phases == ["recovery"] * 3
+    assert g.summary()["samples"][0]["slos"]["shop-availability"]["burn_rate"] == 50.0
+
+
+def test_recovery_must_hold_for_the_sustain_window() -> None:
+    g, _ = guard([0.5, 0.001, 0.5, 0.001, 0.001, 0.001, 0.001], recovery_sustain="3s")
+    r = g.wait_recovery(60)
+    assert r.recovered and r.seconds == 4.0  # the blip at poll 3 restarted the stretch (polls end at 1, 2, 3 … s)
+
+
+def test_after_an_abort_a_dead_source_ends_the_watch_as_unknown() -> None:
+    g, _ = guard([None] * 100, unavailable_after=3)
+    r = g.wait_recovery(1800, after_abort=True)
+    assert not r.recovered and r.reason.startswith("recovery unknown: SLI source unreachable")
+    assert len(g.summary()["samples"]) == 3
+
+
+def test_a_remaining_budget_over_minutes_of_a_30_day_window_is_unknown() -> None:
+    g, _ = guard([0.001] * 10)
+    g._baseline()  # the scripted Prometheus answers 100 steps of 1 h with data: 13.9 % of 30 days
+    budget = g.summary()["budget"]
+    assert budget["before"] is None and budget["after"] is None  # not 1 − the last minutes' burn
+    assert budget["history_short"] == "shop-availability: Prometheus holds 13.9 % of the 30d SLO window"
