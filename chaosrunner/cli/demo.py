@@ -20,7 +20,7 @@ from typing import Any
 from chaosrunner.calendar.model import load_calendar
 from chaosrunner.core.storage import journal_dir
 from chaosrunner.core.validation import InvalidInput
-from chaosrunner.journal import resilience
+from chaosrunner.journal import objectives, resilience
 from chaosrunner.journal.store import list_journals, load_journal
 from chaosrunner.journal.summary import JournalSummary
 from chaosrunner.report.formatting import fmt_seconds
@@ -46,7 +46,7 @@ def measured_vs_target(journal_path: str | None, store: list[JournalSummary] | N
         "not-restored": "RTO: not restored",
     }.get(rec.status, "RTO unknown")
     spend = chaos_spend_for(loaded.summary, store) if store is not None else None
-    checks = resilience.objective_checks(loaded.journal, chaos_spend=spend)
+    checks = objectives.objective_checks(loaded.journal, chaos_spend=spend)
     view = run_view(loaded, chaos_spend=spend)
     return {"figure": figure, "targets": [c.to_json() for c in checks], "headline": view.headline}
 

@@ -162,7 +162,8 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.experiment.loader import check_substituted, load_experiment_source
         from chaosrunner.experiment.variables import load_variables
-        from chaosrunner.run.runner import RunOptions, run_experiment
+        from chaosrunner.run.runner import run_experiment
+        from chaosrunner.run.state import RunOptions
         from chaosrunner.run.toolkit import DRY_MODES, ROLLBACK_STRATEGIES, ToolkitOptions
 
         if trigger not in TRIGGERS:

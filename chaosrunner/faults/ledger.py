@@ -42,7 +42,6 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENTRY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 OUTCOMES = ("undone", "expired", "undo-failed")
 ROLLBACKS_UNDO = "chaosrunner-rollbacks"
-RUN_LEVEL_FAULT = "experiment"  # the entry the runner opens for the whole run: "replay its rollbacks"
 
 
 def _now_iso(now: float | None = None) -> str:

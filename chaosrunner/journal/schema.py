@@ -30,6 +30,10 @@ from chaosrunner.core.verdict import ORDER, Verdict, exit_code
 FORMAT = 1  # chaosrunner.format: bumped when a reader could misread an older section
 SECTION = "chaosrunner"  # the key of chaosrunner's section in a Chaos Toolkit journal
 
+RUN_LEVEL_FAULT = "experiment"
+"""The ledger entry the runner opens for the whole run ('replay its rollbacks'): in ``chaosrunner.ledger``
+it is not an injection of its own."""
+
 
 def _iso_time(value: str) -> str:
     try:

@@ -15,7 +15,7 @@ from typing import Any
 from chaosrunner.core.ids import try_time
 from chaosrunner.core.units import parse_duration
 from chaosrunner.core.verdict import Verdict, activity_failed, decide
-from chaosrunner.journal import resilience
+from chaosrunner.journal import objectives, resilience
 from chaosrunner.journal.resilience import extension_block
 from chaosrunner.journal.schema import Journal, Timings
 
@@ -194,7 +194,7 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
     timings = s.timings or Timings()
     verdict_s = s.verdict or (Verdict.RUNNING.value if not s.complete else decide(ctk_document(j))[0].value)
     recovery = resilience.client_recovery(j)
-    checks = [c for c in resilience.objective_checks(j) if c.key != "monthly_budget_use"]
+    checks = [c for c in objectives.objective_checks(j) if c.key != "monthly_budget_use"]
     return JournalSummary(
         run_id=s.run_id or path.stem,
         path=str(path),
@@ -227,5 +227,5 @@ def summarize(j: Journal, path: Path) -> JournalSummary:
         interrupted=verdict_s == Verdict.INTERRUPTED,
         slos=",".join(resilience.guarded_slos(j)),
         slos_breached=",".join(resilience.breached_slos(j)),
-        critical_slos=",".join(o.critical_slos) if (o := resilience.objectives(j)) is not None else "",
+        critical_slos=",".join(o.critical_slos) if (o := objectives.objectives(j)) is not None else "",
     )

@@ -14,8 +14,8 @@ from typing import Any
 
 from chaosrunner.core import verdict as verdicts
 from chaosrunner.core.ids import try_time
-from chaosrunner.journal import resilience
-from chaosrunner.journal.resilience import ObjectiveCheck
+from chaosrunner.journal import objectives, resilience
+from chaosrunner.journal.objectives import ObjectiveCheck
 from chaosrunner.journal.schema import Journal
 from chaosrunner.journal.store import LoadedJournal
 from chaosrunner.journal.summary import JournalSummary, activity_errors, extension_block
@@ -257,7 +257,7 @@ def run_view(loaded: LoadedJournal, *, chaos_spend: ChaosSpend | None = None, tz
                 for c in s.preflight.checks
             ]
     target_cols, targets = _targets(j)
-    checks = resilience.objective_checks(j, chaos_spend=chaos_spend)
+    checks = objectives.objective_checks(j, chaos_spend=chaos_spend)
     reason = summary.reason
     if s is not None and s.abort and s.abort.reason and not reason:
         reason = s.abort.reason
