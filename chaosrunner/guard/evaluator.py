@@ -27,6 +27,7 @@ class Reading:
     total_rate: float | None = None
     error: str | None = None
     quantile_s: float | None = None
+    source_failed: bool = False  # the error is the source's failure, not an answer without a value
 
     @property
     def ratio(self) -> float | None:

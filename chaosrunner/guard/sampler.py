@@ -151,7 +151,7 @@ class Guard:
         out = []
         for q in queries:
             if from_prev is not None:
-                out.append(Reading(q.slo, q.scope, error=from_prev))
+                out.append(Reading(q.slo, q.scope, error=from_prev, source_failed=True))
                 continue
             try:
                 bad = self.source.scalar(q.bad)
@@ -164,7 +164,7 @@ class Guard:
                         quant = None
                 out.append(Reading(q.slo, q.scope, bad_rate=bad, total_rate=total, quantile_s=quant))
             except SliUnavailable as e:
-                out.append(Reading(q.slo, q.scope, error=f"{e.kind}: {e}"))
+                out.append(Reading(q.slo, q.scope, error=f"{e.kind}: {e}", source_failed=e.source_failed))
                 if e.kind == "unreachable":
                     from_prev = f"{e.kind}: {e}"
         return out
@@ -357,11 +357,13 @@ class Guard:
                 return
 
     # -- after the method ----------------------------------------------------------------------
-    def recovered_now(self) -> tuple[bool, str]:
+    def recovered_now(self) -> tuple[bool, str, bool]:
         """One recovery sample: every scope with data is within objective (burn ≤ 1) and every
         in-scope SLO has data. The readings are kept as a ``phase: recovery`` guard sample (the
-        recovery window of the journal's SLI series, docs/glossary.md)."""
+        recovery window of the journal's SLI series, docs/glossary.md). The third value: an in-scope
+        reading failed at the source (unreachable, malformed answer, bad query)."""
         readings = self._read(self.queries)
+        source_failed = any(r.source_failed and scope_kind(r.scope) == "in" for r in readings)
         problems = []
         slos: dict[str, Any] = {}
         for r in readings:
@@ -390,7 +392,7 @@ class Guard:
         }
         with self._lock:
             self.samples.append(sample)
-        return (not problems), "; ".join(problems)
+        return (not problems), "; ".join(problems), source_failed
 
     def wait_recovery(self, deadline_s: float | None = None, *, after_abort: bool = False) -> RecoveryResult:
         """Poll every ``interval`` until SLOs are back within objective and stay there for
@@ -398,17 +400,17 @@ class Guard:
         ``seconds`` counts from this call to the first poll of the sustained stretch.
 
         ``after_abort``: the run was aborted — the watch measures the recovery (it decides nothing), and
-        gives up after ``unavailable_after`` polls in a row without in-scope data from an unreachable
-        source (a dead Prometheus cannot tell, and must not hold the run for the whole deadline)."""
+        gives up after ``unavailable_after`` polls in a row in which the source failed for an in-scope
+        SLO (a dead or garbled Prometheus cannot tell, and must not hold the run for the whole deadline)."""
         deadline_s = self.spec.recovery_deadline if deadline_s is None else deadline_s
         sustain = self.spec.recovery_sustain
         t0 = self.clock.monotonic()
         last = "not sampled"
         good_since: float | None = None
-        unreachable = 0
+        failing = 0
         waiter = threading.Event()
         while True:
-            ok, why = self.recovered_now()
+            ok, why, source_failed = self.recovered_now()
             waited = self.clock.monotonic() - t0
             if ok:
                 good_since = waited if good_since is None else good_since
@@ -419,13 +421,13 @@ class Guard:
                         "SLOs back within objective" + (f", held {sustain:g}s" if sustain else ""),
                     )
                     return self.recovery
-                unreachable = 0
+                failing = 0
             else:
                 good_since = None
                 last = why
-                unreachable = unreachable + 1 if "unreachable" in why else 0
-                if after_abort and unreachable >= self.spec.unavailable_after:
-                    self.recovery = RecoveryResult(False, None, f"recovery unknown: SLI source unreachable: {last}")
+                failing = failing + 1 if source_failed else 0
+                if after_abort and failing >= self.spec.unavailable_after:
+                    self.recovery = RecoveryResult(False, None, f"recovery unknown: the SLI source failed: {last}")
                     return self.recovery
             if waited >= deadline_s:
                 self.recovery = RecoveryResult(False, None, f"not recovered within {deadline_s:g}s: {last}")

@@ -2,7 +2,7 @@
 
 Each experiment runs as its own child process (``chaosrunner run EXP --trigger gameday --json``):
 Chaos Toolkit keeps module-level state, so one experiment per process. The plan stops at the first
-run that was **aborted** (exit 3) unless ``keep_going``; it *always* stops after a
+run that was **aborted** or **interrupted** (exit 3) unless ``keep_going``; it *always* stops after a
 **rollback-failed** run (exit 5: a fault may still be in place - running more chaos on top of it is
 not a game, it is an incident). Refused, failed and deviated runs do not stop the plan: they are
 findings.
@@ -42,7 +42,7 @@ from chaosrunner.core.verdict import VERDICT_BY_EXIT
 from chaosrunner.sandbox.processes import stop_group
 
 STOP_ALWAYS = {5: "rollback failed: a fault may still be in place"}
-STOP_UNLESS_KEEP_GOING = {3: "aborted"}
+STOP_UNLESS_KEEP_GOING = {3}  # aborted or interrupted
 
 
 class PlanStep(BaseModel):
@@ -110,7 +110,7 @@ def plan_from_calendar(calendar: Calendar) -> GameDayPlan:
 class StepResult:
     index: int
     experiment: str
-    verdict: str  # passed | deviated | failed | aborted | refused | rollback-failed | invalid | not-run
+    verdict: str  # passed | deviated | failed | aborted | interrupted | refused | rollback-failed | invalid | not-run
     exit_code: int | None
     reason: str = ""
     run_id: str | None = None
@@ -208,7 +208,7 @@ def run_plan(plan: GameDayPlan, *, keep_going: bool | None = None, python: str =
         if rc in STOP_ALWAYS:
             res.stopped_early, res.stop_reason = True, f"step {i + 1}: {STOP_ALWAYS[rc]}"
         elif rc in STOP_UNLESS_KEEP_GOING and not keep:
-            res.stopped_early, res.stop_reason = True, f"step {i + 1}: {STOP_UNLESS_KEEP_GOING[rc]}"
+            res.stopped_early, res.stop_reason = True, f"step {i + 1}: {sr.verdict}"
     res.ended_at = datetime.now(UTC).isoformat(timespec="seconds")
     return res
 

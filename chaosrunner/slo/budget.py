@@ -101,6 +101,7 @@ class NoTraffic(SliUnavailable):
     """The SLO window holds no requests, so no share of its budget can be computed."""
 
     kind = "no traffic"
+    source_failed = False
 
 
 def remaining_budget(source: SliSource, slo: Slo, scope: Scope | None = None) -> float:

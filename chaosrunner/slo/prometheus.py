@@ -28,10 +28,12 @@ class PrometheusUnreachable(SliUnavailable):
 
 class EmptyResult(SliUnavailable):
     kind = "empty"
+    source_failed = False
 
 
 class NotANumber(SliUnavailable):
     kind = "nan"
+    source_failed = False
 
 
 class BadQuery(SliUnavailable):

@@ -14,6 +14,9 @@ class SliUnavailable(Exception):
     """No usable SLI value (server unreachable, empty result, NaN, bad query). The guard fails closed."""
 
     kind = "unavailable"
+    source_failed = True
+    """The source itself failed (unreachable, malformed answer, bad query) — as opposed to an answer
+    that says "no value" (no traffic, NaN). Watches that only measure give up on a failed source."""
 
 
 class SliSource(Protocol):

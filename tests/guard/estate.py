@@ -96,6 +96,17 @@ class ServiceEstate:
     def reset(self) -> dict[str, Any]:
         return post(f"{self.service_url}/reset", {})
 
+    def hold_history(self, window_s: int, timeout: float = 60.0) -> None:
+        """Wait until Prometheus has scraped the service (every 1 s) for the whole last ``window_s``
+        seconds: a baseline read over that window then has a point per second, however young the estate."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            res = self.prometheus.query(f'count_over_time(up{{job="svc"}}[{window_s}s])')
+            if res and float(res[0]["value"][1]) >= window_s - 2:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"prometheus did not hold {window_s}s of scrapes")
+
     def stop(self) -> None:
         try:
             self.prometheus.stop()

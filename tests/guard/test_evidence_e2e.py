@@ -28,6 +28,7 @@ def test_an_aborted_run_is_watched_until_clients_are_served_again(estate: Servic
             "baseline_window": "20s",
         },
     )
+    estate.hold_history(20)  # the baseline window: a young estate would hold only its first seconds
     code, result = run(path)
     doc = journal(result)
     cr = doc["chaosrunner"]

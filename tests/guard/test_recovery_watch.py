@@ -11,7 +11,7 @@ from chaosrunner.experiment.spec import SloGuardSpec
 from chaosrunner.guard.sampler import Guard
 from chaosrunner.inventory.base import Target
 from chaosrunner.slo.catalog import SloCatalog, parse_catalog
-from chaosrunner.slo.prometheus import PrometheusUnreachable
+from chaosrunner.slo.prometheus import EmptyResult, MalformedAnswer, PrometheusUnreachable
 
 CATALOG = {
     "slos": [
@@ -33,22 +33,25 @@ CATALOG = {
 class ScriptedSource:
     """Error ratio per poll from a script; every total read moves the fake clock one second."""
 
-    def __init__(self, clock: FakeClock, ratios: list[float | None]) -> None:
+    FAILURES = {None: PrometheusUnreachable("connection refused"),
+                "malformed": MalformedAnswer("answered NoneType"), "empty": EmptyResult("no series")}
+
+    def __init__(self, clock: FakeClock, ratios: list[float | str | None]) -> None:
         self.clock = clock
-        self.ratios: Iterator[float | None] = iter(ratios)
-        self.current: float | None = 0.0
+        self.ratios: Iterator[float | str | None] = iter(ratios)
 
     def scalar(self, promql: str) -> float:
         if promql.startswith("sum(rate(bad"):
-            self.current = next(self.ratios, 0.0)
-            if self.current is None:
-                raise PrometheusUnreachable("connection refused")
-            return self.current * 100
+            current = next(self.ratios, 0.0)
+            if current is None or isinstance(current, str):
+                self.clock.advance(1.0)
+                raise self.FAILURES[current]
+            return current * 100
         self.clock.advance(1.0)
         return 100.0
 
 
-def guard(ratios: list[float | None], **spec: object) -> tuple[Guard, FakeClock]:
+def guard(ratios: list[float | str | None], **spec: object) -> tuple[Guard, FakeClock]:
     c = parse_catalog(CATALOG, "probes/test.yaml")
     catalog = SloCatalog(slos={s.name: s for s in c.slos}, probes={})
     clock = FakeClock(datetime(2026, 12, 1, 12, tzinfo=UTC))
@@ -81,8 +84,24 @@ def test_recovery_must_hold_for_the_sustain_window() -> None:
 def test_after_an_abort_a_dead_source_ends_the_watch_as_unknown() -> None:
     g, _ = guard([None] * 100, unavailable_after=3)
     r = g.wait_recovery(1800, after_abort=True)
-    assert not r.recovered and r.reason.startswith("recovery unknown: SLI source unreachable")
+    assert not r.recovered and r.reason.startswith("recovery unknown: the SLI source failed: shop-availability")
+    assert "unreachable" in r.reason
     assert len(g.summary()["samples"]) == 3
+
+
+def test_after_an_abort_a_source_answering_garbage_ends_the_watch_as_unknown() -> None:
+    """Prometheus answering ``result: null`` is as blind as a dead one: the watch must not hold the run
+    for the whole recovery deadline (it did: 30 minutes)."""
+    g, _ = guard(["malformed"] * 100, unavailable_after=3)
+    r = g.wait_recovery(60, after_abort=True)
+    assert not r.recovered and "malformed" in r.reason
+    assert len(g.summary()["samples"]) == 3
+
+
+def test_no_traffic_is_not_a_failed_source_the_watch_keeps_waiting() -> None:
+    g, _ = guard(["empty"] * 6 + [0.001], unavailable_after=3)
+    r = g.wait_recovery(60, after_abort=True)
+    assert r.recovered and len(g.summary()["samples"]) == 7
 
 
 def test_a_remaining_budget_over_minutes_of_a_30_day_window_is_unknown() -> None:

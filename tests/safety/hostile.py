@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -112,44 +111,37 @@ class Measured:
 
 
 def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout_s: float = 120.0) -> Measured:
-    """``chaosrunner ARGS`` as a child in ``cwd``; its own peak RSS and CPU come from ``wait4`` (the
-    rusage of that child alone, unlike ``getrusage(RUSAGE_CHILDREN)`` which is the max over every child
-    this process ever reaped). Killed after ``timeout_s``."""
+    """``chaosrunner ARGS`` in ``cwd``, through ``measure_child.py`` so that the peak RSS and CPU are the
+    command's own (``wait4`` on a child forked from a small launcher, not from this process: see there).
+    The launcher's process group is killed after ``timeout_s``."""
     env = dict(env)
     env["PYTHONPATH"] = os.pathsep.join([str(ACTIVITIES), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (CHILD_ADDRESS_SPACE, CHILD_ADDRESS_SPACE))
-
-    out, err = cwd / ".child.out", cwd / ".child.err"
+    out, err, usage_file = cwd / ".child.out", cwd / ".child.err", cwd / ".child.usage.json"
+    usage_file.unlink(missing_ok=True)
+    launcher = [sys.executable, str(HERE / "measure_child.py"), str(usage_file), str(CHILD_ADDRESS_SPACE)]
     t0 = time.monotonic()
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chaosrunner", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            stdout=fo, stderr=fe, preexec_fn=limit, start_new_session=True,
+            [*launcher, sys.executable, "-m", "chaosrunner", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=fo, stderr=fe, start_new_session=True,
         )
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout_s:
-                timed_out = True
-                os.killpg(proc.pid, 9)
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
-    try:
-        os.killpg(proc.pid, 9)  # a watchdog the child may have left behind
-    except ProcessLookupError:
-        pass
+        try:
+            proc.wait(timeout=timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        try:
+            os.killpg(proc.pid, 9)  # the command on a timeout, or a watchdog it may have left behind
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    usage = json.loads(usage_file.read_text()) if usage_file.exists() else {}
     return Measured(
-        returncode=proc.returncode,
+        returncode=int(usage.get("returncode", -9)),
         stdout=out.read_text(errors="replace"),
         stderr=err.read_text(errors="replace"),
-        max_rss_mb=usage.ru_maxrss / 1024,
-        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.get("max_rss_kb", 0) / 1024,
+        cpu_s=float(usage.get("cpu_s", 0.0)),
         wall_s=time.monotonic() - t0,
         timed_out=timed_out,
     )

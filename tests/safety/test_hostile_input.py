@@ -201,3 +201,15 @@ def test_a_sane_var_still_runs(workdir: Path, tmp_path: Path) -> None:
     result = chaosrunner(workdir, "run", str(exp), "--var", "p=0.1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (workdir / MARKS).read_text().splitlines() == ["x", "waited"]
+
+
+def test_the_measured_peak_is_the_childs_own_not_this_processs(workdir: Path) -> None:
+    """A pytest worker that has grown past the limit must not fail every RSS assert above (it did in CI:
+    245 MB "peak" for a 40 MB child forked from a 245 MB worker)."""
+    ballast = bytearray(400 * 1024 * 1024)  # touched: resident in this process
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    result = chaosrunner(workdir, "--version")
+    assert result.returncode == 0, result.stderr
+    assert 5 < result.max_rss_mb < 150, f"peak RSS {result.max_rss_mb:.0f} MB"
+    del ballast
