@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Real servers the sandbox and the tests run (Debian packages; nothing is started by installing them).
-APT_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway postgresql haproxy stress-ng chromium chromium-driver procps util-linux pandoc
+APT_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway postgresql haproxy stress-ng chromium chromium-driver procps util-linux pandoc libcairo2
 PYTEST_ARGS ?=
 # Independent tests run in parallel, one worker per core (each test starts its own servers on free ports).
 PYTEST_WORKERS ?= auto
@@ -17,6 +17,7 @@ system-deps:
 	@missing=""; \
 	for c in prometheus prometheus-alertmanager prometheus-pushgateway haproxy stress-ng chromium chromedriver taskset pandoc; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
+	compgen -G '/usr/lib/*/libcairo.so.2' >/dev/null || missing="$$missing libcairo2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "missing:$$missing — installing Debian packages: $(APT_PACKAGES)"; \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -18,7 +18,7 @@ from chaosrunner.faults import runs
 from chaosrunner.faults.ledger import Ledger, owner_alive
 from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
 from chaosrunner.journal.layout import existing_journal_path
-from chaosrunner.journal.schema import close_ctk, final_fields
+from chaosrunner.journal.schema import close_ctk, close_cut_entries, final_fields
 
 
 def journal_path_for(run_id: str, *, state: Path | None = None, journals: Path | None = None) -> Path | None:
@@ -68,7 +68,7 @@ def mark_journal(
     except ValueError:
         duration = 0.0
     journal = close_ctk(  # every Chaos Toolkit key, as a run chaoslib never finished
-        journal,
+        close_cut_entries(journal, reason),
         experiment={"title": cr.get("experiment_title") or run_id},
         status="interrupted",
         start=started_at or ended_at,

@@ -17,12 +17,14 @@ SLIs, budgets and allowances are ratios (0.01 = 1 %), burn rates multiples of th
 from __future__ import annotations
 
 import operator
+import platform
 from collections.abc import Iterable, Mapping
-from functools import reduce
+from functools import cache, reduce
+from importlib.metadata import PackageNotFoundError, version
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from chaosrunner.core.ids import RUN_ID_FORMAT, is_run_id, parse_time
 from chaosrunner.core.verdict import ORDER, Verdict, exit_code
@@ -206,6 +208,9 @@ class CtkRun(_Lenient):
 class Journal(_Lenient):
     """A Chaos Toolkit journal plus the optional ``chaosrunner`` section."""
 
+    chaoslib_version: str | None = Field(default=None, alias="chaoslib-version")
+    platform: str | None = None
+    node: str | None = None
     experiment: dict[str, Any] | None = None
     status: str | None = None
     start: IsoTime | None = None
@@ -339,11 +344,23 @@ def final_fields(verdict: Verdict, reason: str, ended_at: str) -> dict[str, Any]
     }
 
 
+@cache
+def ctk_origin() -> dict[str, str]:
+    """The keys ``chaos run`` opens every journal with: ``chaoslib-version``, ``platform``, ``node``
+    (tools such as chaostoolkit-reporting read them from every journal)."""
+    try:
+        lib = version("chaostoolkit-lib")
+    except PackageNotFoundError:
+        lib = "unknown"
+    return {"chaoslib-version": lib, "platform": platform.platform(), "node": platform.node()}
+
+
 def refusal_ctk(title: str, at: str, experiment: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The Chaos Toolkit part of a journal for a run that never started: status ``skipped``, nothing run,
     zero duration — what ``chaos run`` tools expect to find, with nothing in it to misread. ``experiment``
     (the document, when it was loaded) is recorded as ``chaos run`` records it."""
     return {
+        **ctk_origin(),
         "experiment": dict(experiment) if experiment is not None else {"title": title},
         "status": "skipped",
         "start": at,
@@ -372,7 +389,7 @@ def close_ctk(
     chaoslib handled it, an unexpected error): every key ``chaos run`` writes is present, what chaoslib
     already recorded is kept, and ``status`` (one of :data:`CTK_STATUSES`), ``end`` and ``duration``
     (seconds) are filled where chaoslib left them out."""
-    out = dict(ctk or {})
+    out = {**ctk_origin(), **(ctk or {})}
     out.setdefault("experiment", dict(experiment))
     out.setdefault("start", start)
     if out.get("status") not in CTK_STATUSES:
@@ -385,6 +402,29 @@ def close_ctk(
     out.setdefault("steady_states", {"before": None, "after": None, "during": []})
     out.setdefault("run", [])
     out.setdefault("rollbacks", [])
+    return out
+
+
+def close_cut_entries(ctk: Mapping[str, Any], why: str) -> dict[str, Any]:
+    """``ctk`` with every activity that an abort, a signal or a crash cut short given a status.
+
+    chaoslib appends an activity's entry before running it and sets ``status`` only when the provider
+    returns or raises ``ActivityFailed``; an interruption leaves ``start``/``end`` without ``status``.
+    A finished journal says what happened to each activity — and tools that read journals, such as
+    chaostoolkit-reporting, require it — so a cut entry is recorded as chaoslib records a failure:
+    ``status: failed`` with an ``exception`` naming the cut. Entries a control appended that are not
+    activities are left as they are."""
+    out = dict(ctk)
+    for key in ("run", "rollbacks"):
+        entries = out.get(key)
+        if not isinstance(entries, list):
+            continue
+        out[key] = [
+            {**e, "status": "failed", "exception": [f"chaosrunner: cut short before it finished ({why})"]}
+            if isinstance(e, Mapping) and isinstance(e.get("activity"), Mapping) and e.get("status") is None
+            else e
+            for e in entries
+        ]
     return out
 
 

@@ -22,7 +22,7 @@ from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.undo import rollbacks_undo
 from chaosrunner.guard.sampler import Guard
 from chaosrunner.guard.sentinel import Sentinel
-from chaosrunner.journal.schema import RUN_LEVEL_FAULT, final_fields, refusal_ctk
+from chaosrunner.journal.schema import RUN_LEVEL_FAULT, close_cut_entries, final_fields, refusal_ctk
 from chaosrunner.journal.writer import JournalWriter
 from chaosrunner.notify.metrics import RunMetrics, faults_of, push
 from chaosrunner.run.signals import AbortController
@@ -121,6 +121,8 @@ class Run:
         chaoslib (refused, invalid) gets the Chaos Toolkit keys of a skipped run."""
         if not self.writer.ctk:
             self.writer.ctk = refusal_ctk(self.experiment.title, self.writer.section["started_at"], self.experiment.doc)
+        else:
+            self.writer.ctk = close_cut_entries(self.writer.ctk, reason)
         self.writer.section.update(final_fields(verdict, reason, now_iso()))
         self.flush(durable=True)
         if self.options.journal_copy is not None:

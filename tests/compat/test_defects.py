@@ -30,7 +30,8 @@ def _mark(name: str, trace: Path, **extra: object) -> dict:
                          "arguments": {"trace": str(trace), "text": name}}}
 
 
-CTK_KEYS = ("experiment", "status", "start", "end", "duration", "deviated", "steady_states", "run", "rollbacks")
+CTK_KEYS = ("chaoslib-version", "platform", "node", "experiment", "status", "start", "end", "duration", "deviated",
+            "steady_states", "run", "rollbacks")
 
 
 # -- ref ------------------------------------------------------------------------------------------------
