@@ -16,7 +16,11 @@ def mark(trace: str, text: str) -> str:
 
 
 def slow_mark(trace: str, text: str, seconds: float) -> str:
-    time.sleep(seconds)
+    """Mark after ``seconds``, slept in 0.1 s steps as Python code that polls does (a timeout raised in
+    this thread lands between two steps; one long ``sleep`` in C would only see it when it returns)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(0.1, left))
     return mark(trace, text)
 
 

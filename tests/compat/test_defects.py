@@ -213,9 +213,12 @@ def test_background_timeout_still_bounds_a_background_activity(tmp_path: Path) -
             "arguments": {"trace": str(trace), "text": "bg", "seconds": 30}}}],
         "extensions": [{"name": "chaosrunner", "timeouts": {"background": "1s"}}],
     }
+    t0 = time.monotonic()
     ours = chaosrunner_run(_write(tmp_path / "e.yaml", doc), trace, tmp_path, timeout=60)
     assert ours.code == 1, ours.stderr
     assert "timed out after 1.0s" in ours.journal["chaosrunner"]["reason"]
+    assert time.monotonic() - t0 < 20, "the run waited for the 30 s activity instead of stopping it at 1 s"
+    assert not trace.exists() or "bg" not in trace.read_text().split()
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
