@@ -12,7 +12,7 @@ experiment × hit:
 * ``stop-runner``             — SIGSTOP the runner's group (the watchdog sees the heartbeat stale, kills, reverts);
 * ``stop-watchdog``           — SIGSTOP the watchdog (the run must finish and roll back by itself);
 * ``prometheus-stopped``      — SIGSTOP the sandbox's Prometheus (the guard must fail closed: abort, roll back);
-* ``store-full``              — fill the journal store (a 64 MiB tmpfs) to the last byte mid-run (the record
+* ``store-full``              — fill the journal store (a 256 MiB tmpfs) to the last byte mid-run (the record
   moves next to the ledger; the run goes on and rolls back) — needs root to mount; skipped otherwise.
 
 After each hit it polls the sandbox's *real* state until it is whole (``drivers.sandbox.state.
@@ -53,7 +53,7 @@ HITS = (
     "prometheus-stopped",
     "store-full",
 )
-STORE_BYTES = 64 * 1024 * 1024
+STORE_BYTES = 256 * 1024 * 1024
 
 
 def _own_stress(sandbox: Path) -> list[int]:
@@ -125,6 +125,7 @@ def _journal_after(home: Path, known: set[Path], limit_s: float) -> dict[str, ob
             except (OSError, ValueError, KeyError):
                 cr = {}
             seen = {"found": True, "complete": cr.get("complete"), "verdict": cr.get("verdict"),
+                    "reason": str(cr.get("reason") or "")[:300],
                     "recovered_by": cr.get("recovered_by"), "fallback": "fallback-journals" in str(new[-1])}
             if cr.get("complete") and cr.get("verdict"):
                 return seen
@@ -150,7 +151,7 @@ def _signal(procs: list[psutil.Process], sig: int) -> None:
 def _fill(store: Path) -> Path:
     """Fill the journal store's filesystem to the last byte; returns the filler."""
     filler = store / ".filler"
-    with open(filler, "wb") as f, suppress(OSError):
+    with suppress(OSError), open(filler, "wb") as f:  # open itself fails when the store is already full
         while True:
             f.write(b"\0" * 65536)
             f.flush()
@@ -330,6 +331,7 @@ def main() -> None:
             print(f"{i + 1:>3} {exp.name:30} {hit:25} {r['phase']:26} hit {r['hit_after_s']:6.2f}s → whole "
                   f"{r['steady_s'] if r['steady_s'] is not None else 'NOT within 10 s'}  journal "
                   f"{r['journal'].get('verdict')}{' (fallback)' if r['journal'].get('fallback') else ''}"
+                  f"{': ' + str(r['journal'].get('reason'))[:90] if r['journal'].get('verdict') != 'passed' else ''}"
                   f"{'' if not r['problems_at_deadline'] else '  ' + '; '.join(r['problems_at_deadline'])}",
                   flush=True)
     finally:

@@ -19,8 +19,13 @@ NO_VALIDATION_REASON = (
 )
 
 
-def _fail_input(err: Exception) -> typer.Exit:
+def _fail_input(err: Exception, as_json: bool = False) -> typer.Exit:
+    """Bad input: the message on stderr, exit 2; with ``--json`` also the run's result shape on stdout
+    (verdict ``invalid``, no run id, no journal), so a script reading stdout always gets one object."""
     typer.echo(str(err), err=True)
+    if as_json:
+        typer.echo(json.dumps({"run_id": None, "verdict": Verdict.INVALID.value, "reason": str(err),
+                               "exit_code": int(ExitCode.INVALID_INPUT), "journal": None}))
     return typer.Exit(int(ExitCode.INVALID_INPUT))
 
 
@@ -41,6 +46,18 @@ RUN_COMPAT_HELP = (
 )
 
 
+class _ChaoslibNoise:
+    """Drops two chaoslib console lines that mislead under chaosrunner (``--verbose`` and ``--log-file``
+    keep them): the warning that rollbacks were "explicitly requested" (chaosrunner always plays them) and
+    "Experiment ended with status: …" (chaoslib's status, printed just before chaosrunner's verdict, which
+    may differ: a process action that exited 1 is "completed" for chaoslib and "failed" here)."""
+
+    NOISE = ("Rollbacks were explicitly requested to be played", "Experiment ended with status:")
+
+    def filter(self, record: Any) -> bool:
+        return not (record.name.startswith("chaostoolkit") and str(record.msg).startswith(self.NOISE))
+
+
 def _setup_logging(verbose: bool, log_format: str = "string", log_file: Path | None = None) -> None:
     import logging
 
@@ -58,6 +75,8 @@ def _setup_logging(verbose: bool, log_format: str = "string", log_file: Path | N
         to_file.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] [%(name)s] %(message)s"))
         handlers.append(to_file)
         handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        handler.addFilter(_ChaoslibNoise())
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(logging.DEBUG if verbose or log_file is not None else logging.INFO)
@@ -167,27 +186,27 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.run.toolkit import DRY_MODES, ROLLBACK_STRATEGIES, ToolkitOptions
 
         if trigger not in TRIGGERS:
-            raise _fail_input(InvalidInput("--trigger", [("", f"must be one of {', '.join(TRIGGERS)}")]))
+            raise _fail_input(InvalidInput("--trigger", [("", f"must be one of {', '.join(TRIGGERS)}")]), as_json)
         if (calendar is None) != (entry is None):
-            raise _fail_input(InvalidInput("--calendar/--entry", [("", "give both or neither")]))
+            raise _fail_input(InvalidInput("--calendar/--entry", [("", "give both or neither")]), as_json)
         if no_validation:
-            raise _fail_input(InvalidInput("--no-validation", [("", NO_VALIDATION_REASON)]))
+            raise _fail_input(InvalidInput("--no-validation", [("", NO_VALIDATION_REASON)]), as_json)
         if dry is not None and dry not in DRY_MODES:
-            raise _fail_input(InvalidInput("--dry", [("", f"must be one of {', '.join(DRY_MODES)}")]))
+            raise _fail_input(InvalidInput("--dry", [("", f"must be one of {', '.join(DRY_MODES)}")]), as_json)
         if rollback_strategy is not None and rollback_strategy not in ROLLBACK_STRATEGIES:
             choices = ", ".join(ROLLBACK_STRATEGIES)
-            raise _fail_input(InvalidInput("--rollback-strategy", [("", f"must be one of {choices}")]))
+            raise _fail_input(InvalidInput("--rollback-strategy", [("", f"must be one of {choices}")]), as_json)
         if log_format not in ("string", "json"):
-            raise _fail_input(InvalidInput("--log-format", [("", "must be string or json")]))
+            raise _fail_input(InvalidInput("--log-format", [("", "must be string or json")]), as_json)
         for f in control_file:
             if not f.is_file():
-                raise _fail_input(InvalidInput(f, [("", "no such control file")]))
+                raise _fail_input(InvalidInput(f, [("", "no such control file")]), as_json)
         try:
             exp = load_experiment_source(source, verify_tls=not no_verify_tls)
             variables = load_variables(var, var_file)
             check_substituted(exp.doc, variables.configuration, exp.path)
         except InvalidInput as e:
-            raise _fail_input(e) from None
+            raise _fail_input(e, as_json) from None
         _setup_logging(verbose, log_format, log_file)
         view = LiveView(enabled=sys.stderr.isatty() and not as_json)
         options = RunOptions(

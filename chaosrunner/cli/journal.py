@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
         since: str | None = typer.Option(None, help="also every run started at or after (ISO date/time or age)"),
         until: str | None = typer.Option(None, help="... and before (with --since)"),
         trigger: str | None = typer.Option(None, help="with --since: only runs with this trigger (e.g. gameday)"),
-        out: str | None = typer.Option(None, "--out", "-o", help="output file ('-' = stdout)"),
+        out: str | None = typer.Option(None, "--out", "--output", "-o", help="output file ('-' = stdout)"),
         fmt: str | None = typer.Option(None, "--format", help="html|md (default: from --out, else html)"),
         trend: bool = typer.Option(False, "--trend", help="append the resilience trend of these experiments"),
         weeks: int = typer.Option(8, min=1, max=520, help="trend window in weeks"),

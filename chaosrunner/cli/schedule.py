@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
     @schedule.command("export")
     def export(file: Path = typer.Argument(..., help="calendar file"),
                fmt: str = typer.Option("cron", "--format", help="cron | k8s"),
-               output: Path | None = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+               output: Path | None = typer.Option(None, "--out", "--output", "-o", help="output file (stdout if none)"),
                image: str = typer.Option("chaosrunner:latest", help="k8s: container image with chaosrunner"),
                namespace: str = typer.Option("default", help="k8s: namespace"),
                workdir: str = typer.Option("/app", help="k8s: the repository's path inside the image"),

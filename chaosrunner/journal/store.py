@@ -10,6 +10,7 @@ head (:data:`~chaosrunner.journal.schema.JournalHead`) and caches summaries in t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -217,8 +218,25 @@ def list_journals(root: Path | None = None, filters: Filters | None = None, *, u
     return Listing(out, problems)
 
 
+_SHORT_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{3,}")
+
+
+def _by_short_id(ident: str, root: Path) -> Path:
+    """The one journal whose run id starts or ends with ``ident`` (``20261201T1837``, ``1f17bd``), as git
+    takes a short hash. Only file names are compared: no path is ever built from ``ident``."""
+    found = [e for e in iter_journal_files(root)
+             if e.name.endswith(".json") and (e.name[:-5].startswith(ident) or e.name[:-5].endswith(ident))]
+    if len(found) == 1:
+        return Path(found[0].path)
+    if not found:
+        raise InvalidInput(root, [("", f"no journal whose run id starts or ends with {ident}")])
+    names = sorted(e.name[:-5] for e in found)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    raise InvalidInput(root, [("", f"{ident} matches {len(names)} runs: {shown}; give more of the run id")])
+
+
 def find_journal(ident: str, root: Path | None = None, *, allow_files: bool = False) -> Path:
-    """Resolve ``ident`` to a journal file: a run id in the store or ``latest``.
+    """Resolve ``ident`` to a journal file: a run id in the store, a unique start or end of one, or ``latest``.
 
     A run id is checked against the strict run-id pattern *before* any path is built from it, so
     ``../../etc/passwd`` can never escape the store. Only with ``allow_files`` (the CLI, where the user
@@ -242,7 +260,9 @@ def find_journal(ident: str, root: Path | None = None, *, allow_files: bool = Fa
     candidate = Path(ident)
     if allow_files and ident.endswith(".json") and candidate.is_file():
         return candidate
-    wanted = f"a run id ({RUN_ID_FORMAT}) or 'latest'"
+    if _SHORT_ID.fullmatch(ident):
+        return _by_short_id(ident, root)
+    wanted = f"a run id ({RUN_ID_FORMAT}), a unique start or end of one, or 'latest'"
     if allow_files:
         wanted += " or an existing *.json journal file"
     raise InvalidInput(ident, [("", f"not {wanted}")])

@@ -40,3 +40,28 @@ def test_config_show_names_every_value_and_where_it_came_from(tmp_path: Path) ->
     assert shown["alertmanager"]["source"] == f"{cfg}: alertmanager"
     assert shown["pushgateway"] == {"value": "http://127.0.0.1:9091", "source": "$CHAOSRUNNER_PUSHGATEWAY_URL"}
     assert shown["webhook"]["value"] is None
+
+
+def test_run_json_answers_on_stdout_even_for_bad_input(tmp_path: Path) -> None:
+    """A script reading ``run --json`` always gets one object on stdout with the exit code (it got nothing)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1.0.0\ntitle: no method\n")
+    for args in (["run", str(bad), "--json"], ["run", str(bad), "--json", "--trigger", "gamday"]):
+        r = cli(*args)
+        assert r.returncode == 2, r.stderr
+        out = json.loads(r.stdout)
+        assert out["verdict"] == "invalid" and out["exit_code"] == 2 and out["run_id"] is None, out
+        assert out["reason"] and out["reason"].splitlines()[0] in r.stderr
+    assert "--trigger: must be one of cli, schedule, gameday" in cli(*args).stdout
+
+
+def test_chaoslib_lines_that_contradict_the_verdict_are_silenced_unless_verbose(tmp_path: Path) -> None:
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({
+        "version": "1.0.0", "title": "exit one", "description": "a process action that exits 1",
+        "method": [{"type": "action", "name": "act", "provider": {"type": "process", "path": "/bin/false"}}]}))
+    quiet, loud = cli("run", str(exp)), cli("run", str(exp), "--verbose")
+    assert quiet.returncode == loud.returncode == 1
+    assert "failed: activity 'act' failed with status 1" in quiet.stdout
+    for line in ("Experiment ended with status: completed", "Rollbacks were explicitly requested"):
+        assert line not in quiet.stderr and line in loud.stderr, line

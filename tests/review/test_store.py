@@ -240,3 +240,16 @@ def test_since_until_prune_by_day_directory(store: Path) -> None:
         store, Filters(since=datetime(2026, 10, 3, tzinfo=UTC), until=datetime(2026, 10, 5, tzinfo=UTC))
     )
     assert sorted(s.started_at[:10] for s in got.summaries) == ["2026-10-03", "2026-10-04"]
+
+
+def test_find_by_a_unique_start_or_end_of_the_run_id(store: Path) -> None:
+    first = J.write_journal(store, J.passed(J.BASE - timedelta(days=1), seed=10))
+    second = J.write_journal(store, J.aborted(J.BASE, seed=11))
+    rid = json.loads(first.read_text())["chaosrunner"]["run_id"]
+    assert find_journal(rid[-6:], store) == first  # the random suffix, as a user copies it
+    assert find_journal(rid[:13], store) == first  # the start time down to the hour
+    with pytest.raises(InvalidInput, match=r"matches 2 runs: .*; give more of the run id"):
+        find_journal(rid[:4], store)  # both runs are from the same year
+    with pytest.raises(InvalidInput, match="no journal whose run id starts or ends with zzzzzz"):
+        find_journal("zzzzzz", store)
+    assert second.exists()
