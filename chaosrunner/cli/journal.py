@@ -8,6 +8,8 @@ instead of failing, so one corrupt file never hides the rest of the store.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,20 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from chaosrunner.cli.journal_text import list_lines, plain, show_lines
 from chaosrunner.core import verdict as verdicts
 from chaosrunner.core.ids import parse_time
 
 if TYPE_CHECKING:
     from chaosrunner.journal.store import Listing
-    from chaosrunner.report.view import RunView
-
-_CONTROL = {c: None for c in [*range(0, 9), *range(11, 32), 127, *range(128, 160)]}
-
-
-def plain(text: object) -> str:
-    """Journal text is untrusted: drop control characters (ANSI escapes) before it reaches a terminal."""
-    return str(text).translate(_CONTROL)
-
 
 def _fail(err: Exception) -> typer.Exit:
     typer.echo(str(err), err=True)
@@ -122,7 +116,8 @@ def register(app: typer.Typer) -> None:
         if not rows:
             typer.echo("no journals")
             return
-        typer.echo("\n".join(list_lines(rows)))
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() or "COLUMNS" in os.environ else None
+        typer.echo("\n".join(list_lines(rows, width)))
 
     @journal.command("show")
     def show(
@@ -278,41 +273,6 @@ def register(app: typer.Typer) -> None:
         print_trend(result)
 
 
-def list_lines(rows: list[Any]) -> list[str]:
-    """The listing as aligned plain text: cheap for 10,000 rows (a rich table measures every cell)."""
-    from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
-
-    header = ("run id", "verdict", "trigger", "entry", "duration", "RTO", "targets", "budget", "experiment")
-    table = [header]
-    for s in rows:
-        table.append(
-            (
-                s.run_id,
-                verdicts.label(s.verdict, complete=s.complete),
-                s.trigger or "—",
-                s.calendar_entry or "—",
-                fmt_seconds(s.duration_s),
-                fmt_seconds(s.rto_s) if s.rto_status in ("restored", "no-impact") else s.rto_status,
-                targets_text(s),
-                fmt_ratio(s.budget_spent),
-                s.title,
-            )
-        )
-    cells = [[plain(c) for c in row] for row in table]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header) - 1)]
-    return ["  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]).rstrip() for r in cells]
-
-
-def targets_text(s: Any) -> str:
-    """'2✓ 1✗ 1?' for a summary's objective checks; '—' when none were declared."""
-    parts = [
-        f"{n}{mark}"
-        for n, mark in ((s.objectives_met, "✓"), (s.objectives_missed, "✗"), (s.objectives_unmeasured, "?"))
-        if n
-    ]
-    return " ".join(parts) or "—"
-
-
 def zone_option(tz: str | None, calendar: Path | None) -> Any:
     """The zone times are shown in: ``--tz``, else the ``--calendar``'s timezone, else UTC."""
     from datetime import UTC
@@ -404,69 +364,3 @@ def print_trend(result: Any) -> None:
             + (f" ({m['unknown']} unknown)" if m["unknown"] else "")
             + (f", ceiling {fmt_ratio(ceiling)} {mark}" if ceiling is not None else "")
         )
-
-
-def show_lines(v: RunView) -> list[str]:
-    """The human summary of one run for the terminal (plain text, no markup from the journal)."""
-    out = [f"{v.title}", f"answer: {v.headline}", f"verdict: {v.verdict_label} — {v.verdict_text}"]
-    if v.reason:
-        out.append(f"why: {v.reason}")
-    if v.failed:
-        out.append("what broke:")
-        out += [
-            f"  {name} ({phase}) failed: {err.splitlines()[0] if err else 'failed'}" for phase, name, err in v.failed
-        ]
-    if v.objectives:
-        out.append("measured vs target:")
-        out += [f"  {c.mark} {c.label}: {c.measured} (target {c.target})" for c in v.objectives]
-    out += [f"recovery: {k}: {val}" for k, val in v.recovery]
-    out += [f"statistics: {line}" for line in v.statistics]
-    out += [f"{k}: {val}" for k, val in v.context]
-    out += [f"note: {n}" for n in v.notes]
-    out += [f"{k}: {val}" for k, val in v.facts]
-    if v.preflight and (v.verdict == verdicts.Verdict.REFUSED or any(c["ok"] != "ok" for c in v.preflight)):
-        out.append("preflight:")
-        out += [f"  {c['check']}: {c['ok']} — {c['detail']}" for c in v.preflight]
-    if v.targets:
-        out.append("injected where:")
-        out += [
-            f"  {t.get('id', '—')} ({t.get('service', '—')}, {t.get('zone', '—')}, {t.get('region', '—')})"
-            for t in v.targets
-        ]
-    if v.ledger:
-        out.append("faults (ledger):")
-        out += [f"  {e['fault']} on {e['target']}: {e['outcome']}" for e in v.ledger]
-    if v.markers:
-        start = v.extra.get("start")
-        out.append("key moments:")
-        for m in v.markers:
-            offset = f"+{(m.at - start).total_seconds():.1f}s" if start else ""
-            out.append(f"  {offset:>9} {m.label}")
-    if v.charts:
-        out.append("guard saw:")
-        for c in v.charts:
-            for s in c.series:
-                out.append(f"  {c.key:6} {s.name}: last {s.last}, peak {s.peak} ({s.count} samples)")
-    for t, a, why in v.decisions:
-        out.append(f"guard decision {a} at {t}: {why}")
-    if v.budget:
-        out.append("error budget: " + ", ".join(f"{k} {val}" for k, val in v.budget))
-        out += [f"  note: {n}" for n in v.budget_notes]
-    if v.timeline:
-        rolled = [r for r in v.timeline.rows if r.phase == "rollback"]
-        if rolled:
-            out.append("rolled back:")
-            out += [f"  {r.name}: {r.status} ({r.duration})" for r in rolled]
-        elif v.kind == "chaosrunner" and v.verdict != verdicts.Verdict.REFUSED:
-            out.append("rolled back: nothing recorded")
-    if v.timings:
-        out.append("timings: " + ", ".join(f"{k} {val}" for k, val in v.timings))
-    if v.figures:
-        out.append("figures: " + ", ".join(f"{k} {val}" for k, val in v.figures))
-    if v.errors:
-        out.append("errors:")
-        for name, text in v.errors:
-            last = text.strip().splitlines()[-1] if text.strip() else text
-            out.append(f"  {name}: {last}")
-    out.append(f"journal: {v.path}")
-    return out

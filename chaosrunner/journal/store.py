@@ -219,13 +219,21 @@ def list_journals(root: Path | None = None, filters: Filters | None = None, *, u
 
 
 _SHORT_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{3,}")
+_ELIDED_ID = re.compile(r"[0-9A-Za-z-]+…[0-9A-Za-z-]+")  # as a narrow `journal list` prints it
 
 
 def _by_short_id(ident: str, root: Path) -> Path:
     """The one journal whose run id starts or ends with ``ident`` (``20261201T1837``, ``1f17bd``), as git
-    takes a short hash. Only file names are compared: no path is ever built from ``ident``."""
-    found = [e for e in iter_journal_files(root)
-             if e.name.endswith(".json") and (e.name[:-5].startswith(ident) or e.name[:-5].endswith(ident))]
+    takes a short hash, or both (``20261201T183732Z…1f17bd``, a narrow listing's form). Only file names are
+    compared: no path is ever built from ``ident``."""
+    head, _, tail = ident.partition("…")
+
+    def matches(rid: str) -> bool:
+        if tail:
+            return rid.startswith(head) and rid.endswith(tail)
+        return rid.startswith(ident) or rid.endswith(ident)
+
+    found = [e for e in iter_journal_files(root) if e.name.endswith(".json") and matches(e.name[:-5])]
     if len(found) == 1:
         return Path(found[0].path)
     if not found:
@@ -260,7 +268,7 @@ def find_journal(ident: str, root: Path | None = None, *, allow_files: bool = Fa
     candidate = Path(ident)
     if allow_files and ident.endswith(".json") and candidate.is_file():
         return candidate
-    if _SHORT_ID.fullmatch(ident):
+    if _SHORT_ID.fullmatch(ident) or _ELIDED_ID.fullmatch(ident):
         return _by_short_id(ident, root)
     wanted = f"a run id ({RUN_ID_FORMAT}), a unique start or end of one, or 'latest'"
     if allow_files:

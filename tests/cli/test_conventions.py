@@ -65,3 +65,22 @@ def test_chaoslib_lines_that_contradict_the_verdict_are_silenced_unless_verbose(
     assert "failed: activity 'act' failed with status 1" in quiet.stdout
     for line in ("Experiment ended with status: completed", "Rollbacks were explicitly requested"):
         assert line not in quiet.stderr and line in loud.stderr, line
+
+
+def test_journal_list_fits_the_terminal_and_keeps_every_column_in_a_pipe(tmp_path: Path) -> None:
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({
+        "version": "1.0.0", "title": "a rather long experiment title that a narrow terminal cannot hold whole",
+        "description": "d", "method": [{"type": "action", "name": "act", "provider": {"type": "process",
+                                                                                    "path": "/bin/true"}}]}))
+    assert cli("run", str(exp)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = subprocess.run([sys.executable, "-m", "chaosrunner", "journal", "list"], capture_output=True, text=True,
+                           timeout=60, env=env, stdin=subprocess.DEVNULL).stdout.splitlines()
+    assert "trigger" in piped[0] and "budget" in piped[0] and piped[1].endswith("cannot hold whole")
+    for columns in (80, 120, 200):
+        lines = cli("journal", "list", env={"COLUMNS": str(columns)}).stdout.splitlines()
+        assert max(len(line) for line in lines) <= columns, (columns, lines)
+        assert lines[0].startswith("run id") and "verdict" in lines[0] and "experiment" in lines[0]
+    narrow = cli("journal", "list", env={"COLUMNS": "80"}).stdout.splitlines()
+    assert "budget" not in narrow[0] and narrow[1].endswith("…")

@@ -248,6 +248,7 @@ def test_find_by_a_unique_start_or_end_of_the_run_id(store: Path) -> None:
     rid = json.loads(first.read_text())["chaosrunner"]["run_id"]
     assert find_journal(rid[-6:], store) == first  # the random suffix, as a user copies it
     assert find_journal(rid[:13], store) == first  # the start time down to the hour
+    assert find_journal(f"{rid[:16]}…{rid[-6:]}", store) == first  # as a narrow `journal list` shows it
     with pytest.raises(InvalidInput, match=r"matches 2 runs: .*; give more of the run id"):
         find_journal(rid[:4], store)  # both runs are from the same year
     with pytest.raises(InvalidInput, match="no journal whose run id starts or ends with zzzzzz"):
