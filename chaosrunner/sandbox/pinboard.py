@@ -14,7 +14,10 @@ Database access goes through the fault proxy (so a latency toxic on the ``databa
 queries) with short timeouts: 2 s to connect (per host), 2 s statement timeout, 3 s overall per query —
 a dead database yields a fast 503, never a hung request. Writes use a multi-host DSN with
 ``target_session_attrs=read-write`` so that after the standby is promoted, the next (re)connection finds
-the new primary by itself.
+the new primary by itself. A Full region reads from the primary too (its own writes, and the database path
+a Tuesday latency toxic slows), falling back to any node while there is none; a read connection that
+landed on a standby is closed after its query, so reads return to the primary as soon as one exists (a
+failover followed by a latency fault then slows the reads it means to slow).
 
 ``--start-delay`` seconds are slept before listening: the "boot time" of a replacement instance.
 """
@@ -49,24 +52,40 @@ class DatabaseUnavailable(Exception):
 
 
 class ConnectionPool:
-    """A few persistent async connections for one DSN; broken ones are dropped and reopened lazily."""
+    """A few persistent async connections for one DSN; broken ones are dropped and reopened lazily.
 
-    def __init__(self, dsn: str, size: int = POOL_SIZE) -> None:
+    With ``fallback_dsn``, a connection is opened on ``dsn`` when it can be and on ``fallback_dsn`` when it
+    cannot; a fallback connection is used for one query and closed, so the next one tries ``dsn`` again.
+    """
+
+    def __init__(self, dsn: str, size: int = POOL_SIZE, fallback_dsn: str | None = None) -> None:
         self.dsn = dsn
+        self.fallback_dsn = fallback_dsn
         self.idle: asyncio.Queue[Any] = asyncio.Queue()
         self.slots = asyncio.Semaphore(size)
+
+    async def _connect(self) -> tuple[Any, bool]:
+        """A new connection and whether it is to be kept after its query."""
+        import psycopg
+
+        try:
+            return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True), True
+        except psycopg.OperationalError:
+            if self.fallback_dsn is None:
+                raise
+        return await psycopg.AsyncConnection.connect(self.fallback_dsn, autocommit=True), False
 
     async def run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         import psycopg
 
         async with self.slots:
-            conn = None
+            conn, keep = None, True
             if not self.idle.empty():
                 conn = self.idle.get_nowait()
             try:
                 async with asyncio.timeout(QUERY_TIMEOUT_S):
                     if conn is None or conn.closed:
-                        conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                        conn, keep = await self._connect()
                     cur = await conn.execute(sql, params)
                     rows = await cur.fetchall() if cur.description else []
             except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -74,7 +93,11 @@ class ConnectionPool:
                     with contextlib.suppress(Exception):
                         await conn.close()
                 raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
-            self.idle.put_nowait(conn)
+            if keep:
+                self.idle.put_nowait(conn)
+            else:
+                with contextlib.suppress(Exception):  # a fallback connection: a close that fails changes nothing
+                    await asyncio.wait_for(conn.close(), 0.5)
             return rows
 
     async def close(self) -> None:
@@ -111,7 +134,8 @@ def build_app(args: argparse.Namespace) -> web.Application:
             requests_total.labels(**labels, route=route, code=code)
     read_only = args.region_type.lower() != "full"
     writer = ConnectionPool(args.write_dsn)
-    reader = ConnectionPool(args.read_dsn)
+    # a Full region reads from the primary (the write DSN) while there is one, else from any node
+    reader = ConnectionPool(args.read_dsn) if read_only else ConnectionPool(args.write_dsn, fallback_dsn=args.read_dsn)
     started = time.time()
 
     def observe(route: str, code: int, t0: float) -> None:
