@@ -51,9 +51,11 @@ class RecoveryResult:
     recovered: bool
     seconds: float | None
     reason: str
+    unknown: bool = False  # the SLI source failed: nobody could tell whether the system recovered
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recovered": self.recovered, "seconds": self.seconds, "reason": self.reason}
+        return {"recovered": self.recovered, "seconds": self.seconds, "reason": self.reason,
+                "unknown": self.unknown}
 
 
 @dataclass
@@ -394,14 +396,15 @@ class Guard:
             self.samples.append(sample)
         return (not problems), "; ".join(problems), source_failed
 
-    def wait_recovery(self, deadline_s: float | None = None, *, after_abort: bool = False) -> RecoveryResult:
+    def wait_recovery(self, deadline_s: float | None = None) -> RecoveryResult:
         """Poll every ``interval`` until SLOs are back within objective and stay there for
         ``recovery_sustain`` seconds, at most ``deadline_s`` (default ``recovery_deadline``).
         ``seconds`` counts from this call to the first poll of the sustained stretch.
 
-        ``after_abort``: the run was aborted — the watch measures the recovery (it decides nothing), and
-        gives up after ``unavailable_after`` polls in a row in which the source failed for an in-scope
-        SLO (a dead or garbled Prometheus cannot tell, and must not hold the run for the whole deadline)."""
+        The watch gives up after ``unavailable_after`` polls in a row in which the source failed for an
+        in-scope SLO, with a reason that starts "recovery unknown": a dead or garbled Prometheus cannot
+        tell, and must not hold the run for the whole deadline (30 min by default). The caller decides
+        what unknown means (after a passing method: the run fails, closed; after an abort: measured only)."""
         deadline_s = self.spec.recovery_deadline if deadline_s is None else deadline_s
         sustain = self.spec.recovery_sustain
         t0 = self.clock.monotonic()
@@ -426,8 +429,9 @@ class Guard:
                 good_since = None
                 last = why
                 failing = failing + 1 if source_failed else 0
-                if after_abort and failing >= self.spec.unavailable_after:
-                    self.recovery = RecoveryResult(False, None, f"recovery unknown: the SLI source failed: {last}")
+                if failing >= self.spec.unavailable_after:
+                    self.recovery = RecoveryResult(False, None, f"recovery unknown: the SLI source failed: {last}",
+                                                   unknown=True)
                     return self.recovery
             if waited >= deadline_s:
                 self.recovery = RecoveryResult(False, None, f"not recovered within {deadline_s:g}s: {last}")

@@ -277,10 +277,12 @@ def _execute(run: Run, pre: Any) -> RunResult:
     if run.guard is not None:
         if run.abort.reason is None and rollbacks_ok:
             result = run.guard.wait_recovery()
-            if not result.recovered:
-                recovery_problem = f"system did not recover: {result.reason}"
+            if not result.recovered:  # fails closed: a recovery nobody could see is not a recovery
+                recovery_problem = (f"recovery could not be confirmed: {result.reason}"
+                                    if result.unknown
+                                    else f"system did not recover: {result.reason}")
         elif rollbacks_ok and not run.abort.by_operator:
-            run.guard.wait_recovery(after_abort=True)  # measured, not judged: the verdict is already "aborted"
+            run.guard.wait_recovery()  # measured, not judged: the verdict is already "aborted"
         summary = run.guard.summary()
         run.writer.section["guard"] = summary
         timings = run.writer.section["timings"]

@@ -288,3 +288,32 @@ def test_fails_closed_when_prometheus_is_killed_mid_run(fresh_estate: ServiceEst
 
 def service_events(estate: ServiceEstate) -> list[dict[str, Any]]:
     return list(service_state(estate)["events"])
+
+
+@pytest.mark.slow
+def test_a_recovery_nobody_can_see_fails_the_run_without_waiting_out_the_deadline(
+    fresh_estate: ServiceEstate, tmp_path: Path
+) -> None:
+    """Prometheus dies during a method shorter than the guard's patience (8 polls of 500 ms): the method
+    passes, then the recovery watch cannot see anything. It used to wait the whole 60 s deadline and say
+    "did not recover"; it now gives up after the same 8 polls and says recovery could not be confirmed."""
+    path = experiment(tmp_path, fresh_estate, fault={"match": {"target": TARGET}, "error_ratio": 0.0}, pause_s=2.5,
+                      slo_guard={"slos": ["pinboard-availability"], "unavailable_after": 8})
+    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", str(path), "--json"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        _wait_for_guard_samples(30)
+        fresh_estate.prometheus.kill()
+        out, err = proc.communicate(timeout=30)  # half the recovery deadline
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert proc.returncode == 1 and result["verdict"] == "failed", out + err
+    why = "recovery could not be confirmed: recovery unknown: the SLI source failed"
+    assert result["reason"].startswith(why), result
+    j = journal(result)
+    assert j["chaosrunner"]["abort"] is None  # the method passed: the guard never had to abort
+    assert j["chaosrunner"]["guard"]["recovery"]["unknown"] is True
+    assert [r["status"] for r in j["rollbacks"]] == ["succeeded"]

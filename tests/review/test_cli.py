@@ -50,10 +50,17 @@ def test_list_json_and_filters(filled: dict[str, Path]) -> None:
     assert [x["verdict"] for x in json.loads(r.stdout)] == ["refused"]
 
 
-def test_list_human_table(filled: dict[str, Path]) -> None:
+def test_list_human_table(filled: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # not a terminal, no width: a pipe keeps whole run ids
     r = cli("list")
     assert r.exit_code == 0
     assert run_id(filled["aborted"]) in r.stdout and "incomplete" in r.stdout
+    monkeypatch.setenv("COLUMNS", "80")  # a terminal of 80 columns: the shortened id still finds the run
+    r = cli("list")
+    short = next(line.split()[0] for line in r.stdout.splitlines() if "aborted" in line)
+    assert "…" in short and len(r.stdout.splitlines()[1]) <= 80
+    shown = cli("show", short, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["summary"]["run_id"] == run_id(filled["aborted"])
 
 
 def test_list_bad_options_exit_2(filled: dict[str, Path]) -> None:
