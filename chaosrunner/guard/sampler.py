@@ -433,8 +433,12 @@ class Guard:
                     self.recovery = RecoveryResult(False, None, f"recovery unknown: the SLI source failed: {last}",
                                                    unknown=True)
                     return self.recovery
-            if waited >= deadline_s:
-                self.recovery = RecoveryResult(False, None, f"not recovered within {deadline_s:g}s: {last}")
+            if waited >= deadline_s:  # the last poll blind: nobody can say it did not recover either
+                self.recovery = (
+                    RecoveryResult(False, None, f"recovery unknown: the SLI source failed until the "
+                                                f"{deadline_s:g}s deadline: {last}", unknown=True)
+                    if failing else RecoveryResult(False, None, f"not recovered within {deadline_s:g}s: {last}")
+                )
                 return self.recovery
             waiter.wait(min(self.spec.interval, max(0.0, deadline_s - waited)))
 

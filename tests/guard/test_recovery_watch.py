@@ -92,6 +92,17 @@ def test_a_dead_source_ends_the_watch_as_unknown() -> None:
     assert len(g.summary()["samples"]) == 3
 
 
+def test_a_source_still_failing_at_the_deadline_is_unknown_not_unrecovered() -> None:
+    """A hung Prometheus takes seconds per poll: the deadline comes before ``unavailable_after`` polls
+    (seen on the sandbox's Friday: "not recovered within 60s: … no data (unreachable)")."""
+    g, _ = guard([0.5] * 2 + [None] * 100, unavailable_after=30)
+    r = g.wait_recovery(5)
+    assert not r.recovered and r.unknown and "until the 5s deadline" in r.reason
+    g, _ = guard([None] * 2 + [0.5] * 100, unavailable_after=30)
+    r = g.wait_recovery(5)
+    assert not r.recovered and not r.unknown and r.reason.startswith("not recovered within 5s: shop-availability")
+
+
 def test_a_source_answering_garbage_ends_the_watch_as_unknown() -> None:
     """Prometheus answering ``result: null`` is as blind as a dead one: the watch must not hold the run
     for the whole recovery deadline (it did: 30 minutes)."""
