@@ -70,9 +70,6 @@ class RunEvents(RunEventHandler):  # type: ignore[misc]
         self.phase = PHASES["method"]
         self.run.method_started()
 
-    def method_completed(self, experiment: dict, state: Any = None) -> None:
-        self.run.method_ended()
-
     def start_hypothesis_after(self, experiment: dict) -> None:
         self.phase = PHASES["after"]
 

@@ -317,3 +317,27 @@ def test_a_recovery_nobody_can_see_fails_the_run_without_waiting_out_the_deadlin
     assert j["chaosrunner"]["abort"] is None  # the method passed: the guard never had to abort
     assert j["chaosrunner"]["guard"]["recovery"]["unknown"] is True
     assert [r["status"] for r in j["rollbacks"]] == ["succeeded"]
+
+
+@pytest.mark.slow
+def test_the_guard_watches_the_hypothesis_after_the_method_while_the_fault_is_live(
+    estate: ServiceEstate, tmp_path: Path
+) -> None:
+    """The method injects and ends at once; the fault stays until the rollbacks, and the steady-state
+    hypothesis after the method takes 8 s. A guard stopped at the method's end saw nothing (passed,
+    the clients' errors unrecorded); it must abort during the hypothesis and roll back."""
+    path = experiment(tmp_path, estate, pause_s=0, slo_guard={"slos": ["pinboard-availability"],
+                                                             "abort_on": {"burn_rate": 14.4, "consecutive": 2}})
+    doc = yaml.safe_load(path.read_text())
+    doc["steady-state-hypothesis"] = {"title": "a slow check", "probes": [{
+        "type": "probe", "name": "slow-check", "tolerance": 0,
+        "provider": {"type": "process", "path": sys.executable, "arguments": "-c 'import time; time.sleep(8)'"},
+    }]}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, result = run(path)
+    j = journal(result)
+    cr = j["chaosrunner"]
+    assert code == 3 and cr["verdict"] == "aborted", cr["reason"]
+    assert "burn rate" in cr["abort"]["reason"]
+    assert [r["status"] for r in j["rollbacks"]] == ["succeeded"]
+    assert healthy(estate)
