@@ -64,6 +64,11 @@ def scope_kind(scope: str) -> str:
     return "out" if scope.startswith("out") else ("service" if scope == "service" else "in")
 
 
+def vantage_mark(slo: Slo) -> dict[str, str]:
+    """What a journal reading carries about where it was measured: ``{"vantage": "client"}`` or nothing."""
+    return {"vantage": "client"} if slo.vantage == "client" else {}
+
+
 class Evaluator:
     """Pure guard logic: feed it samples, it says when to abort and why."""
 
@@ -104,7 +109,7 @@ class Evaluator:
             key = r.slo if r.scope == "in" else f"{r.slo}@{r.scope}"
             ratio = r.ratio
             burn = None if ratio is None else burn_rate(ratio, slo.objective)
-            entry: dict[str, Any] = {"sli": ratio, "burn_rate": burn, "scope": kind}
+            entry: dict[str, Any] = {"sli": ratio, "burn_rate": burn, "scope": kind, **vantage_mark(slo)}
             if r.quantile_s is not None and math.isfinite(r.quantile_s):
                 entry["quantile_s"] = r.quantile_s
             if r.error is not None:

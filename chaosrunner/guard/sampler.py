@@ -31,7 +31,7 @@ from typing import Any
 from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.core.ids import format_time
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
-from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind
+from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind, vantage_mark
 from chaosrunner.inventory.base import Target
 from chaosrunner.slo.budget import (
     MIN_HISTORY_COVERAGE,
@@ -378,12 +378,14 @@ class Guard:
                     "burn_rate": None,
                     "scope": scope_kind(r.scope),
                     "error": r.error or "no traffic",
+                    **vantage_mark(slo),
                 }
                 if scope_kind(r.scope) == "in":
                     problems.append(f"{r.slo}: no data ({r.error or 'no traffic'})")
                 continue
             burn = burn_rate(ratio, slo.objective)
-            slos[key] = {"sli": round(ratio, 6), "burn_rate": round(burn, 4), "scope": scope_kind(r.scope)}
+            slos[key] = {"sli": round(ratio, 6), "burn_rate": round(burn, 4), "scope": scope_kind(r.scope),
+                         **vantage_mark(slo)}
             if burn > 1.0:
                 problems.append(f"{r.slo}@{r.scope} burns {burn:.1f}x")
         sample = {

@@ -15,8 +15,7 @@ from pydantic import ValidationError
 from chaosrunner.core.ids import try_time
 from chaosrunner.experiment.spec import Objectives
 from chaosrunner.journal.resilience import (
-    CLIENT_SCOPES,
-    as_mapping,
+    client_readings,
     client_recovery,
     extension_block,
     guard_samples,
@@ -94,10 +93,9 @@ def availability_during(j: Any) -> tuple[float | None, str]:
         t = try_time(smp.get("t"))
         if t is None or t < t_inj or (until is not None and rec.status == "restored" and t > until):
             continue
-        for name, reading in (smp.get("slos") or {}).items():
-            r = as_mapping(reading)
+        for name, r in client_readings(smp).items():
             sli = r.get("sli")
-            if r.get("scope") in CLIENT_SCOPES and isinstance(sli, int | float) and math.isfinite(sli):
+            if isinstance(sli, int | float) and math.isfinite(sli):
                 per.setdefault(name, []).append(float(sli))
     if not per:
         return None, "not measured (no guard samples during the fault)"

@@ -209,15 +209,21 @@ def rollback_done_at(j: Any) -> datetime | None:
     return max(ends_t) if ends_t else None
 
 
+def client_readings(sample: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The readings of one guard sample that say what clients saw: the client-vantage SLIs when the guard
+    has any (measured where the clients are, they count requests no live server answered), else the
+    service's own in-scope and whole-service readings."""
+    readings = {k: as_mapping(v) for k, v in (sample.get("slos") or {}).items()}
+    client = {k: r for k, r in readings.items() if r.get("vantage") == "client" and r.get("scope") in CLIENT_SCOPES}
+    return client or {k: r for k, r in readings.items() if r and r.get("scope") in CLIENT_SCOPES}
+
+
 def sample_within_objective(sample: Mapping[str, Any]) -> bool:
-    """Whether every client-visible guarded SLI of one guard sample is within objective (burn ≤ 1).
-    A client-visible reading without data is *not* within objective (nobody can say it is)."""
-    slos = sample.get("slos") or {}
+    """Whether every client-visible guarded SLI of one guard sample (:func:`client_readings`) is within
+    objective (burn ≤ 1). A client-visible reading without data is *not* within objective (nobody can say
+    it is)."""
     seen = False
-    for reading in slos.values():
-        r = as_mapping(reading)
-        if not r or r.get("scope") not in CLIENT_SCOPES:
-            continue
+    for r in client_readings(sample).values():
         seen = True
         burn = r.get("burn_rate")
         if not isinstance(burn, int | float) or not math.isfinite(burn) or burn > 1.0:
@@ -403,9 +409,8 @@ def breached_slos(j: Any) -> list[str]:
         t = try_time(smp.get("t"))
         if t_inj is not None and t is not None and t < t_inj:
             continue
-        for key, reading in (smp.get("slos") or {}).items():
-            r = as_mapping(reading)
+        for key, r in client_readings(smp).items():
             burn = r.get("burn_rate")
-            if r.get("scope") in CLIENT_SCOPES and isinstance(burn, int | float) and burn > 1.0:
+            if isinstance(burn, int | float) and burn > 1.0:
                 out.add(key.split("@")[0])
     return sorted(out)

@@ -11,7 +11,11 @@ an ``id``) is appended to ``acked.txt`` (one id per line, flushed) and kept in m
 a failover can be counted: ids acknowledged but absent from the new primary.
 
 HTTP API: ``GET /stats?window=S`` → totals plus success ratio and p50/p99 latency (ms) over the last S
-seconds (default 10); ``GET /acked`` → ``{"count", "ids"}``; ``POST /rate {"rps": N}`` changes the rate.
+seconds (default 10); ``GET /acked`` → ``{"count", "ids"}``; ``POST /rate {"rps": N}`` changes the rate;
+``GET /log?since=T`` → the request log: ``{"requests": [[t, kind, ok, ms], ...]}`` of every request that
+ended at or after unix time T (``t``: when the client had its answer; ``ms``: its latency; the last
+``KEEP_SAMPLES_S`` seconds are kept) — what the clients saw, one row per request, with no Prometheus
+and no windowed rate in between.
 """
 
 from __future__ import annotations
@@ -148,6 +152,14 @@ def build_app(gen: LoadGenerator) -> web.Application:
                      "target": gen.target})
         return web.json_response(body)
 
+    async def request_log(request: web.Request) -> web.Response:
+        try:
+            since = float(request.query.get("since", "0"))
+        except ValueError:
+            return web.json_response({"error": "since: want unix seconds"}, status=400)
+        rows = [[round(t, 4), kind, ok, round(s * 1000.0, 2)] for t, kind, ok, s in list(gen.samples) if t >= since]
+        return web.json_response({"requests": rows, "kept_s": KEEP_SAMPLES_S})
+
     async def acked(_: web.Request) -> web.Response:
         return web.json_response({"count": len(gen.acked), "ids": gen.acked})
 
@@ -167,7 +179,7 @@ def build_app(gen: LoadGenerator) -> web.Application:
     app = web.Application()
     app.cleanup_ctx.append(background)
     app.add_routes([web.get("/stats", stats), web.get("/acked", acked), web.post("/rate", set_rate),
-                    web.get("/metrics", metrics)])
+                    web.get("/metrics", metrics), web.get("/log", request_log)])
     return app
 
 

@@ -128,6 +128,11 @@ class Slo(BaseModel):
     sli: Sli
     labels: dict[Literal["service", "region", "zone", "instance"], str] = Field(default_factory=dict)
     matchers: dict[str, str] = Field(default_factory=dict)
+    # where the SLI is measured: "service" (the service's own metrics, scoped to the run's zones/regions)
+    # or "client" (the load balancer, synthetic clients, the clients' own metrics: the whole service as its
+    # clients see it, including requests no live server answered). Client readings are judged in scope
+    # and are what the RTO is measured on (docs/slo.md, docs/glossary.md).
+    vantage: Literal["service", "client"] = "service"
 
     @field_validator("name")
     @classmethod
@@ -323,10 +328,13 @@ def scopes_for(slo: Slo, services: Iterable[str], zones: Iterable[str], regions:
     * The SLO's service is targeted: ``in`` = the touched zones (else regions) of that service;
       out-of-scope = the same service's other zones (or regions); ``service`` = the whole service.
     * The SLO's service is not targeted: the whole SLO is out of scope (``out:service``).
+    * A client-vantage SLO of a targeted service: ``in`` = the whole service as its clients see it.
     """
     services, zones, regions = set(services), set(zones) - {""}, set(regions) - {""}
     if slo.service not in services:
         return [Scope("out:service")] if watch_out_of_scope else []
+    if slo.vantage == "client":  # clients see the whole service: one reading, in scope, nothing to split
+        return [Scope("in")]
     if zones:
         dim, values = "zone", tuple(sorted(zones))
     elif regions:

@@ -286,3 +286,20 @@ def test_plan_shows_the_months_chaos_spend_and_the_targets(store: Path) -> None:
     text = render_plan(plan)
     assert f"[OVER] chaos budget {spend.month}: 24% of the monthly error budget used by 2 run(s), ceiling 20%" in text
     assert "targets: rto 45.0, monthly_budget_use 0.2" in text
+
+
+def test_the_rto_is_read_where_the_clients_are_when_the_guard_has_such_an_sli() -> None:
+    """Server-side readings stay bad for 8 s (HAProxy retried what the instances failed: clients saw less),
+    the client-vantage reading for 3 s: the RTO is the clients' 3 s (it was 8 s), and a sample is
+    judged by the client readings alone."""
+    doc = J.passed(samples=20)
+    for i, smp in enumerate(doc["chaosrunner"]["guard"]["samples"]):
+        smp["slos"]["pinboard-availability"].update(burn_rate=30.0 if i < 8 else 0.5)
+        smp["slos"]["pinboard-client-availability"] = {
+            "sli": 0.03 if i < 3 else 0.0005, "burn_rate": 30.0 if i < 3 else 0.5, "scope": "in", "vantage": "client"}
+    s = load(doc).summary
+    assert s.rto_status == "restored" and s.rto_s == pytest.approx(3.0)
+    assert resilience.breached_slos(load(doc).journal) == ["pinboard-client-availability"]
+    for smp in doc["chaosrunner"]["guard"]["samples"]:  # without a client-vantage SLI: the service's view
+        del smp["slos"]["pinboard-client-availability"]
+    assert load(doc).summary.rto_s == pytest.approx(8.0)

@@ -99,6 +99,18 @@ def test_scopes_split_targets_zones_from_the_rest_of_the_service(tmp_path: Path)
     assert [s.name for s in scopes_for(slo, {"search"}, {"us-east-a"}, set())] == ["out:service"]
 
 
+def test_a_client_vantage_slo_is_one_in_scope_reading_of_the_whole_service(tmp_path: Path) -> None:
+    """The clients' own metrics carry no zone or region of the service: scoping them to the run's zone would
+    read nothing ("no data" aborts), and an out-of-scope remainder would be empty."""
+    slo = load_catalog([write(tmp_path, {"slos": [{**GOOD, "vantage": "client"}]})]).get("pinboard-availability")
+    scopes = scopes_for(slo, {"pinboard"}, {"us-east-a"}, {"us-east"})
+    assert [(s.name, s.include) for s in scopes] == [("in", ())]
+    assert selector(slo, scopes[0]) == 'service="pinboard"'
+    assert [s.name for s in scopes_for(slo, {"search"}, {"us-east-a"}, set())] == ["out:service"]
+    with pytest.raises(InvalidInput, match="vantage"):
+        load_catalog([write(tmp_path, {"slos": [{**GOOD, "vantage": "edge"}]})])
+
+
 def test_selector_escapes_regex_and_quotes(tmp_path: Path) -> None:
     slo = load_catalog([write(tmp_path, {"slos": [GOOD]})]).get("pinboard-availability")
     sel = selector(slo, Scope("in", include=(("zone", ("a.b", 'q"z')),)))
