@@ -36,6 +36,7 @@ from typing import Any
 
 from chaosrunner.core import context, storage
 from chaosrunner.core.ids import format_time
+from chaosrunner.journal.schema import RUN_LEVEL_FAULT
 
 OPEN_INDEX = "_open"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -130,6 +131,15 @@ class LedgerEntry:
             "detail": self.detail,
             "closed_at": _now_iso(self.closed_at) if self.closed_at else None,
         }
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """A fault of some run was live from ``injected`` to ``reverted`` (epoch s; None: still open)."""
+
+    run_id: str
+    injected: float
+    reverted: float | None
 
 
 @dataclass
@@ -285,6 +295,25 @@ class Ledger:
             return []
         found = [self._read(d / n) for n in names]
         return sorted((e for e in found if e is not None), key=lambda e: e.recorded_at)
+
+    def fault_windows(self, since: float, *, other_than: str, lookback_s: float = 86_400.0) -> list[FaultWindow]:
+        """When other runs' faults were live: ``(run_id, injected, reverted or None while open)`` of every
+        entry of another run, except run-level ones, still open or reverted at or after ``since`` (epoch s).
+
+        Reads the open index plus the runs whose id says they started within ``lookback_s`` of ``since``
+        (run ids start with their UTC second, so the rest of the history is not opened)."""
+        horizon = datetime.fromtimestamp(since - lookback_s, UTC).strftime("%Y%m%dT%H%M%SZ")
+        try:
+            recent = {n for n in os.listdir(self.root) if n[:16] >= horizon and RUN_ID_RE.match(n)}
+        except FileNotFoundError:
+            return []
+        runs = (recent | {run for run, _, _ in self.open_markers()}) - {other_than}
+        out = []
+        for run in sorted(runs):
+            for e in self.entries(run):
+                if e.fault != RUN_LEVEL_FAULT and (e.closed_at is None or e.closed_at >= since):
+                    out.append(FaultWindow(run, e.recorded_at, e.closed_at))
+        return out
 
     def get(self, entry_id: str, run_id: str | None = None) -> LedgerEntry | None:
         path = self._find(entry_id, run_id)

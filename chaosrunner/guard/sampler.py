@@ -31,6 +31,8 @@ from typing import Any
 from chaosrunner.core.clock import Clock, SystemClock
 from chaosrunner.core.ids import format_time
 from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
+from chaosrunner.faults.ledger import FaultWindow
+from chaosrunner.guard.baseline import Baseline, read_baseline
 from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind, vantage_mark
 from chaosrunner.inventory.base import Target
 from chaosrunner.slo.budget import (
@@ -94,8 +96,11 @@ class Guard:
         clock: Clock | None = None,
         on_abort: Callable[[str], None] | None = None,
         record: Callable[[dict[str, Any]], None] | None = None,
+        busy: Sequence[FaultWindow] = (),
     ) -> None:
+        """``busy``: when other runs' faults were live (the state home's ledger): not baseline time."""
         self.spec = spec
+        self.busy = list(busy)
         self.blast_radius = blast_radius or BlastRadius()
         self.targets = list(targets)
         self.source = source
@@ -116,7 +121,7 @@ class Guard:
         self.samples: list[dict[str, Any]] = []
         self.abort = _AbortState()
         self.recovery: RecoveryResult | None = None
-        self.baseline_samples: dict[str, list[float]] = {}
+        self.baseline = Baseline()
         self.history_short: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -208,27 +213,16 @@ class Guard:
                     return
 
     def _baseline_series(self, bw: str) -> None:
-        """Per-interval client-visible (in-scope and service-wide) SLI readings over ``baseline_window``
-        before the method — the baseline
-        of the statistical steady-state verdict (:mod:`chaosrunner.guard.statistics`). One subquery pair
-        per SLO (``(expr)[baseline_window:interval]``); a source without ``series`` or a failing query
-        leaves it absent (the verdict then says the baseline is underpowered)."""
+        """The statistical baseline (:mod:`chaosrunner.guard.baseline`) of the client-visible queries (in
+        scope and service-wide), without the readings taken while another run's fault was live; a source
+        without ``series`` leaves it absent (the verdict then says the baseline is underpowered)."""
         series = getattr(self.source, "series", None)
         if series is None:
             return
-        step = promql_duration(self.spec.interval)
-        for q in self.queries:
-            if q.scope not in ("in", "service"):
-                continue
-            key = q.slo if q.scope == "in" else f"{q.slo}@{q.scope}"  # the samples' keys
-            try:
-                bad = dict(series(f"({q.bad})[{bw}:{step}]"))
-                total = dict(series(f"({q.total})[{bw}:{step}]"))
-            except SliUnavailable:
-                continue
-            values = [min(1.0, max(0.0, bad.get(t, 0.0) / v)) for t, v in sorted(total.items()) if v > 0]
-            if values:
-                self.baseline_samples[key] = [round(x, 6) for x in values]
+        queries = [(q.slo if q.scope == "in" else f"{q.slo}@{q.scope}", q.bad, q.total)  # the samples' keys
+                   for q in self.queries if q.scope in ("in", "service")]
+        self.baseline = read_baseline(series, queries, f"{bw}:{promql_duration(self.spec.interval)}",
+                                      self.busy, self.spec.window, self.clock.now().timestamp())
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -475,6 +469,8 @@ class Guard:
                 "elapsed_s": self.abort.decided_elapsed_s,
             },
             "recovery": self.recovery.to_dict() if self.recovery else None,
-            "baseline_samples": dict(self.baseline_samples),
+            "baseline_samples": dict(self.baseline.samples),
+            **({"baseline_excluded": dict(self.baseline.excluded), "baseline_excluded_why": self.baseline.why()}
+               if self.baseline.excluded else {}),
             "timings": timings,
         }

@@ -164,9 +164,11 @@ def _series(j: Any) -> tuple[dict[str, list[float]], dict[str, list[float]], dic
         for name, r in smp.slos.items():
             if r is None or r.sli is None or r.scope not in resilience.CLIENT_SCOPES or not math.isfinite(r.sli):
                 continue
-            if phase == "recovery":
+            if phase == "recovery":  # the recovery watch: before the restored moment the fault still shows
                 if restored is None or t is None or t >= restored:
                     recovery.setdefault(name, []).append(r.sli)
+                else:
+                    during.setdefault(name, []).append(r.sli)
             elif t is not None and t_inj is not None and t < t_inj:
                 if not isinstance(stored, dict):
                     baseline.setdefault(name, []).append(r.sli)

@@ -185,6 +185,8 @@ def _preflight(run: Run) -> Any:
                 outcome.source,
                 on_abort=run.abort.trigger,
                 record=run.on_sample,
+                busy=Ledger(state_dir()).fault_windows(time.time() - ext.slo_guard.baseline_window,
+                                                       other_than=run.run_id),
             )
         except Exception as e:  # noqa: BLE001 - no guard, no run: refused with the reason, nothing injected
             log.exception("the SLO guard cannot be built")

@@ -55,4 +55,11 @@ def test_aborted_by_the_guard_and_rolled_back(
     assert all(r["status"] == "succeeded" for r in run.journal["rollbacks"]), run.journal["rollbacks"]
     assert all(e["outcome"] == "undone" for e in ch["ledger"]), ch["ledger"]
     assert ch["timings"]["time_to_abort_s"] < 30
+    # the statistical verdict sees the shift that aborted the run on the SLO that aborted it
+    from tests.catalog.test_weekly import _steady_state_verdicts
+
+    verdicts = _steady_state_verdicts(run)
+    breached = next(slo for slo in verdicts if slo in ch["abort"]["reason"])
+    during = verdicts[breached].during
+    assert during is not None and during.significant and during.difference > 0, verdicts[breached].sentence
     assert wait_steady(sandbox) == []

@@ -7,6 +7,8 @@ afterwards, so a later test never starts from a broken estate unnoticed.
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,16 @@ def _rto_as_the_clients_saw_it(run: Run, sandbox: Sandbox, *, latency: bool, rea
         ours, strict, lenient)
 
 
+def _steady_state_verdicts(run: Run) -> dict[str, Any]:
+    from chaosrunner.guard.statistics import steady_state_verdicts
+    from chaosrunner.journal.store import parse_journal
+
+    verdicts = {v.sli: v for v in steady_state_verdicts(parse_journal(json.dumps(run.journal), Path("r.json")).journal)}
+    for v in verdicts.values():
+        print(v.sentence)
+    return verdicts
+
+
 def _after(sandbox: Sandbox) -> None:
     assert wait_steady(sandbox) == []
 
@@ -89,14 +101,25 @@ def test_monday_kill_is_replaced_within_ten_seconds(sandbox: Sandbox, run_experi
 def test_tuesday_database_latency_shows_in_p99(sandbox: Sandbox, run_experiment: Any) -> None:
     """After a week's Thursday has moved the primary: the toxic goes on the new primary's path, and the Full
     region's reads are on that path (they once stayed on the demoted node: p50 3.6 ms under a 20 ms toxic)."""
-    _passed(run_experiment(EXPERIMENTS / "thu-database-failover.yaml"))
+    thursday = run_experiment(EXPERIMENTS / "thu-database-failover.yaml")
+    _passed(thursday)
     assert wait_steady(sandbox, timeout_s=90) == []
+    # Tuesday's baseline leaves Thursday's fault out (and its 5 s SLI window): let 8 quiet readings pass
+    ledger = thursday.journal["chaosrunner"]["ledger"]
+    reverted = max(datetime.fromisoformat(e["closed_at"]).timestamp() for e in ledger)
+    time.sleep(max(0.0, reverted + 5 + 8 - time.time()))  # a stated quiet period, not a wait for luck
     run = run_experiment(EXPERIMENTS / "tue-latency.yaml")
+    assert run.journal["chaosrunner"]["guard"]["baseline_excluded"], "Thursday's fault was in the baseline window"
     _passed(run)
     _rto_as_the_clients_saw_it(run, sandbox, latency=True)
     f = run.figures
     assert f["p50_ms_under_latency"] >= 20 - 5, f  # 20 ms ± 5 ms per query, at least one query per read
     assert f["errors_under_latency"] == 0
+    # the statistical verdict on a fault that changes no error ratio: enough samples, no difference claimed
+    verdicts = _steady_state_verdicts(run)
+    for name in ("pinboard-availability", "pinboard-client-availability"):
+        during = verdicts[name].during
+        assert during is not None and not during.underpowered and not during.significant, verdicts[name].sentence
     _after(sandbox)
 
 

@@ -303,3 +303,17 @@ def test_the_rto_is_read_where_the_clients_are_when_the_guard_has_such_an_sli() 
     for smp in doc["chaosrunner"]["guard"]["samples"]:  # without a client-vantage SLI: the service's view
         del smp["slos"]["pinboard-client-availability"]
     assert load(doc).summary.rto_s == pytest.approx(8.0)
+
+
+def test_the_fault_window_runs_until_restored_including_the_recovery_watchs_early_polls() -> None:
+    """An abort leaves few fault samples; the recovery watch's polls before the restored moment are still
+    the fault (the definition: injection → restored). They were dropped: the window ended at the abort."""
+    from chaosrunner.guard.statistics import steady_state_verdicts
+
+    doc = with_recovery_samples(J.aborted(), bad=6, good=6)
+    sec = doc["chaosrunner"]
+    sec["guard"]["baseline_samples"] = {"pinboard-availability": [0.0004, 0.0005, 0.0006] * 5}
+    verdict = {v.sli: v for v in steady_state_verdicts(load(doc).journal)}["pinboard-availability"]
+    method = [x for x in sec["guard"]["samples"] if x.get("phase") != "recovery"]
+    assert verdict.during is not None and verdict.during.n == len(method) + 6, verdict.sentence
+    assert verdict.during.significant and verdict.during.difference > 0, verdict.sentence

@@ -81,11 +81,18 @@ def wait_children_gone(marker: Path, timeout: float = 30) -> None:
     Every run whose method started must have rolled back. The converse need not hold: a runner stopped
     after recording its run-level ledger entry but before its method began gets its (idempotent)
     rollbacks replayed by the watchdog, so a rollback may have no method run."""
+    unsettled: list[str] = []
+
     def settled() -> bool:
         runs = method_runs(marker)
         rollbacks = [x.split()[1] for x in marker_lines(marker) if x.startswith("rollback-e ")]
-        return not Counter(runs) - Counter(rollbacks)
-    wait_for(settled, timeout, "every started run to roll back")
+        unsettled[:] = sorted((Counter(runs) - Counter(rollbacks)).elements())
+        return not unsettled
+    try:
+        wait_for(settled, timeout, "every started run to roll back")
+    except BaseException:  # say which runs, and what the marker recorded, before failing
+        print(f"runs without a rollback: {unsettled}\nmarker:\n" + "\n".join(marker_lines(marker)[-40:]))
+        raise
 
 
 @pytest.mark.slow
