@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "chaosrunner.cli.recover",
     "chaosrunner.cli.state",
     "chaosrunner.cli.sandbox",
+    "chaosrunner.cli.init",
 )
 
 app = typer.Typer(
