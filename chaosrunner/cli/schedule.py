@@ -173,10 +173,18 @@ def register(app: typer.Typer) -> None:
               leader_poll: float = typer.Option(1.0, help="seconds between standby attempts to lead"),
               python: str = typer.Option("", help="interpreter that runs `-m chaosrunner run` for each fire "
                                                  "(default: this one)"),
+              metrics_port: int | None = typer.Option(None, min=0, max=65535,
+                                                      help="serve the daemon's /metrics on this port (0: any free)"),
+              metrics_address: str = typer.Option("127.0.0.1", help="address the /metrics server binds"),
               verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Run the calendar until SIGTERM/SIGINT: each fire a child `chaosrunner run`, with a hard
         timeout; SIGTERM lets running experiments roll back before the daemon exits; SIGHUP re-reads
-        the calendar (an invalid file is refused and the running calendar kept)."""
+        the calendar (an invalid file is refused and the running calendar kept). With --metrics-port,
+        /metrics says whether the schedule is alive (leader, next fires, runs by exit code).
+
+        Example: chaosrunner scheduler start schedules/weekly.yaml --store postgresql+psycopg://cr@db/chaos
+        --metrics-port 9464
+        """
         import logging
         import signal
         import threading
@@ -203,7 +211,20 @@ def register(app: typer.Typer) -> None:
         except Exception as e:  # noqa: BLE001 - a bad --store URL or unreachable store: say so, exit 2
             raise _invalid(ValueError(f"--store: cannot open job store: {type(e).__name__}: {e}")) from None
         signal.signal(signal.SIGHUP, lambda _s, _f: daemon.reload_requested.set())
-        daemon.serve(stop)
+        server = None
+        if metrics_port is not None:
+            from chaosrunner.schedule.metrics import serve_metrics
+
+            try:
+                server = serve_metrics(daemon, metrics_port, metrics_address)
+            except OSError as e:  # a taken port: say so before scheduling anything
+                raise _invalid(ValueError(f"--metrics-port: cannot listen on {metrics_address}:{metrics_port}: "
+                                          f"{e}")) from None
+        try:
+            daemon.serve(stop)
+        finally:
+            if server is not None:
+                server.shutdown()
 
     @gameday.command("run", epilog=EXIT_CODES_HELP)
     def run(plan_file: Path = typer.Argument(..., metavar="PLAN", help="game-day plan (YAML)"),

@@ -58,6 +58,7 @@ from chaosrunner.journal.writer import record_refusal
 from chaosrunner.schedule.children import ChildRun, FireExecutor, child_var, journal_from_log
 from chaosrunner.schedule.fires import FireLedger, fire_key
 from chaosrunner.schedule.leader import FileLeader, Leadership, PgAdvisoryLeader
+from chaosrunner.schedule.metrics import FireCounts
 from chaosrunner.schedule.monkey import Instance, plan_day
 from chaosrunner.schedule.wiring import default_budget_reader, default_inventory, default_killswitch
 
@@ -153,6 +154,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduler: Any = None
         self.results: list[FireResult] = []
+        self.counts = FireCounts()  # what /metrics reports (schedule/metrics.py)
         self.is_leader = threading.Event()
         self.lead_started_at: datetime | None = None  # fires scheduled before this were missed
         self.reload_requested = threading.Event()  # set by SIGHUP: re-read the calendar file
@@ -403,6 +405,7 @@ class Daemon:
                 log.exception("cannot record the outcome of fire %s@%s", res.entry, fire_key(res.scheduled_at))
         with self._lock:
             self.results.append(res)
+            self.counts.add(res)
         return res
 
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:

@@ -10,11 +10,13 @@ import sqlite3
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chaosrunner.calendar.model import load_calendar
 from chaosrunner.calendar.parts import WEEKDAYS
@@ -43,9 +45,10 @@ def method_runs(path: Path, label: str = "e") -> list[str]:
 class DaemonProcess:
     """`chaosrunner scheduler start` as a real child process (own session, stopped in finally)."""
 
-    def __init__(self, tmp: Path, calendar: Path, name: str, store: str | None = None, ha_group: str = "t") -> None:
+    def __init__(self, tmp: Path, calendar: Path, name: str, store: str | None = None, ha_group: str = "t",
+                 extra: tuple[str, ...] = ()) -> None:
         argv = [sys.executable, "-m", "chaosrunner", "scheduler", "start", str(calendar), "--poll", "0.2",
-                "--leader-poll", "0.5", "--ha-group", ha_group]
+                "--leader-poll", "0.5", "--ha-group", ha_group, *extra]
         if store:
             argv += ["--store", store]
         self.mp = ManagedProcess(name, argv, tmp / f"{name}.log", env={"PYTHONUNBUFFERED": "1"})
@@ -151,6 +154,33 @@ def test_kill9_and_restart_never_runs_a_fire_twice(tmp_path, write_calendar, pri
     else:
         assert missed_and_ran == []
         assert any("misfire policy: skip" in r for r in refusals), refusals
+
+
+@pytest.mark.slow
+def test_the_daemon_serves_its_metrics_leader_fires_and_runs_by_exit_code(
+    tmp_path, write_calendar, private_state  # noqa: ANN001
+) -> None:
+    marker = tmp_path / "marker"
+    cal = write_calendar({**ALWAYS_OPEN, "entries": [
+        {"name": "e", "every": "2s", "configuration": {"marker": str(marker), "label": "e"}}]})
+    with DaemonProcess(tmp_path, cal, "daemon", extra=("--metrics-port", "0")) as d:
+        port = int(wait_for(lambda: re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", d.log()), 30,
+                            "the metrics server").group(1))
+
+        def scrape() -> dict[str, float]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+                return {f"{s.name}{sorted(s.labels.items())}": s.value
+                        for fam in text_string_to_metric_families(r.read().decode()) for s in fam.samples}
+
+        m = wait_for(lambda: (lambda m: m if m.get("chaosrunner_scheduler_runs_total[('entry', 'e'), "
+                                             "('exit_code', '0')]", 0) >= 2 else None)(scrape()),
+                     60, "two passed runs in /metrics")
+        assert m["chaosrunner_scheduler_leader[]"] == 1.0 and m["chaosrunner_scheduler_kill_switch[]"] == 0.0
+        assert m["chaosrunner_scheduler_fires_total[('entry', 'e'), ('outcome', 'ran')]"] >= 2
+        next_fire = m["chaosrunner_scheduler_next_fire_timestamp_seconds[('entry', 'e')]"]
+        assert time.time() - 1 <= next_fire <= time.time() + 3  # every 2 s
+    with pytest.raises(OSError):  # the server went with the daemon
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3)
 
 
 @pytest.mark.slow
