@@ -127,7 +127,8 @@ def register(app: typer.Typer) -> None:
 
     @schedule.command("export")
     def export(file: Path = typer.Argument(..., help="calendar file"),
-               fmt: str = typer.Option("cron", "--format", help="cron | k8s"),
+               fmt: str = typer.Option("cron", "--format", help="cron | k8s (CronJobs) | k8s-daemon (the daemon: "
+                                                              "ConfigMap, Deployment, Service)"),
                output: Path | None = typer.Option(None, "--out", "--output", "-o", help="output file (stdout if none)"),
                image: str = typer.Option("chaosrunner:latest", help="k8s: container image with chaosrunner"),
                namespace: str = typer.Option("default", help="k8s: namespace"),
@@ -136,11 +137,17 @@ def register(app: typer.Typer) -> None:
                program: str = typer.Option("", help="command that runs chaosrunner (cron default: this "
                                                     "python -m chaosrunner; k8s default: chaosrunner)"),
                state_claim: str = typer.Option("chaosrunner-state", help="k8s: the ReadWriteMany "
-                                               "PersistentVolumeClaim every pod mounts as its state home")) -> None:
+                                               "PersistentVolumeClaim every pod mounts as its state home"),
+               secret: str = typer.Option("chaosrunner", help="k8s-daemon: the Secret with CHAOSRUNNER_STORE_URL "
+                                                              "(PostgreSQL job store) and credentials"),
+               replicas: int = typer.Option(2, min=1, help="k8s-daemon: daemons (one leads, the others stand by)"),
+               service_account: str | None = typer.Option(None, help="k8s: the pods' service account")) -> None:
         """Export the calendar as crontab lines (CRON_TZ, and this host's state home spelled out) or Kubernetes
         CronJobs (batch/v1, Forbid; every pod shares one state home on STATE_CLAIM).
 
         Example: chaosrunner schedule export schedules/weekly.yaml --format k8s --image reg/chaosrunner:1 -o cj.yaml
+
+        Example: chaosrunner schedule export schedules/weekly.yaml --format k8s-daemon --image reg/chaosrunner:1
         """
         import shlex
         import sys
@@ -154,9 +161,18 @@ def register(app: typer.Typer) -> None:
         elif fmt == "k8s":
             prog = shlex.split(program) if program else ["chaosrunner"]
             _, result = to_cronjobs(cal, image=image, namespace=namespace, workdir=workdir, base=base,
-                                    program=prog, state_claim=state_claim)
+                                    program=prog, state_claim=state_claim, service_account=service_account)
+        elif fmt == "k8s-daemon":
+            from chaosrunner.schedule.k8s_daemon import to_daemon
+
+            try:
+                _, result = to_daemon(cal, image=image, namespace=namespace, workdir=workdir, base=base,
+                                      secret=secret, replicas=replicas, service_account=service_account,
+                                      state_claim=state_claim, program=shlex.split(program) if program else None)
+            except ValueError as e:  # the calendar is not under --base
+                raise _invalid(ValueError(f"--base: {e}")) from None
         else:
-            raise _invalid(ValueError(f"--format: must be cron or k8s, not {fmt!r}"))
+            raise _invalid(ValueError(f"--format: must be cron, k8s or k8s-daemon, not {fmt!r}"))
         if output is not None:
             output.write_text(result.text)
         else:

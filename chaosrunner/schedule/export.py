@@ -196,31 +196,44 @@ def to_cronjobs(calendar: Calendar, *, image: str, namespace: str = "default", w
             },
         })
         out.exported.append(e.name)
-    out.text = _dump_yaml(docs)
+    out.text = dump_yaml(docs)
     return docs, out
 
 
-def validate_cronjob(doc: dict[str, Any]) -> list[str]:
-    """Problems with a CronJob manifest, checked against the Kubernetes API models of the official
-    ``kubernetes`` Python client: the document is deserialised into ``V1CronJob`` (required fields and
-    enums are checked by the models) and serialised back; any field that does not survive the round
-    trip is unknown to the API (a typo, a wrong level). Plus the rules the API server applies that
-    the models do not: DNS-1123 name ≤ 52, a parseable 5-field schedule, an IANA ``timeZone``."""
+MODELS = {"CronJob": "V1CronJob", "Deployment": "V1Deployment", "ConfigMap": "V1ConfigMap", "Service": "V1Service"}
+
+
+def validate_manifest(doc: dict[str, Any]) -> list[str]:
+    """Problems with a manifest we export, checked against the Kubernetes API models of the official
+    ``kubernetes`` Python client: the document is deserialised into its model (``V1CronJob``,
+    ``V1Deployment``, ``V1ConfigMap``, ``V1Service``: required fields and enums are checked by the models)
+    and serialised back; any field that does not survive the round trip is unknown to the API (a typo, a
+    wrong level). CronJobs also get the rules the API server applies that the models do not
+    (:func:`validate_cronjob`)."""
     import json
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from kubernetes.client import ApiClient
 
-
-    problems: list[str] = []
+    model = MODELS.get(str(doc.get("kind")))
+    if model is None:
+        return [f"kind {doc.get('kind')!r} is not one chaosrunner exports"]
     client = ApiClient()
-
     try:
-        obj = client.deserialize(json.dumps(doc), "V1CronJob", "application/json")
+        obj = client.deserialize(json.dumps(doc), model, "application/json")
     except (ValueError, TypeError) as e:
-        return [f"not a valid V1CronJob: {e}"]
+        return [f"not a valid {model}: {e}"]
     back = client.sanitize_for_serialization(obj)
-    problems += [f"unknown or mistyped field: {p}" for p in _diff(doc, back, "")]
+    return [f"unknown or mistyped field: {p}" for p in _diff(doc, back, "")]
+
+
+def validate_cronjob(doc: dict[str, Any]) -> list[str]:
+    """:func:`validate_manifest` plus the rules the API server applies to a CronJob that the models do not:
+    DNS-1123 name ≤ 52, a parseable 5-field schedule, an IANA ``timeZone``."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    problems = validate_manifest({**doc, "kind": "CronJob"})
+    if any(p.startswith("not a valid") for p in problems):
+        return problems
     name = doc.get("metadata", {}).get("name", "")
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > K8S_NAME_MAX:
         problems.append(f"metadata.name {name!r} is not a DNS-1123 label of at most {K8S_NAME_MAX} characters")
@@ -238,15 +251,21 @@ def validate_cronjob(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _dump_yaml(docs: list[dict[str, Any]]) -> str:
-    """Multi-document YAML without anchors/aliases (kubectl accepts them, humans stumble on them)."""
+def dump_yaml(docs: list[dict[str, Any]]) -> str:
+    """Multi-document YAML without anchors/aliases (kubectl accepts them, humans stumble on them); multi-line
+    strings as literal blocks."""
     import yaml
 
     class NoAliases(yaml.SafeDumper):
         def ignore_aliases(self, data: Any) -> bool:
             return True
 
-    return yaml.dump_all(docs, Dumper=NoAliases, sort_keys=False) if docs else ""
+    def block(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:  # a file in a ConfigMap stays readable
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+    NoAliases.add_representer(str, block)
+
+    return yaml.dump_all(docs, Dumper=NoAliases, sort_keys=False, allow_unicode=True) if docs else ""
 
 
 def _diff(a: Any, b: Any, path: str) -> list[str]:

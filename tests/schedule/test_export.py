@@ -155,3 +155,51 @@ def test_cronjob_pods_share_one_state_home_and_journal_store(weekly) -> None:  #
                        "CHAOSRUNNER_JOURNALS": "/var/lib/chaosrunner/journals"}
         assert container["volumeMounts"] == [{"name": "chaosrunner-state", "mountPath": "/var/lib/chaosrunner"}]
         assert pod["volumes"] == [{"name": "chaosrunner-state", "persistentVolumeClaim": {"claimName": "chaos-state"}}]
+
+
+def test_the_daemon_exports_as_kubernetes_objects_that_run_the_real_command(weekly) -> None:  # noqa: ANN001
+    """ConfigMap (the calendar), Deployment (HA daemons on the PostgreSQL store, the shared state claim,
+    /metrics as liveness), Service — each valid for the API models, and the container's command is one our
+    own CLI accepts (mapped back to this repository: what the image holds at /app)."""
+    from typer.testing import CliRunner
+
+    from chaosrunner.cli import app
+    from chaosrunner.schedule.export import validate_manifest
+    from chaosrunner.schedule.k8s_daemon import STORE_KEY, to_daemon
+
+    docs, out = to_daemon(weekly, image="registry.example/chaosrunner:1.0", base=REPO, secret="chaos-creds")
+    assert list(yaml.safe_load_all(out.text)) == docs
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service"]
+    for doc in docs:
+        assert validate_manifest(doc) == [], doc["kind"]
+    cm, dep, svc = docs
+    assert cm["data"] == {"weekly.yaml": WEEKLY.read_text()}
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert dep["spec"]["replicas"] == 2 and dep["spec"]["strategy"]["type"] == "Recreate"
+    assert {m["mountPath"] for m in c["volumeMounts"]} == {"/var/lib/chaosrunner", "/app/schedules/weekly.yaml"}
+    assert next(v for v in pod["volumes"] if v["name"] == "calendar")["configMap"]["name"] == cm["metadata"]["name"]
+    assert c["command"][c["command"].index("--store") + 1] == f"$({STORE_KEY})"
+    assert {"name": STORE_KEY, "valueFrom": {"secretKeyRef": {"name": "chaos-creds", "key": STORE_KEY}}} in c["env"]
+    assert pod["terminationGracePeriodSeconds"] > int(weekly.defaults.term_grace)
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    argv = [a.replace("/app/", f"{REPO}/").replace(f"$({STORE_KEY})", "sqlite:///x.db") for a in c["command"][1:]]
+    r = CliRunner().invoke(app, [*argv, "--help"])
+    assert r.exit_code == 0 and "--metrics-port" in r.stdout, r.stdout
+    broken = copy.deepcopy(dep)
+    broken["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    assert validate_manifest(broken) == ["unknown or mistyped field: spec.template.spec.containers[0].livenesProbe"]
+
+
+def test_the_image_recipe_copies_what_the_manifests_run() -> None:
+    """No container runtime here to build it: what can drift is checked — every COPY source exists, the
+    package is installed before the content, the working directory and state home are the manifests'."""
+    from chaosrunner.schedule.export import POD_STATE_HOME
+
+    lines = [x.strip() for x in (REPO / "deploy" / "docker" / "Dockerfile").read_text().splitlines()]
+    copies = [x.split()[1:-1] for x in lines if x.startswith("COPY ")]
+    assert copies and all((REPO / src).exists() for srcs in copies for src in srcs), copies
+    assert "WORKDIR /app" in lines and f"ENV CHAOSRUNNER_HOME={POD_STATE_HOME} \\" in lines
+    calendar = load_calendar(WEEKLY, check_files=False)
+    for e in calendar.entries:  # the week's experiments are inside the copied directories
+        assert (WEEKLY.parent / e.experiment).resolve().relative_to(REPO).parts[0] in {s for c in copies for s in c}
