@@ -135,15 +135,36 @@ def test_run_ids_are_slugged_and_dated() -> None:
 
 
 def test_live_view_renders_guard_state() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 12, 2, 10, 0, 30, tzinfo=UTC)
     section = {
         "experiment_title": "latency", "verdict": "running",
-        "activities": [{"phase": "method", "name": "add-toxic", "status": "running"}],
+        "blast_radius": {"declared": {"max_duration": 120.0}},
+        "activities": [{"phase": "method", "name": "add-toxic", "status": "running",
+                        "start": (now - timedelta(seconds=30)).isoformat()}],
         "guard": {"samples": [{"slos": {"avail": {"sli": 0.9991, "burn_rate": 0.9, "scope": "in"}},
-                               "budget_spent": 0.0012, "time_left_s": 42}]},
+                               "budget_spent": 0.0012}]},
         "abort": None,
     }
     console = Console(record=True, width=100)
-    console.print(render(section))
+    console.print(render(section, elapsed_s=31, now=now))
     text = console.export_text()
-    for needle in ("[method] add-toxic", "avail", "0.90x", "0.120 %", "42 s"):
-        assert needle in text
+    for needle in ("running · latency", "method · add-toxic (running)", "elapsed 0:31", "max_duration left 1:30",
+                   "avail", "0.90x", "0.120 %"):
+        assert needle in text, text
+
+
+def test_live_view_never_outgrows_the_terminal() -> None:
+    """A region taller or wider than the terminal is what left stale copies on the screen."""
+    slos = {f"slo-{i:02d}-with-a-rather-long-name-for-a-narrow-terminal@out:zone": {"sli": 0.001, "burn_rate": 1.0,
+                                                                                  "scope": "out"} for i in range(30)}
+    section = {"experiment_title": "t" * 150, "verdict": "running",
+               "activities": [{"phase": "method", "name": "a" * 90, "status": "running"}],
+               "guard": {"samples": [{"slos": slos}]}, "abort": {"reason": "r" * 200}}
+    for width, height in ((80, 24), (200, 50)):
+        console = Console(record=True, width=width)
+        console.print(render(section, width=width, height=height))
+        lines = console.export_text().rstrip("\n").splitlines()
+        assert len(lines) <= height and all(len(x) <= width for x in lines), (width, height, len(lines))
+        assert ("more (in the journal)" in "\n".join(lines)) == (height < 30)  # 30 readings fit in 50 lines
