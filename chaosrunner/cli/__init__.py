@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 # Rich help rendering costs ~0.5 s per invocation; plain click help keeps `--help` fast. The live
 # view of a run still uses rich directly. Set TYPER_USE_RICH=1 to get typer's rich help back.
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
+import typer.core  # noqa: E402
 
 from chaosrunner import __version__
 from chaosrunner.cli.state import HOME_HELP
@@ -70,9 +72,41 @@ def _every_command(
             typer.echo(f"warning: {found.describe()}", err=True)
 
 
+METAVARS = {"var": "KEY[:TYPE]=VALUE", "since": "DATE|AGE", "until": "DATE|AGE", "tz": "ZONE"}
+
+
+class _PlainArgument(typer.core.TyperArgument):
+    """An argument shown as click and man pages show one: ``SOURCE``, ``[RUN_IDS]...`` — not ``{SOURCE}``
+    with ``<str>`` beside it."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _name_values(cmd: Any) -> Any:
+    """Help names each value after what it is (``--journal-dir JOURNAL_DIR``, ``--since DATE|AGE``, ``SOURCE``),
+    not after its Python type (``<path>``, ``<list[str]>``, typer's default)."""
+    import click
+
+    for p in cmd.params:
+        if isinstance(p, typer.core.TyperArgument):
+            p.__class__ = _PlainArgument
+            p.metavar = p.metavar or (p.name or "value").upper()
+        elif isinstance(p, typer.core.TyperOption | click.Option) and p.metavar is None and not p.is_flag \
+                and not p.count:
+            p.metavar = METAVARS.get(p.name or "", (p.name or "value").upper())
+    for sub in getattr(cmd, "commands", {}).values():
+        _name_values(sub)
+    return cmd
+
+
 def main() -> None:
     try:
-        app()
+        _name_values(typer.main.get_command(app))(prog_name="chaosrunner")
     except Exception as e:
         from chaosrunner.core.validation import InvalidInput  # only on the error path (start-up)
 

@@ -91,7 +91,11 @@ def register(app: typer.Typer) -> None:
         files: list[Path] = typer.Argument(..., help="experiment files (YAML or JSON)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
     ) -> None:
-        """Validate experiments: Chaos Toolkit's schema plus the chaosrunner extension. Exit 2 on bad input."""
+        """Validate experiments: Chaos Toolkit's schema plus the chaosrunner extension. Exit 2 on bad input.
+
+        \b
+        Example: chaosrunner validate experiments/sandbox/*.yaml --json
+        """
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.experiment.loader import load_experiment
 
@@ -124,7 +128,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="machine-readable plan"),
     ) -> None:
         """Dry run: the activities in order and the preflight verdict (targets, blast radius, budget,
-        window). Injects nothing. Exit 0 when a run would be allowed, 4 when it would be refused."""
+        window). Injects nothing. Exit 0 when a run would be allowed, 4 when it would be refused.
+
+        \b
+        Example: chaosrunner plan experiments/sandbox/tue-latency.yaml --var latency_ms:int=50
+        """
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.experiment.loader import check_substituted, load_experiment
         from chaosrunner.run.plan import build_plan, render_plan
@@ -176,7 +184,11 @@ def register(app: typer.Typer) -> None:
         log_file: Path | None = typer.Option(None, "--log-file", help="also write the debug log to this file"),
         log_format: str = typer.Option("string", "--log-format", help="console log format: string or json"),
     ) -> None:
-        """Run one experiment: preflight, guarded method, rollbacks always, journal, verdict."""
+        """Run one experiment: preflight, guarded method, rollbacks always, journal, verdict.
+
+        \b
+        Example: chaosrunner run experiments/sandbox/tue-latency.yaml --var latency_ms:int=20 --json
+        """
         from chaosrunner.cli.live import LiveView
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.experiment.loader import check_substituted, load_experiment_source

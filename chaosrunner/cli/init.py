@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         rollbacks, and from the ledger if the run dies. Two SLOs (availability, latency) go into
         probes/<service>.yaml, read from your Prometheus. Files that exist are never overwritten (exit 2).
 
+        \b
         Example: chaosrunner init checkout-latency --service checkout --prometheus http://prometheus:9090
         --inject "tc qdisc add dev eth0 root netem delay 100ms" --undo "tc qdisc del dev eth0 root"
         """

@@ -87,7 +87,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
-        """List journals, newest first."""
+        """List journals, newest first.
+
+        \b
+        Example: chaosrunner journal list --verdict aborted --since 7d
+        """
         from datetime import UTC
 
         from chaosrunner.core.validation import InvalidInput
@@ -125,7 +129,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="summary + the journal document"),
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
-        """One run: what was injected where, what the guard saw, why it stopped, what was rolled back."""
+        """One run: what was injected where, what the guard saw, why it stopped, what was rolled back.
+
+        \b
+        Example: chaosrunner journal show latest   (or a unique start or end of a run id: 20261202T0334…59cdf2)
+        """
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.journal.store import find_journal, load_journal
         from chaosrunner.report.view import run_view
@@ -162,7 +170,11 @@ def register(app: typer.Typer) -> None:
         """Render a self-contained HTML (or Markdown) report of one run or a whole game day.
 
         A game day is either several IDs or a time range: `--since 2026-11-20 --until 2026-11-21
-        --trigger gameday` reports every run of that day, oldest first."""
+        --trigger gameday` reports every run of that day, oldest first.
+
+        \b
+        Example: chaosrunner journal report --since 2026-11-20 --until 2026-11-21 --trigger gameday -o gameday.html
+        """
         from datetime import UTC
 
         from chaosrunner.core.validation import InvalidInput
@@ -241,7 +253,11 @@ def register(app: typer.Typer) -> None:
         journal_dir: Path | None = DIR_OPTION,
     ) -> None:
         """Per experiment and week: verdicts, RTO, targets, budget spent, aborts, resilience score; per-SLO
-        breakdown; error budget used by chaos per month."""
+        breakdown; error budget used by chaos per month.
+
+        \b
+        Example: chaosrunner journal trend --weeks 8 --json
+        """
         from datetime import UTC, timedelta
 
         from chaosrunner.core.validation import InvalidInput

@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
 
         Runs whose process is still alive are left to their runner and watchdog. Exit 0 when nothing is
         left open by a dead run, 5 when an undo failed (a fault may still be in place).
+
+        \b
+        Example: chaosrunner recover --json
         """
         # engine imports inside the command: `chaosrunner --help` does not pay for them (start-up)
         from chaosrunner.core.storage import state_dir
@@ -64,6 +67,9 @@ def register(app: typer.Typer) -> None:
         Every pass reverts the faults of runs whose runner and watchdog are both gone (or whose runner
         stopped beating for 10 s) and marks their journals. The scheduler daemon runs the same passes;
         hosts without the daemon run this. Stop it with SIGTERM or Ctrl-C.
+
+        \b
+        Example: chaosrunner reaper --interval 5   (as a service: deploy/systemd/chaosrunner-reaper.service)
         """
         import signal
         import threading

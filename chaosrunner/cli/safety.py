@@ -16,7 +16,11 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option(..., "--reason", help="why chaos is halted (shown on every refusal)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
-        """Engage the kill switch: new runs are refused (exit 4) and running ones abort within 1 s."""
+        """Engage the kill switch: new runs are refused (exit 4) and running ones abort within 1 s.
+
+        \b
+        Example: chaosrunner halt --reason "incident 1234"
+        """
         from chaosrunner.safety import killswitch
 
         if not reason.strip():
@@ -31,7 +35,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command(epilog=HOME_HELP)
     def resume(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
-        """Release the kill switch: new runs are allowed again."""
+        """Release the kill switch: new runs are allowed again.
+
+        \b
+        Example: chaosrunner resume
+        """
         from chaosrunner.safety import killswitch
 
         was = killswitch.release()
@@ -52,7 +60,11 @@ def _register_slo(app: typer.Typer) -> None:
         paths: list[str] = typer.Argument(None, help="catalog files or directories (default: probes)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
-        """Validate SLO catalogs. Exit 2 with `file: key: problem` on bad input."""
+        """Validate SLO catalogs. Exit 2 with `file: key: problem` on bad input.
+
+        \b
+        Example: chaosrunner slo validate probes/
+        """
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.slo.catalog import load_catalog
 
@@ -81,7 +93,11 @@ def _register_slo(app: typer.Typer) -> None:
         prometheus: str = typer.Option(None, "--prometheus", help="Prometheus URL (default: env or sandbox)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
-        """Remaining error budget per SLO over its window (service-wide), read from Prometheus."""
+        """Remaining error budget per SLO over its window (service-wide), read from Prometheus.
+
+        \b
+        Example: chaosrunner slo budget pinboard-availability --prometheus http://127.0.0.1:9090
+        """
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.safety.preflight import budget_status
         from chaosrunner.slo.catalog import load_catalog

@@ -62,7 +62,11 @@ def register(app: typer.Typer) -> None:
             0.0, "--replacement-delay", help="Extra boot time (seconds) of a replaced instance."),
         as_json: bool = typer.Option(False, "--json", help="Print the state as JSON."),
     ) -> None:
-        """Start the estate (idempotent) and write <root>/state.json."""
+        """Start the estate (idempotent) and write <root>/state.json.
+
+        \b
+        Example: chaosrunner sandbox up --rps 50
+        """
         from chaosrunner.sandbox.estate import SandboxError, SandboxOptions, up
         from chaosrunner.sandbox.state import sandbox_root
 
@@ -86,7 +90,11 @@ def register(app: typer.Typer) -> None:
         root: Path = typer.Option(None, "--root", help=ROOT_HELP),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Stop every sandbox process and remove the state directory."""
+        """Stop every sandbox process and remove the state directory.
+
+        \b
+        Example: chaosrunner sandbox down
+        """
         from chaosrunner.sandbox.estate import down
         from chaosrunner.sandbox.state import sandbox_root
 
@@ -99,7 +107,11 @@ def register(app: typer.Typer) -> None:
         root: Path = typer.Option(None, "--root", help=ROOT_HELP),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Instances (region, zone, tier, pid, port, up/down), database roles, proxies and URLs."""
+        """Instances (region, zone, tier, pid, port, up/down), database roles, proxies and URLs.
+
+        \b
+        Example: chaosrunner sandbox status --json
+        """
         from chaosrunner.sandbox.estate import status
         from chaosrunner.sandbox.state import SandboxStateMissing, sandbox_root
 
@@ -122,7 +134,11 @@ def register(app: typer.Typer) -> None:
                                       help="The calendar whose week runs now, Monday first."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Sandbox up, run the calendar's week now (Mon..Fri), print a summary and report, sandbox down."""
+        """Sandbox up, run the calendar's week now (Mon..Fri), print a summary and report, sandbox down.
+
+        \b
+        Example: chaosrunner demo
+        """
         from chaosrunner.cli.demo import render_summary, run_demo
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.sandbox.state import sandbox_root

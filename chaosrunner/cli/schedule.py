@@ -45,7 +45,11 @@ def register(app: typer.Typer) -> None:
                                                   help="also validate each entry's experiment"),
                  as_json: bool = typer.Option(False, "--json")) -> None:
         """Validate calendars (format, zones, holidays country, cron expressions, experiment files and,
-        by default, the experiments themselves). Exit 2 with `file: key: problem` lines on bad input."""
+        by default, the experiments themselves). Exit 2 with `file: key: problem` lines on bad input.
+
+        \b
+        Example: chaosrunner schedule validate schedules/*.yaml
+        """
         from chaosrunner.calendar.model import load_calendar
         from chaosrunner.core.validation import InvalidInput
 
@@ -80,7 +84,11 @@ def register(app: typer.Typer) -> None:
     @schedule.command("show")
     def show(file: Path = typer.Argument(..., help="calendar file"),
              as_json: bool = typer.Option(False, "--json")) -> None:
-        """The week as a table: entry, day, window, experiment, next fire (calendar zone and local)."""
+        """The week as a table: entry, day, window, experiment, next fire (calendar zone and local).
+
+        \b
+        Example: chaosrunner schedule show schedules/weekly.yaml
+        """
         from chaosrunner.schedule.view import week_rows
 
         cal = _load(file, check_files=False)
@@ -105,7 +113,11 @@ def register(app: typer.Typer) -> None:
               include_skipped: bool = typer.Option(True, "--include-skipped/--only-runs",
                                                    help="also list fires the window would skip"),
               as_json: bool = typer.Option(False, "--json")) -> None:
-        """Next fire times over the coming days, with the window verdict of each."""
+        """Next fire times over the coming days, with the window verdict of each.
+
+        \b
+        Example: chaosrunner schedule next schedules/weekly.yaml --days 14
+        """
         from datetime import UTC, datetime, timedelta
 
         from chaosrunner.calendar.triggers import next_fires
@@ -145,8 +157,10 @@ def register(app: typer.Typer) -> None:
         """Export the calendar as crontab lines (CRON_TZ, and this host's state home spelled out) or Kubernetes
         CronJobs (batch/v1, Forbid; every pod shares one state home on STATE_CLAIM).
 
+        \b
         Example: chaosrunner schedule export schedules/weekly.yaml --format k8s --image reg/chaosrunner:1 -o cj.yaml
 
+        \b
         Example: chaosrunner schedule export schedules/weekly.yaml --format k8s-daemon --image reg/chaosrunner:1
         """
         import shlex
@@ -198,6 +212,7 @@ def register(app: typer.Typer) -> None:
         the calendar (an invalid file is refused and the running calendar kept). With --metrics-port,
         /metrics says whether the schedule is alive (leader, next fires, runs by exit code).
 
+        \b
         Example: chaosrunner scheduler start schedules/weekly.yaml --store postgresql+psycopg://cr@db/chaos
         --metrics-port 9464
         """
@@ -247,7 +262,11 @@ def register(app: typer.Typer) -> None:
             keep_going: bool = typer.Option(False, "--keep-going", help="do not stop at the first abort"),
             as_json: bool = typer.Option(False, "--json")) -> None:
         """Run the plan's experiments now, in order; stop at the first abort (always at a failed
-        rollback); print one combined summary. Exit code: the worst step's."""
+        rollback); print one combined summary. Exit code: the worst step's.
+
+        \b
+        Example: chaosrunner gameday run schedules/gameday.yaml --keep-going
+        """
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.schedule.gameday import load_plan, run_plan
 

@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     def status(json_output: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
         """The state home now: kill switch, open faults, held target locks, running runs.
 
+        \b
         Example: chaosrunner status --json | jq '.open_faults'
         """
         # engine imports inside the command: `chaosrunner --help` does not pay for them (start-up)
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
     def config_show(json_output: bool = typer.Option(False, "--json", help="print as JSON")) -> None:
         """Every setting in effect and where it came from (environment variable, config file, default).
 
+        \b
         Example: chaosrunner config show --json | jq -r .state.value
         """
         from chaosrunner.core.config import config_path, effective
@@ -72,7 +74,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Move open faults, run leases and an engaged kill switch from SOURCE into the state home.
 
-        Example: cd /srv/chaos && chaosrunner state migrate
+        \b
+        Example: chaosrunner state migrate /srv/chaos/.chaosrunner   (the default: ./.chaosrunner)
         """
         from chaosrunner.core.verdict import ExitCode
         from chaosrunner.safety.status import migrate

@@ -84,3 +84,35 @@ def test_journal_list_fits_the_terminal_and_keeps_every_column_in_a_pipe(tmp_pat
         assert lines[0].startswith("run id") and "verdict" in lines[0] and "experiment" in lines[0]
     narrow = cli("journal", "list", env={"COLUMNS": "80"}).stdout.splitlines()
     assert "budget" not in narrow[0] and narrow[1].endswith("…")
+
+
+def _leaf_commands() -> list[list[str]]:
+    import typer
+
+    from chaosrunner.cli import app
+
+    out: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+        else:
+            out.append(path)
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+def test_every_command_has_an_example_and_names_its_values_not_their_python_types() -> None:
+    """Help as a user reads it: an example per command; `--since DATE|AGE`, `SOURCE`, `[RUN_IDS]...` — not
+    `<str>`, `<list[str]>`, `{SOURCE}` (typer's defaults, which the help showed)."""
+    commands = _leaf_commands()
+    assert len(commands) >= 25, commands
+    for path in commands:
+        r = cli(*path, "--help")
+        assert r.returncode == 0, (path, r.stderr)
+        assert "Example: chaosrunner " + " ".join(path) in r.stdout, path
+        for noise in ("<str>", "<path>", "<list[", "<int", "<float", "{"):
+            assert noise not in r.stdout.split("Example:")[0] + r.stdout.split("Arguments:")[-1], (path, noise)
