@@ -104,13 +104,51 @@ def _name_values(cmd: Any) -> Any:
     return cmd
 
 
+class _Watched:
+    """A stream that remembers whether anything was written (stdout) or what was (stderr, the last 8 kB)."""
+
+    def __init__(self, stream: Any, keep: bool) -> None:
+        self._stream, self._keep, self.wrote, self.text = stream, keep, False, ""
+
+    def write(self, data: str) -> int:
+        self.wrote = self.wrote or bool(data)
+        if self._keep:
+            self.text = (self.text + data)[-8192:]
+        return int(self._stream.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main() -> None:
+    """Every command; with ``--json``, exactly one JSON document on stdout whatever happens: the command's
+    own, or ``{"error": …, "exit_code": N}`` when it failed without one (bad input, a usage error)."""
+    import sys
+
+    want_json = "--json" in sys.argv[1:]
+    out = err = None
+    if want_json:
+        out, err = _Watched(sys.stdout, keep=False), _Watched(sys.stderr, keep=True)
+        sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    code: int = 0
     try:
         _name_values(typer.main.get_command(app))(prog_name="chaosrunner")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        raise
     except Exception as e:
         from chaosrunner.core.validation import InvalidInput  # only on the error path (start-up)
 
         if not isinstance(e, InvalidInput):
             raise
         typer.echo(e.render(), err=True)  # bad input anywhere (a config file, a state file): file and key, exit 2
-        raise SystemExit(int(ExitCode.INVALID_INPUT)) from None
+        code = int(ExitCode.INVALID_INPUT)
+        raise SystemExit(code) from None
+    finally:
+        if out is not None and err is not None:
+            sys.stdout, sys.stderr = out._stream, err._stream
+            if code != 0 and not out.wrote:
+                import json
+
+                why = "\n".join(x for x in err.text.strip().splitlines() if x.strip()) or f"exit code {code}"
+                print(json.dumps({"error": why, "exit_code": code}))

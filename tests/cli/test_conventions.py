@@ -116,3 +116,22 @@ def test_every_command_has_an_example_and_names_its_values_not_their_python_type
         assert "Example: chaosrunner " + " ".join(path) in r.stdout, path
         for noise in ("<str>", "<path>", "<list[", "<int", "<float", "{"):
             assert noise not in r.stdout.split("Example:")[0] + r.stdout.split("Arguments:")[-1], (path, noise)
+
+
+def test_json_means_one_json_document_on_stdout_even_when_the_command_fails(tmp_path: Path) -> None:
+    """Scripts parse stdout: bad input, a usage error or a missing journal used to leave it empty."""
+    env = {"CHAOSRUNNER_HOME": str(tmp_path / "home")}
+    failing = [
+        ("journal", "show", "nope", "--json"),
+        ("plan", str(tmp_path / "missing.yaml"), "--json"),
+        ("journal", "list", "--verdict", "great", "--json"),
+        ("halt", "--json"),  # --reason missing: a usage error
+        ("schedule", "show", str(tmp_path / "missing.yaml"), "--json"),
+    ]
+    for args in failing:
+        r = cli(*args, env=env)
+        doc = json.loads(r.stdout)  # exactly one document
+        assert r.returncode == 2 and doc["exit_code"] == 2 and doc["error"], (args, r.stdout, r.stderr)
+        assert doc["error"].splitlines()[-1] in r.stderr  # the same words a person reads
+    ok = cli("status", "--json", env=env)
+    assert ok.returncode == 0 and "error" not in json.loads(ok.stdout)
