@@ -280,6 +280,7 @@ def killswitch_trial(exp: Path, estate: Any, env: dict[str, str]) -> dict[str, A
         engaged = time.time()
         killswitch.engage("bench", root=home)
         out, _ = proc.communicate(timeout=60)
+        ended = time.time()
     finally:
         killswitch.release(root=home)
         if proc.poll() is None:
@@ -292,6 +293,7 @@ def killswitch_trial(exp: Path, estate: Any, env: dict[str, str]) -> dict[str, A
     return {
         "decision_s": round(_epoch(abort["decided_at"]) - engaged, 3) if abort.get("decided_at") else None,
         "rollback_s": round(heal - engaged, 3) if heal else None,
+        "run_ended_s": round(ended - engaged, 3),  # the process gone: the journal written, notifications flushed
         "reason": abort.get("reason"),
     }
 
@@ -312,6 +314,7 @@ def main() -> int:
     import yaml
 
     from tests.guard.estate import start_estate
+    from tests.safety.webhook import Receiver
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -352,12 +355,18 @@ def main() -> int:
             halt_file = root / "halt.yaml"
             halt_file.write_text(yaml.safe_dump(halt_doc, sort_keys=False))
             halts = []
-            for n in range(args.killswitch_trials):
-                h = killswitch_trial(halt_file, estate, env)
-                halts.append(h)
-                print(
-                    f"halt {n:2d} decision {h['decision_s']}s rollback {h['rollback_s']}s", file=sys.stderr, flush=True
-                )
+            hook = Receiver(hang_s=30)  # a chat webhook that answers each notification 30 s late
+            try:
+                for n in range(args.killswitch_trials):
+                    for webhook in ("none", "hanging 30 s"):  # alternating: the same machine state for both
+                        h = killswitch_trial(halt_file, estate,
+                                             env if webhook == "none" else {**env, "CHAOSRUNNER_WEBHOOK_URL": hook.url})
+                        h["webhook"] = webhook
+                        halts.append(h)
+                        print(f"halt {n:2d} webhook {webhook:<13} decision {h['decision_s']}s rollback "
+                              f"{h['rollback_s']}s run ended {h['run_ended_s']}s", file=sys.stderr, flush=True)
+            finally:
+                hook.close()
         finally:
             estate.stop()
 
@@ -404,14 +413,27 @@ def main() -> int:
             f"{f(s['rollback_after_decision_median_s']):>10}s/{f(s['rollback_after_decision_max_s'])}s "
             f"{f(s['fault_lasted_median_s']):>16}s"
         )
-    if halts:
-        hd = [h["decision_s"] for h in halts if h["decision_s"] is not None]
-        hr = [h["rollback_s"] for h in halts if h["rollback_s"] is not None]
-        print(
-            f"\nkill switch → abort decision: median {_median(hd)}s, max {max(hd) if hd else None}s; "
-            f"→ rollback complete: median {_median(hr)}s, max {max(hr) if hr else None}s "
-            f"({len(hd)}/{len(halts)} aborted)"
-        )
+    halt_summary = {}
+    for webhook in ("none", "hanging 30 s"):
+        hs = [h for h in halts if h["webhook"] == webhook]
+        if not hs:
+            continue
+        hd = [h["decision_s"] for h in hs if h["decision_s"] is not None]
+        hr = [h["rollback_s"] for h in hs if h["rollback_s"] is not None]
+        he = [h["run_ended_s"] for h in hs if h["run_ended_s"] is not None]
+        halt_summary[webhook] = {"trials": len(hs), "aborted": len(hd), "decision_median_s": _median(hd),
+                                 "decision_max_s": max(hd) if hd else None, "rollback_median_s": _median(hr),
+                                 "rollback_max_s": max(hr) if hr else None, "run_ended_median_s": _median(he)}
+    if halt_summary:
+        print(f"\n{'kill switch → … (webhook)':<28} {'aborted':>8} {'decision p50/max':>17} {'rollback p50/max':>17} "
+              f"{'run ended p50':>14}")
+        for webhook, h in halt_summary.items():
+            print(f"{webhook:<28} {h['aborted']:>3}/{h['trials']:<4} {h['decision_median_s']}/{h['decision_max_s']}s"
+                  f"{'':>4} {h['rollback_median_s']}/{h['rollback_max_s']}s{'':>4} {h['run_ended_median_s']}s")
+        base, hung = halt_summary.get("none"), halt_summary.get("hanging 30 s")
+        if base and hung and base["rollback_median_s"] and hung["rollback_median_s"]:
+            ratio = hung["rollback_median_s"] / base["rollback_median_s"]
+            print(f"rollback with a hanging webhook / without: {ratio:.2f}x")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -421,6 +443,7 @@ def main() -> int:
                 "limit_ratio": LIMIT_RATIO,
                 "summary": summary,
                 "killswitch": halts,
+                "killswitch_summary": halt_summary,
                 "trials": rows,
             },
             indent=2,
