@@ -25,6 +25,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,8 @@ from chaosrunner.slo.catalog import SloCatalog, promql_duration, render, scope_d
 from chaosrunner.slo.source import SliSource, SliUnavailable
 
 log = logging.getLogger("chaosrunner.guard")
+READ_CONCURRENCY = 8  # Prometheus requests of one sample in flight at once (bench/guard_scale.py)
+BATCH = 10  # readings (SLO × scope) per Prometheus request when the source reads batches
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Guard:
         """``busy``: when other runs' faults were live (the state home's ledger): not baseline time."""
         self.spec = spec
         self.busy = list(busy)
+        self.read_concurrency = READ_CONCURRENCY
         self.blast_radius = blast_radius or BlastRadius()
         self.targets = list(targets)
         self.source = source
@@ -152,14 +156,17 @@ class Guard:
         return out
 
     def _read(self, queries: Sequence[_Query]) -> list[Reading]:
-        """Query every SLO×scope; after the first unreachable error the rest are marked unavailable
-        without waiting for more timeouts (a dead Prometheus must not stretch a sample)."""
-        from_prev: str | None = None
-        out = []
-        for q in queries:
-            if from_prev is not None:
-                out.append(Reading(q.slo, q.scope, error=from_prev, source_failed=True))
-                continue
+        """Read every SLO×scope; readings keep the queries' order. 50 SLOs are ~350 PromQL expressions: one
+        request each, one after the other, outlast a 1 s interval (bench/guard_scale.py). A source that can
+        (``scalars``) reads ``BATCH`` readings per request, ``READ_CONCURRENCY`` requests at a time; a batch
+        Prometheus rejects is read one query at a time (a scalar-typed expression cannot be tagged). After
+        the first unreachable error, readings not yet started are marked unavailable without waiting for
+        more timeouts (a dead Prometheus must not stretch a sample)."""
+        unreachable: list[str] = []
+
+        def one(q: _Query) -> Reading:
+            if unreachable:
+                return Reading(q.slo, q.scope, error=unreachable[0], source_failed=True)
             try:
                 bad = self.source.scalar(q.bad)
                 total = self.source.scalar(q.total)
@@ -168,13 +175,46 @@ class Guard:
                     try:
                         quant = self.source.scalar(q.quantile)
                     except SliUnavailable:
-                        quant = None
-                out.append(Reading(q.slo, q.scope, bad_rate=bad, total_rate=total, quantile_s=quant))
+                        quant = None  # display only: the decision never reads the quantile
+                return Reading(q.slo, q.scope, bad_rate=bad, total_rate=total, quantile_s=quant)
             except SliUnavailable as e:
-                out.append(Reading(q.slo, q.scope, error=f"{e.kind}: {e}", source_failed=e.source_failed))
                 if e.kind == "unreachable":
-                    from_prev = f"{e.kind}: {e}"
-        return out
+                    unreachable.append(f"{e.kind}: {e}")
+                return Reading(q.slo, q.scope, error=f"{e.kind}: {e}", source_failed=e.source_failed)
+
+        def batch(chunk: Sequence[_Query]) -> list[Reading]:
+            scalars = getattr(self.source, "scalars", None)
+            if unreachable or scalars is None or len(chunk) == 1:
+                return [one(q) for q in chunk]
+            exprs = [x for q in chunk for x in (q.bad, q.total, *([q.quantile] if q.quantile else []))]
+            try:
+                values = iter(scalars(exprs))
+            except SliUnavailable as e:
+                if e.kind == "bad-query":
+                    return [one(q) for q in chunk]
+                if e.kind == "unreachable":
+                    unreachable.append(f"{e.kind}: {e}")
+                return [Reading(q.slo, q.scope, error=f"{e.kind}: {e}", source_failed=e.source_failed) for q in chunk]
+            out = []
+            for q in chunk:
+                bad, total = next(values), next(values)
+                quant = next(values) if q.quantile else None
+                if isinstance(bad, SliUnavailable) or isinstance(total, SliUnavailable):
+                    err = bad if isinstance(bad, SliUnavailable) else total
+                    assert isinstance(err, SliUnavailable)
+                    out.append(Reading(q.slo, q.scope, error=f"{err.kind}: {err}", source_failed=err.source_failed))
+                else:
+                    out.append(Reading(q.slo, q.scope, bad_rate=bad, total_rate=total,
+                                       quantile_s=quant if isinstance(quant, float) else None))
+            return out
+
+        size = BATCH if hasattr(self.source, "scalars") else 1
+        chunks = [queries[i:i + size] for i in range(0, len(queries), size)]
+        if self.read_concurrency <= 1 or len(chunks) <= 1:
+            return [r for c in chunks for r in batch(c)]
+        with ThreadPoolExecutor(max_workers=min(self.read_concurrency, len(chunks)),
+                                thread_name_prefix="guard-read") as pool:
+            return [r for rs in pool.map(batch, chunks) for r in rs]
 
     def _baseline(self) -> None:
         """Pre-run baseline (error ratio and traffic over ``baseline_window``) and budget remaining

@@ -15,11 +15,15 @@ All are :class:`chaosrunner.slo.catalog.SliUnavailable`, so the guard treats the
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from chaosrunner.slo.source import SliUnavailable
 
 DEFAULT_TIMEOUT_S = 2.0
+
+
+BATCH_LABEL = "chaosrunner_q"  # the tag of each expression in a batched read (scalars)
 
 
 class PrometheusUnreachable(SliUnavailable):
@@ -107,6 +111,38 @@ class PrometheusSource:
         if not math.isfinite(total):
             raise NotANumber(f"{promql!r} is {total}")
         return total
+
+    def scalars(self, exprs: Sequence[str]) -> list[float | SliUnavailable]:
+        """Many :meth:`scalar` reads in one HTTP query: each expression is tagged with its index
+        (``label_replace(…, "chaosrunner_q", "i", "", "")``) and the tagged vectors are joined with ``or``
+        (distinct tags: nothing is dropped). Per expression a number, or the error :meth:`scalar` would have
+        raised (:class:`EmptyResult`, :class:`NotANumber`). The whole batch raises when the query does
+        (unreachable, malformed answer, or a bad query — e.g. an expression that is a scalar, not a vector:
+        read those one by one)."""
+        if len(exprs) == 1:
+            try:
+                return [self.scalar(exprs[0])]
+            except (EmptyResult, NotANumber) as e:
+                return [e]
+        joined = " or ".join(f'label_replace(({e}), "{BATCH_LABEL}", "{i}", "", "")' for i, e in enumerate(exprs))
+        sums: dict[int, float] = {}
+        for series in self.query(joined):
+            metric = series.get("metric") if isinstance(series, dict) else None
+            value = series.get("value") if isinstance(series, dict) else None
+            try:
+                i = int((metric or {})[BATCH_LABEL])
+                sums[i] = sums.get(i, 0.0) + float(value[1])  # type: ignore[index]
+            except (KeyError, TypeError, ValueError, IndexError):
+                raise MalformedAnswer(f"prometheus at {self.url} answered an unreadable series") from None
+        out: list[float | SliUnavailable] = []
+        for i, expr in enumerate(exprs):
+            if i not in sums:
+                out.append(EmptyResult(f"no data for {expr!r}"))
+            elif not math.isfinite(sums[i]):
+                out.append(NotANumber(f"{expr!r} is {sums[i]}"))
+            else:
+                out.append(sums[i])
+        return out
 
     def series(self, promql: str) -> list[tuple[float, float]]:
         """(timestamp, value) points of a range-vector query (e.g. a subquery ``(expr)[60s:1s]``), summed

@@ -47,6 +47,22 @@ def test_bad_promql_is_an_explicit_error(prom: PrometheusServer) -> None:
         PrometheusSource(prom.url).scalar("sum(rate(")
 
 
+def test_a_batched_read_answers_each_expression_as_its_own_read_would(prom: PrometheusServer) -> None:
+    """One request for many expressions (the guard's 50 SLOs are ~325): numbers, sums over several series,
+    no data and NaN come back per expression, in order, as ``scalar`` would raise or return them."""
+    src = PrometheusSource(prom.url)
+    exprs = ["vector(2) + vector(3)", 'rate(absent_metric_total{job="x"}[5s])', "vector(0) / vector(0)",
+             'label_replace(vector(1), "a", "x", "", "") or label_replace(vector(4), "a", "y", "", "")',
+             "sum(vector(9))"]
+    out = src.scalars(exprs)
+    assert out[0] == 5.0 and isinstance(out[1], EmptyResult) and isinstance(out[2], NotANumber)
+    assert out[3] == 5.0 == src.scalar(exprs[3])  # several series: summed, as scalar() sums them
+    assert out[4] == 9.0
+    with pytest.raises(BadQuery):  # a scalar-typed expression cannot be tagged: the caller reads it alone
+        src.scalars(["scalar(vector(7))", "vector(1)"])
+    assert src.scalars(["scalar(vector(7))"]) == [7.0]  # alone it is a plain read
+
+
 def test_unreachable_server_fails_fast_without_retries() -> None:
     src = PrometheusSource(f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
     with pytest.raises(PrometheusUnreachable, match="unreachable"):
