@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 from chaosrunner.core.config import pushgateway_setting
 from chaosrunner.notify.outbox import outbox
@@ -40,6 +42,8 @@ class RunMetrics:
     numbers: dict[str, float | None] = field(default_factory=dict)  # abort_seconds, rollback_seconds, …
 
     def registry(self) -> CollectorRegistry:
+        from prometheus_client import CollectorRegistry, Gauge  # only when a Pushgateway is configured (start-up)
+
         reg = CollectorRegistry()
         ids = {"run_id": self.run_id, "experiment": self.experiment}
         g = Gauge("chaosrunner_run_running", "1 while the run lives", [*ids, "trigger"], registry=reg)
@@ -69,6 +73,8 @@ def push(metrics: RunMetrics) -> None:
     url = pushgateway_setting().value
     if not url:
         return
+    from prometheus_client import push_to_gateway
+
     registry = metrics.registry()  # built now: the push sends this moment's values
     outbox().send(f"push {metrics.run_id} to {url}", lambda: push_to_gateway(
         url, job=JOB, registry=registry, grouping_key={"run_id": metrics.run_id}, timeout=TIMEOUT_S))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,6 @@ from chaosrunner.core.ids import new_run_id, try_time
 from chaosrunner.core.storage import journal_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.loader import Experiment, activity_timeout
-from chaosrunner.journal.store import list_journals
 from chaosrunner.safety.blast_radius import touched
 from chaosrunner.safety.preflight import (
     Check,
@@ -29,6 +29,8 @@ from chaosrunner.safety.preflight import (
 from chaosrunner.slo.budget import DEFAULT_CHAOS_CEILING, ChaosSpend, chaos_spend_month_to_date
 from chaosrunner.slo.catalog import SloCatalog
 from chaosrunner.slo.source import SliSource
+
+log = logging.getLogger("chaosrunner.plan")
 
 
 @dataclass
@@ -173,13 +175,15 @@ def build_plan(
 def chaos_spend_now(ceiling: float | None = None) -> ChaosSpend:
     """The error budget chaos has used this month (UTC month), from the journal store; the practice's
     ceiling unless the experiment declares ``objectives.monthly_budget_use``."""
+    from chaosrunner.journal.store import list_journals  # the store and its readers: only here (start-up)
+
     runs = []
     try:
         for s in list_journals(journal_dir()).summaries:
             if s.verdict not in ("refused", "invalid") and (t := try_time(s.started_at)) is not None:
                 runs.append((t, s.budget_spent))
-    except OSError:
-        pass
+    except OSError as e:  # the decision: the spend is what could be read, and the log says it is partial
+        log.warning("chaos spend this month is a lower bound: the journal store could not be read: %s", e)
     return chaos_spend_month_to_date(runs, datetime.now(UTC), ceiling=ceiling or DEFAULT_CHAOS_CEILING)
 
 

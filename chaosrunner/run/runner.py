@@ -41,7 +41,6 @@ from chaosrunner.faults.heartbeat import Heartbeat, spawn_watchdog
 from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.reaper import reap
 from chaosrunner.faults.undo import revert_open
-from chaosrunner.guard.sampler import Guard
 from chaosrunner.guard.sentinel import Sentinel
 from chaosrunner.journal.schema import close_ctk
 from chaosrunner.journal.writer import secret_values
@@ -177,6 +176,8 @@ def _preflight(run: Run) -> Any:
         try:
             if outcome.catalog is None or outcome.source is None:
                 raise ValueError("no SLO catalog or no SLI source to read")
+            from chaosrunner.guard.sampler import Guard  # only for guarded runs (start-up)
+
             run.guard = Guard(
                 ext.slo_guard,
                 ext.blast_radius,

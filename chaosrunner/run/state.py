@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaosrunner.core.ids import new_run_id, now_iso
 from chaosrunner.core.storage import atomic_write_json, state_dir
@@ -20,7 +20,6 @@ from chaosrunner.experiment.loader import Experiment
 from chaosrunner.faults import runs
 from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.undo import rollbacks_undo
-from chaosrunner.guard.sampler import Guard
 from chaosrunner.guard.sentinel import Sentinel
 from chaosrunner.journal.schema import RUN_LEVEL_FAULT, close_cut_entries, final_fields, refusal_ctk
 from chaosrunner.journal.writer import JournalWriter
@@ -30,6 +29,9 @@ from chaosrunner.run.toolkit import (
     Prepared,
     ToolkitOptions,
 )
+
+if TYPE_CHECKING:
+    from chaosrunner.guard.sampler import Guard
 
 log = logging.getLogger("chaosrunner.run.runner")
 

@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.calendar.model import load_calendar, window_verdict
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.spec import BlastRadius, OutageCheckSpec, SloGuardSpec
 from chaosrunner.inventory.base import Target, TargetsSpec, load_inventory, select, selector_problem
@@ -138,6 +137,7 @@ def _calendar(ctx: PreflightContext) -> Check | None:
         return None
     from datetime import UTC
 
+    from chaosrunner.calendar.model import load_calendar, window_verdict  # only for scheduled runs (start-up)
 
     cal = load_calendar(ctx.calendar, check_files=False)
     now = ctx.now or datetime.now(UTC)
