@@ -16,22 +16,30 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option(..., "--reason", help="why chaos is halted (shown on every refusal)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ) -> None:
-        """Engage the kill switch: new runs are refused (exit 4) and running ones abort within 1 s.
+        """Engage the kill switch: new runs are refused (exit 4) and running ones abort within 1 s — on this
+        host, and on every host of the fleet when one is configured (`fleet:`; exit 1 if it cannot be reached:
+        this host is halted all the same).
 
         \b
         Example: chaosrunner halt --reason "incident 1234"
         """
         from chaosrunner.safety import killswitch
+        from chaosrunner.safety.fleet import FleetUnavailable
 
         if not reason.strip():
             typer.echo("halt: --reason: must not be empty", err=True)
             raise typer.Exit(2)
-        state = killswitch.engage(reason)
+        try:
+            state = killswitch.engage(reason)
+        except FleetUnavailable as e:
+            typer.echo(f"chaos halted on this host only ({killswitch.path()}): {e}", err=True)
+            raise typer.Exit(1) from None
+        where = "every host of the fleet" if state.scope == "fleet" else f"kill switch at {killswitch.path()}"
         if as_json:
             typer.echo(json.dumps({"engaged": True, **state.__dict__, "path": str(killswitch.path()),
                                     "state_home": str(killswitch.path().parent)}))
         else:
-            typer.echo(f"chaos halted: {state.reason} (kill switch at {killswitch.path()})")
+            typer.echo(f"chaos halted: {state.reason} ({where})")
 
     @app.command(epilog=HOME_HELP)
     def resume(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
@@ -41,8 +49,13 @@ def register(app: typer.Typer) -> None:
         Example: chaosrunner resume
         """
         from chaosrunner.safety import killswitch
+        from chaosrunner.safety.fleet import FleetUnavailable
 
-        was = killswitch.release()
+        try:
+            was = killswitch.release()
+        except FleetUnavailable as e:  # this host resumed; the fleet's switch is still engaged
+            typer.echo(f"resumed on this host only; the fleet's kill switch is unchanged: {e}", err=True)
+            raise typer.Exit(1) from None
         if as_json:
             typer.echo(json.dumps({"engaged": False, "was_engaged": was, "state_home": str(killswitch.path().parent)}))
         else:

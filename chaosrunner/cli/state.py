@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
             return
         ks = report["kill_switch"]
         typer.echo(f"state home   {report['state_home']}")
-        typer.echo("kill switch  " + (f"ENGAGED by {ks['engaged_by']} at {ks['engaged_at']}: {ks['reason']}"
-                                      if ks["engaged"] else "released"))
+        typer.echo("kill switch  " + (f"ENGAGED ({ks['scope']}) by {ks['engaged_by']} at {ks['engaged_at']}: "
+                                      f"{ks['reason']}" if ks["engaged"] else "released"))
         typer.echo(f"open faults  {len(report['open_faults'])}")
         for f in report["open_faults"]:
             typer.echo(f"  {f['fault']} on {f['target']} (run {f['run_id']}, recorded {f['recorded_at']})")

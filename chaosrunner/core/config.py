@@ -44,6 +44,7 @@ class ConfigFile(BaseModel):
     alertmanager: str | None = None
     pushgateway: str | None = None
     webhook: str | None = None
+    fleet: str | None = None  # PostgreSQL URL: one kill switch for every host that names it
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,11 @@ def webhook_setting() -> Setting:
     return _setting("CHAOSRUNNER_WEBHOOK_URL", "webhook", None, "not set (no notifications)")
 
 
+def fleet_setting() -> Setting:
+    return _setting("CHAOSRUNNER_FLEET", "fleet", None, "not set (the kill switch is this host's)")
+
+
 def effective() -> dict[str, Setting]:
     return {"state": state_home_setting(), "journals": journals_setting(), "prometheus": prometheus_setting(),
             "alertmanager": alertmanager_setting(), "pushgateway": pushgateway_setting(),
-            "webhook": webhook_setting()}
+            "webhook": webhook_setting(), "fleet": fleet_setting()}

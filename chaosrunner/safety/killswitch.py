@@ -4,6 +4,10 @@ While it exists and says ``engaged``, preflight refuses every new run and the se
 experiment, guarded or not, aborts it (it reads the file every 0.1 s, so a halt lands within a second). It
 is a file in the host's state home rather than a signal so that it survives restarts and reaches runs
 started by the scheduler, cron or another shell. ``resume`` removes it.
+
+With a fleet configured (``fleet:``, :mod:`chaosrunner.safety.fleet`) the switch is a row in PostgreSQL:
+``engage`` writes the row (and this host's file only when the row cannot be written), ``release`` removes
+both, ``status`` reads both, and a fleet row that cannot be read counts as engaged (fail closed).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chaosrunner.core.storage import atomic_write_json, state_dir
+from chaosrunner.safety.fleet import FleetUnavailable, fleet
 
 FILENAME = "killswitch.json"
 
@@ -26,6 +31,7 @@ class KillSwitch:
     reason: str = ""
     engaged_at: str = ""
     engaged_by: str = ""
+    scope: str = "host"  # host: this host's file; fleet: the fleet's row in PostgreSQL
 
 
 def path(root: Path | None = None) -> Path:
@@ -41,21 +47,49 @@ def engage(reason: str, root: Path | None = None) -> KillSwitch:
     except (KeyError, OSError):
         who = str(os.getuid())
     state = KillSwitch(True, reason.strip(), datetime.now(UTC).isoformat(timespec="seconds"), who)
+    f = fleet()
+    if f is not None:
+        try:
+            f.engage(state.reason, who)  # the fleet's row is the switch: a resume on any host releases it
+            return KillSwitch(True, state.reason, state.engaged_at, who, "fleet")
+        except FleetUnavailable:
+            atomic_write_json(path(root), state.__dict__)  # this host is halted all the same; the caller says so
+            raise
     atomic_write_json(path(root), state.__dict__)
     return state
 
 
 def release(root: Path | None = None) -> bool:
-    """Resume: remove the switch. True if it was engaged."""
+    """Resume: remove the switch (this host's and the fleet's). True if it was engaged."""
     try:
         path(root).unlink()
-        return True
+        was = True
     except FileNotFoundError:
-        return False
+        was = False
+    f = fleet()
+    if f is not None:
+        was = f.release() or was
+    return was
 
 
-def status(root: Path | None = None) -> KillSwitch:
-    """Current state. An unreadable or corrupt file counts as engaged (fail closed)."""
+def status(root: Path | None = None, *, with_fleet: bool = True) -> KillSwitch:
+    """Current state: this host's file, then the fleet's row (``with_fleet``). An unreadable or corrupt
+    file, and a fleet row that cannot be read, count as engaged (fail closed)."""
+    local = _file_status(root)
+    f = fleet() if with_fleet else None
+    if local.engaged or f is None:
+        return local
+    try:
+        row = f.status()
+    except FleetUnavailable as e:
+        return KillSwitch(True, f"{e} (treated as engaged)", scope="fleet")
+    if row is None:
+        return local
+    reason, at, who, host = row
+    return KillSwitch(True, reason, at, f"{who}@{host}", "fleet")
+
+
+def _file_status(root: Path | None) -> KillSwitch:
     p = path(root)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))

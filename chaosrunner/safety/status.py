@@ -44,7 +44,7 @@ def state_report(state: Path | None = None) -> dict[str, Any]:
     return {
         "state_home": str(home),
         "kill_switch": {"engaged": ks.engaged, "reason": ks.reason, "engaged_at": ks.engaged_at,
-                        "engaged_by": ks.engaged_by},
+                        "engaged_by": ks.engaged_by, "scope": ks.scope},
         "open_faults": [{**e.journal_view(), "run_id": e.run_id, "pid": e.pid} for e in ledger.open_entries()],
         "unreadable_ledger_entries": [str(p) for _, _, p in ledger.unreadable_open()],
         "locks": held_locks(home),
@@ -71,7 +71,7 @@ def legacy_state(cwd: Path | None = None) -> LegacyState | None:
     path = (Path(cwd) if cwd is not None else Path.cwd()) / LEGACY_STATE
     if not path.is_dir() or path.resolve() == storage.state_dir().resolve():
         return None
-    return LegacyState(path, len(Ledger(path).open_entries()), killswitch.status(path).engaged)
+    return LegacyState(path, len(Ledger(path).open_entries()), killswitch.status(path, with_fleet=False).engaged)
 
 
 def migrate(source: Path, home: Path | None = None) -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""One kill switch for a fleet (`fleet:` on a real PostgreSQL): two state homes stand for two hosts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaosrunner.core.ports import free_port
+from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
+from tests.safety.harness import chaosrunner, wait_for
+from tests.safety.test_notify import experiment
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster(pg_base_dir(tmp_path), "fleet", port=free_port())
+    try:
+        cluster.init_primary()
+        cluster.start(timeout_s=30)
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    monkeypatch.setenv("CHAOSRUNNER_FLEET", f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres")
+    monkeypatch.setenv("CHAOSRUNNER_JOURNALS", str(tmp_path / "journals"))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    return {"a": tmp_path / "host-a", "b": tmp_path / "host-b"}
+
+
+def on(host: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setenv("CHAOSRUNNER_HOME", str(host))
+    proc = chaosrunner(*args, text=True)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def test_a_halt_on_one_host_aborts_a_run_on_another_and_refuses_the_next(
+    hosts: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault, ready = tmp_path / "fault", tmp_path / "ready"
+    monkeypatch.setenv("CHAOSRUNNER_HOME", str(hosts["b"]))
+    run = chaosrunner("run", str(experiment(tmp_path, fault, ready, hold_s=60)), "--json", text=True)
+    wait_for(ready.exists, 30, "host b's method under way")
+    code, out, err = on(hosts["a"], monkeypatch, "halt", "--reason", "incident 1234")
+    halted = time.monotonic()
+    assert code == 0 and "every host of the fleet" in out, out + err
+    out, err = run.communicate(timeout=30)
+    took = time.monotonic() - halted
+    result = json.loads(out)
+    assert run.returncode == 3 and result["verdict"] == "aborted", out + err
+    assert "kill switch engaged: incident 1234" in result["reason"]
+    assert took < 5, took  # the sentinel reads the fleet row every 0.1 s
+    assert not fault.exists()  # rolled back
+    assert not (hosts["b"] / "killswitch.json").exists()  # host b learnt it from the fleet, not from its file
+    code, out, _ = on(hosts["b"], monkeypatch, "run", str(experiment(tmp_path, fault, ready, hold_s=0.1)), "--json")
+    assert code == 4 and "incident 1234" in json.loads(out)["reason"] and not fault.exists()
+    code, out, _ = on(hosts["b"], monkeypatch, "status", "--json")
+    ks = json.loads(out)["kill_switch"]
+    assert ks["engaged"] and ks["scope"] == "fleet" and "@" in ks["engaged_by"]
+    assert on(hosts["b"], monkeypatch, "resume")[0] == 0  # resumed from another host: for the whole fleet
+    code, out, _ = on(hosts["a"], monkeypatch, "run", str(experiment(tmp_path, fault, ready, hold_s=0.1)), "--json")
+    assert code == 0 and json.loads(out)["verdict"] == "passed"
+
+
+def test_a_fleet_database_that_goes_away_aborts_the_run_and_refuses_the_next(
+    hosts: dict[str, Path], postgres: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault, ready = tmp_path / "fault", tmp_path / "ready"
+    monkeypatch.setenv("CHAOSRUNNER_HOME", str(hosts["b"]))
+    run = chaosrunner("run", str(experiment(tmp_path, fault, ready, hold_s=60)), "--json", text=True)
+    wait_for(ready.exists, 30, "the method under way")
+    postgres.stop(mode="immediate")
+    out, err = run.communicate(timeout=30)
+    result = json.loads(out)
+    assert run.returncode == 3 and result["verdict"] == "aborted", out + err
+    assert "fleet state at 127.0.0.1" in result["reason"] and "treated as engaged" in result["reason"]
+    assert not fault.exists()
+    code, out, err = on(hosts["b"], monkeypatch, "run", str(experiment(tmp_path, fault, ready, hold_s=0.1)), "--json")
+    assert code == 4 and "treated as engaged" in json.loads(out)["reason"], out + err
+    code, _, err = on(hosts["a"], monkeypatch, "halt", "--reason", "db down")
+    assert code == 1 and "halted on this host only" in err
+    assert (hosts["a"] / "killswitch.json").exists()
