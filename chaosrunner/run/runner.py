@@ -214,6 +214,8 @@ def _execute(run: Run, pre: Any) -> RunResult:
         spec = ext.outage_check or OutageCheckSpec()
         alerts = AlertWatch(am, spec.interval, spec.fail_open).start()
         run.sentinel.watch(alerts)
+    if pre.locks is not None and pre.locks.fleet is not None:  # fleet-wide locks lost mid-run: stop (fail closed)
+        run.sentinel.watch(pre.locks)
     deadlines = Deadlines()
     events = RunEvents(run, deadlines)
     prepared = run.prepared or prepare(run.experiment.doc, ToolkitOptions())

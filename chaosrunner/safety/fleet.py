@@ -9,10 +9,14 @@ failed read as an engaged switch (fail closed: docs/safety.md).
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
+log = logging.getLogger("chaosrunner.fleet")
 
 CONNECT_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 2000
@@ -99,3 +103,75 @@ def fleet() -> Fleet | None:
     if url not in _FLEETS:
         _FLEETS[url] = Fleet(url)
     return _FLEETS[url]
+
+
+LOCKS_TABLE = "chaosrunner_locks"
+LOCKS_SCHEMA = (f"CREATE TABLE IF NOT EXISTS {LOCKS_TABLE} (key text PRIMARY KEY, run_id text NOT NULL, "
+                "host text NOT NULL, pid int NOT NULL, acquired_at timestamptz NOT NULL)")
+
+
+class FleetLocks:
+    """Target locks for the whole fleet: one PostgreSQL advisory lock per target key
+    (``pg_try_advisory_lock(hashtextextended(key, 0))``), held by a connection of this run's own for the run's
+    life — when the runner dies, its session ends and PostgreSQL releases them, as the kernel releases a
+    host's flock. ``chaosrunner_locks`` says who holds which key (for the refusal and ``status``); the
+    advisory lock is the lock, the row is advice (a row whose key can be locked is stale and overwritten)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._conn: Any = None
+        self._run_id: str | None = None
+        self._lock = threading.Lock()
+
+    def acquire(self, run_id: str, keys: list[str]) -> dict[str, object] | None:
+        """Lock every key or none: None when all are held, else the holder of a busy key ({} if unknown).
+        Raises FleetUnavailable when the database cannot be asked (the caller refuses: fail closed)."""
+        import psycopg
+
+        try:
+            conn = self.fleet._connect()
+            conn.execute(LOCKS_SCHEMA)
+            for key in sorted(set(keys)):
+                if not conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
+                    row = conn.execute(f"SELECT run_id, host, pid FROM {LOCKS_TABLE} WHERE key = %s", (key,)).fetchone()
+                    conn.close()  # the session's locks go with it
+                    return {"key": key, **({"run_id": row[0], "host": row[1], "pid": row[2]} if row else {})}
+            for key in set(keys):
+                conn.execute(f"INSERT INTO {LOCKS_TABLE} VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET "
+                             "run_id = EXCLUDED.run_id, host = EXCLUDED.host, pid = EXCLUDED.pid, "
+                             "acquired_at = EXCLUDED.acquired_at",
+                             (key, run_id, socket.gethostname(), os.getpid(), datetime.now(UTC)))
+        except psycopg.Error as e:
+            raise FleetUnavailable(f"fleet state at {self.fleet.where} unreachable: {type(e).__name__}: "
+                                   f"{str(e).strip()[:200]}") from None
+        self._conn, self._run_id = conn, run_id
+        return None
+
+    def health(self) -> str | None:
+        """None while the locks are held; why not, once the lock connection broke (the run must stop)."""
+        import psycopg
+
+        with self._lock:
+            if self._conn is None:
+                return None
+            try:
+                self._conn.execute("SELECT 1")
+                return None
+            except psycopg.Error as e:
+                return (f"fleet target locks lost: the connection to {self.fleet.where} broke "
+                        f"({type(e).__name__}) (fail closed)")
+
+    def release(self) -> None:
+        import psycopg
+
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(f"DELETE FROM {LOCKS_TABLE} WHERE run_id = %s", (self._run_id,))
+        except psycopg.Error as e:  # the decision: the advisory locks go with the session below; the rows are advice
+            log.warning("fleet target locks: the holder rows of run %s stay (stale, overwritten on next lock): %s",
+                        self._run_id, e)
+        finally:
+            conn.close()

@@ -5,6 +5,9 @@ as ``sandbox:pinboard-us-east-a-1`` and must never become a path), locked with `
 non-blocking. The kernel releases a flock when its holder dies — ``kill -9`` included — so a crashed run
 never leaves a stale lock. The holder's run id, pid and key are written into the file for the refusal
 message; the file's content is advisory, the flock is the lock.
+
+With a fleet configured the same keys are also locked fleet-wide (:class:`chaosrunner.safety.fleet.FleetLocks`:
+PostgreSQL advisory locks held by the run's own connection): all or none, host and fleet together.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from chaosrunner.core import storage
+from chaosrunner.safety.fleet import FleetLocks
 
 
 def lock_file_name(key: str) -> str:
@@ -27,9 +31,11 @@ def lock_file_name(key: str) -> str:
 class TargetLocks:
     """Locks held by this process for one run. Keep the object alive for the run's life."""
 
-    def __init__(self, state: Path | None = None) -> None:
+    def __init__(self, state: Path | None = None, fleet: FleetLocks | None = None) -> None:
         self.dir = (Path(state) if state is not None else storage.state_dir()) / "locks"
         self._held: dict[str, int] = {}
+        self.fleet = fleet
+        self.fleet_holder: dict[str, object] | None = None  # who holds a key fleet-wide, after a refusal
 
     def acquire(self, run_id: str, keys: Iterable[str]) -> bool:
         """Lock every key or none: True when all are now held by this object, False if any is taken."""
@@ -53,10 +59,25 @@ class TargetLocks:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, json.dumps({"run_id": run_id, "pid": os.getpid(), "key": key}).encode(), 0)
+        if self.fleet is not None and got:
+            try:
+                self.fleet_holder = self.fleet.acquire(run_id, got)
+            except BaseException:  # FleetUnavailable included: no lock is held unless all are
+                self.release(got)
+                raise
+            if self.fleet_holder is not None:
+                self.release(got)
+                return False
         return True
 
+    def health(self) -> str | None:
+        """None while every lock is held (the sentinel asks); why not, once the fleet's lock session broke."""
+        return self.fleet.health() if self.fleet is not None else None
+
     def holder(self, key: str) -> dict[str, object] | None:
-        """Who holds ``key`` (run id, pid), when someone does; None when it is free."""
+        """Who holds ``key`` (run id, pid — and host, fleet-wide), when someone does; None when it is free."""
+        if self.fleet_holder is not None and self.fleet_holder.get("key") == key:
+            return self.fleet_holder
         return _holder_of(self.dir / lock_file_name(key))
 
     @property
@@ -64,9 +85,11 @@ class TargetLocks:
         return sorted(self._held)
 
     def release(self, keys: Iterable[str] | None = None) -> None:
-        """Release some keys, or all of them."""
+        """Release some keys, or all of them (all of them releases the fleet's too)."""
         for key in list(self._held if keys is None else keys):
             self._release_one(key)
+        if self.fleet is not None and (keys is None or not self._held):
+            self.fleet.release()
 
     def _release_one(self, key: str) -> None:
         fd = self._held.pop(key, None)

@@ -20,6 +20,7 @@ from chaosrunner.experiment.spec import BlastRadius, OutageCheckSpec, SloGuardSp
 from chaosrunner.inventory.base import Target, TargetsSpec, load_inventory, select, selector_problem
 from chaosrunner.safety import killswitch, outage
 from chaosrunner.safety.blast_radius import Check, check_targets
+from chaosrunner.safety.fleet import FleetLocks, FleetUnavailable, fleet
 from chaosrunner.safety.locks import TargetLocks
 from chaosrunner.slo.budget import NoTraffic, remaining_budget
 from chaosrunner.slo.catalog import SloCatalog, catalog_paths, load_catalog
@@ -210,15 +211,24 @@ def run_preflight(ctx: PreflightContext) -> PreflightResult:
     allowed = all(c.ok for c in checks)
     locks = None
     if allowed and ctx.acquire_locks and spec is not None and chosen:
-        locks = TargetLocks(ctx.state_root)
+        f = fleet()
+        locks = TargetLocks(ctx.state_root, FleetLocks(f) if f is not None else None)
         keys = lock_keys(spec.inventory, chosen)
-        if locks.acquire(ctx.run_id, keys):
+        try:
+            acquired = locks.acquire(ctx.run_id, keys)
+        except FleetUnavailable as e:
+            checks.append(Check("target_locks", False, f"{e}: target locks cannot be taken (fail closed)",
+                                {"keys": keys}))
+            return PreflightResult(False, checks, population, chosen, budget, None)
+        if acquired:
             checks.append(Check("target_locks", True, f"{len(keys)} target lock(s) held", {"keys": keys}))
         else:
             holders = {k: locks.holder(k) for k in keys}
             busy = {k: h for k, h in holders.items() if h}
             detail = (
-                "another run holds a lock on " + ", ".join(f"{k} (run {h.get('run_id')})" for k, h in busy.items())
+                "another run holds a lock on " + ", ".join(
+                    f"{k} (run {h.get('run_id')}" + (f" on {h['host']})" if h.get("host") else ")")
+                    for k, h in busy.items())
                 if busy
                 else "another run holds a lock on the same targets"
             )

@@ -89,3 +89,48 @@ def test_a_fleet_database_that_goes_away_aborts_the_run_and_refuses_the_next(
     code, _, err = on(hosts["a"], monkeypatch, "halt", "--reason", "db down")
     assert code == 1 and "halted on this host only" in err
     assert (hosts["a"] / "killswitch.json").exists()
+
+
+def targeted(tmp_path: Path, name: str, fault: Path, ready: Path, hold_s: float) -> Path:
+    """The same experiment on one static target, so its runs take the target's lock."""
+    import yaml
+
+    doc = yaml.safe_load(experiment(tmp_path, fault, ready, hold_s).read_text())
+    doc["extensions"] = [{"name": "chaosrunner", "targets": {
+        "inventory": "static", "select": {"id": "db-1"}, "pick": 1,
+        "static": [{"id": "db-1", "service": "db", "zone": "z1"}, {"id": "db-2", "service": "db", "zone": "z2"}]},
+        "blast_radius": {"services": ["db"], "max_targets": 1, "zones": 1}}]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_overlapping_targets_are_refused_across_hosts_and_a_dead_runners_locks_go_with_its_session(
+    hosts: dict[str, Path], postgres: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    fault_a, ready_a = tmp_path / "fault-a", tmp_path / "ready-a"
+    fault_b, ready_b = tmp_path / "fault-b", tmp_path / "ready-b"
+    monkeypatch.setenv("CHAOSRUNNER_HOME", str(hosts["a"]))
+    run_a = chaosrunner("run", str(targeted(tmp_path, "a", fault_a, ready_a, hold_s=60)), "--json", text=True)
+    try:
+        wait_for(ready_a.exists, 30, "host a's run holding db-1")
+        code, out, err = on(hosts["b"], monkeypatch, "run", str(targeted(tmp_path, "b", fault_b, ready_b, 0.1)),
+                            "--json")
+        result = json.loads(out)
+        assert code == 4 and "another run holds a lock on static:db-1" in result["reason"], out + err
+        assert " on " in result["reason"].split("static:db-1", 1)[1]  # names the host that holds it
+        assert not fault_b.exists()
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+            rows = conn.execute("SELECT key, run_id FROM chaosrunner_locks").fetchall()
+        assert [k for k, _ in rows] == ["static:db-1"]
+    finally:
+        import os
+        import signal
+
+        os.killpg(run_a.pid, signal.SIGKILL)  # the runner dies: its session, and the fleet's locks, go with it
+        run_a.wait(10)
+    wait_for(lambda: not fault_a.exists(), 30, "host a's watchdog reverting its fault")
+    code, out, err = on(hosts["b"], monkeypatch, "run", str(targeted(tmp_path, "b", fault_b, ready_b, 0.1)), "--json")
+    assert code == 0 and json.loads(out)["verdict"] == "passed", out + err
