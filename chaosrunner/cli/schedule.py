@@ -150,8 +150,9 @@ def register(app: typer.Typer) -> None:
                                                     "python -m chaosrunner; k8s default: chaosrunner)"),
                state_claim: str = typer.Option("chaosrunner-state", help="k8s: the ReadWriteMany "
                                                "PersistentVolumeClaim every pod mounts as its state home"),
-               secret: str = typer.Option("chaosrunner", help="k8s-daemon: the Secret with CHAOSRUNNER_STORE_URL "
-                                                              "(PostgreSQL job store) and credentials"),
+               secret: str = typer.Option("chaosrunner", help="k8s: the Secret whose keys become the pods' "
+                                                              "environment (CHAOSRUNNER_FLEET, credentials; "
+                                                              "k8s-daemon: CHAOSRUNNER_STORE_URL)"),
                replicas: int = typer.Option(2, min=1, help="k8s-daemon: daemons (one leads, the others stand by)"),
                service_account: str | None = typer.Option(None, help="k8s: the pods' service account")) -> None:
         """Export the calendar as crontab lines (CRON_TZ, and this host's state home spelled out) or Kubernetes
@@ -175,7 +176,8 @@ def register(app: typer.Typer) -> None:
         elif fmt == "k8s":
             prog = shlex.split(program) if program else ["chaosrunner"]
             _, result = to_cronjobs(cal, image=image, namespace=namespace, workdir=workdir, base=base,
-                                    program=prog, state_claim=state_claim, service_account=service_account)
+                                    program=prog, state_claim=state_claim, service_account=service_account,
+                                    secret=secret)
         elif fmt == "k8s-daemon":
             from chaosrunner.schedule.k8s_daemon import to_daemon
 

@@ -140,13 +140,16 @@ def k8s_name(text: str) -> str:
 def to_cronjobs(calendar: Calendar, *, image: str, namespace: str = "default", workdir: str = "/app",
                 base: Path | None = None, program: list[str] | None = None,
                 service_account: str | None = None,
-                state_claim: str = STATE_CLAIM) -> tuple[list[dict[str, Any]], Export]:
+                state_claim: str = STATE_CLAIM, secret: str = "chaosrunner") -> tuple[list[dict[str, Any]], Export]:
     """One ``batch/v1`` CronJob per exportable entry. ``base`` is the host directory that becomes
     ``workdir`` in the image (experiment and calendar paths are written relative to it).
 
     Every pod mounts the PersistentVolumeClaim ``state_claim`` (ReadWriteMany) as its state home and
     journal store: one kill switch, one ledger, one set of target locks for every pod, so a ``halt`` run
-    in any of them (or on a host that mounts the same volume) reaches every run, and journals outlive pods."""
+    in any of them (or on a host that mounts the same volume) reaches every run, and journals outlive pods.
+    Every key of the Secret ``secret`` (optional: the pods start without it) becomes the environment: cloud
+    credentials, ``CHAOSRUNNER_FLEET`` (one kill switch and target locks with every other host: docs/safety.md),
+    ``CHAOSRUNNER_WEBHOOK_URL`` and the rest."""
     program = program or ["chaosrunner"]
     docs: list[dict[str, Any]] = []
     out = Export("")
@@ -166,6 +169,7 @@ def to_cronjobs(calendar: Calendar, *, image: str, namespace: str = "default", w
                 "command": run_argv(calendar, e, program=program, base=base),
                 "env": [{"name": "CHAOSRUNNER_HOME", "value": POD_STATE_HOME},
                         {"name": "CHAOSRUNNER_JOURNALS", "value": f"{POD_STATE_HOME}/journals"}],
+                "envFrom": [{"secretRef": {"name": secret, "optional": True}}],
                 "volumeMounts": [{"name": "chaosrunner-state", "mountPath": POD_STATE_HOME}],
             }],
             "volumes": [{"name": "chaosrunner-state", "persistentVolumeClaim": {"claimName": state_claim}}],

@@ -155,6 +155,8 @@ def test_cronjob_pods_share_one_state_home_and_journal_store(weekly) -> None:  #
                        "CHAOSRUNNER_JOURNALS": "/var/lib/chaosrunner/journals"}
         assert container["volumeMounts"] == [{"name": "chaosrunner-state", "mountPath": "/var/lib/chaosrunner"}]
         assert pod["volumes"] == [{"name": "chaosrunner-state", "persistentVolumeClaim": {"claimName": "chaos-state"}}]
+        # the Secret's keys are the environment: CHAOSRUNNER_FLEET joins every pod to the fleet's kill switch
+        assert container["envFrom"] == [{"secretRef": {"name": "chaosrunner", "optional": True}}]
 
 
 def test_the_daemon_exports_as_kubernetes_objects_that_run_the_real_command(weekly) -> None:  # noqa: ANN001
