@@ -21,11 +21,12 @@ from chaosrunner.calendar.model import load_calendar
 from chaosrunner.core.storage import journal_dir
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.journal import objectives, resilience
+from chaosrunner.journal.spend import chaos_spend_for
 from chaosrunner.journal.store import list_journals, load_journal
 from chaosrunner.journal.summary import JournalSummary
 from chaosrunner.report.formatting import fmt_seconds
 from chaosrunner.report.html import render_html
-from chaosrunner.report.view import chaos_spend_for, run_view
+from chaosrunner.report.view import run_view
 from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
 from chaosrunner.schedule.gameday import plan_from_calendar, run_plan
 

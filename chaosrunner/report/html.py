@@ -14,11 +14,12 @@ from typing import Any
 
 import jinja2
 
+from chaosrunner.journal.spend import SpendStore, chaos_spend_for
 from chaosrunner.journal.store import LoadedJournal
 from chaosrunner.journal.summary import JournalSummary
 from chaosrunner.report.formatting import fmt_ratio, fmt_seconds
 from chaosrunner.report.trend import Trend, verdicts_text
-from chaosrunner.report.view import RunView, chaos_spend_for, run_view
+from chaosrunner.report.view import RunView, run_view
 
 VERSION = "0.1.0"
 
@@ -124,8 +125,9 @@ def render_html(
     ``tz``: the zone times are shown in (the calendar's)."""
     if not journals and trend is None:
         raise ValueError("nothing to report")
+    spend = SpendStore.of(store) if store is not None else None  # parsed once for every run of the report
     views = [
-        run_view(j, chaos_spend=chaos_spend_for(j.summary, store, tz=tz) if store is not None else None, tz=tz)
+        run_view(j, chaos_spend=chaos_spend_for(j.summary, spend, tz=tz) if spend is not None else None, tz=tz)
         for j in journals
     ]
     return render_views(views, trend=trend, title=title, generated_at=generated_at)

@@ -7,7 +7,6 @@ The pieces are laid out by :mod:`.charts` (guard series) and :mod:`.timeline` (m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
@@ -22,7 +21,7 @@ from chaosrunner.journal.summary import JournalSummary, activity_errors, extensi
 from chaosrunner.report.charts import Chart, Marker, build_chart, finite
 from chaosrunner.report.formatting import fmt_number, fmt_ratio, fmt_seconds, fmt_time, fmt_value
 from chaosrunner.report.timeline import Timeline, build_timeline, guard_origin, key_moments, run_bounds
-from chaosrunner.slo.budget import ChaosSpend, chaos_spend_month_to_date
+from chaosrunner.slo.budget import ChaosSpend
 
 
 @dataclass
@@ -173,7 +172,8 @@ def _targets(j: Journal) -> tuple[list[str], list[dict[str, str]]]:
 
 def run_view(loaded: LoadedJournal, *, chaos_spend: ChaosSpend | None = None, tz: tzinfo = UTC) -> RunView:
     """The whole story of one run, ready to format. ``chaos_spend``: the month's error budget used by
-    chaos up to this run (:func:`chaos_spend_for`; compared with ``objectives.monthly_budget_use``).
+    chaos up to this run (:func:`chaosrunner.journal.spend.chaos_spend_for`; compared with
+    ``objectives.monthly_budget_use``).
     ``tz``: the zone times are shown in (the calendar's)."""
     j = loaded.journal
     s = j.chaosrunner
@@ -457,22 +457,3 @@ def steady_state_lines(j: Journal) -> list[str]:
     from chaosrunner.guard.statistics import steady_state_verdicts
 
     return [v.sentence for v in steady_state_verdicts(j)]
-
-
-def chaos_spend_for(
-    summary: JournalSummary, store: Iterable[JournalSummary], *, tz: tzinfo = UTC, ceiling: float | None = None
-) -> ChaosSpend | None:
-    """Budget used by chaos in ``summary``'s month up to its start, over every run of the store that
-    injected something (refused and invalid runs did not)."""
-    at = try_time(summary.started_at)
-    if at is None:
-        return None
-    runs = [
-        (t, s.budget_spent)
-        for s in store
-        if s.verdict not in (verdicts.Verdict.REFUSED, verdicts.Verdict.INVALID) and (t := try_time(s.started_at))
-    ]
-    if all(s.run_id != summary.run_id for s in store) and summary.verdict != verdicts.Verdict.REFUSED:
-        runs.append((at, summary.budget_spent))
-    kw = {} if ceiling is None else {"ceiling": ceiling}
-    return chaos_spend_month_to_date(runs, at, tz=tz, **kw)
