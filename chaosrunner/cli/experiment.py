@@ -12,7 +12,6 @@ import typer
 from chaosrunner.cli.state import HOME_HELP
 from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode, Verdict
 
-TRIGGERS = ("cli", "schedule", "gameday")
 NO_VALIDATION_REASON = (
     "chaosrunner always validates before it runs: the blast radius, the guard and the rollbacks are "
     "read from the validated experiment (run without this flag; `chaosrunner validate` shows the problems)"
@@ -193,6 +192,7 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.core.validation import InvalidInput
         from chaosrunner.experiment.loader import check_substituted, load_experiment_source
         from chaosrunner.experiment.variables import load_variables
+        from chaosrunner.journal.schema import TRIGGERS
         from chaosrunner.run.runner import run_experiment
         from chaosrunner.run.state import RunOptions
         from chaosrunner.run.toolkit import DRY_MODES, ROLLBACK_STRATEGIES, ToolkitOptions

@@ -66,6 +66,15 @@ def _root(journal_dir: Path | None) -> Path:
 DIR_OPTION = typer.Option(None, "--journal-dir", help="journal store (default $CHAOSRUNNER_JOURNALS or ./journals)")
 
 
+def _check_trigger(trigger: str | None) -> None:
+    """A filter on a trigger no run can have is a typo (``gamday``), not an empty answer."""
+    from chaosrunner.core.validation import InvalidInput
+    from chaosrunner.journal.schema import TRIGGERS
+
+    if trigger is not None and trigger not in TRIGGERS:
+        raise InvalidInput("--trigger", [("", f"{trigger!r}: expected one of {'|'.join(TRIGGERS)}")])
+
+
 def register(app: typer.Typer) -> None:
     journal = typer.Typer(
         help="Browse the journal store, render game-day reports, show resilience trends.\n\n"
@@ -100,6 +109,7 @@ def register(app: typer.Typer) -> None:
         try:
             if verdict is not None and verdict not in verdicts.ORDER:
                 raise InvalidInput("--verdict", [("", f"{verdict!r}: expected one of {verdicts.CHOICES}")])
+            _check_trigger(trigger)
             now = datetime.now(UTC)
             filters = Filters(
                 experiment=experiment,
@@ -185,6 +195,7 @@ def register(app: typer.Typer) -> None:
             kind = fmt or ("md" if out and out.endswith((".md", ".markdown")) else "html")
             if kind not in ("html", "md"):
                 raise InvalidInput("--format", [("", f"{kind!r}: expected html or md")])
+            _check_trigger(trigger)
             if (until or trigger) and not since:
                 raise InvalidInput("--since", [("", "required with --until/--trigger")])
             paths = [find_journal(i, root, allow_files=True) for i in run_ids or []]

@@ -33,6 +33,7 @@ FORMAT = 1  # chaosrunner.format: bumped when a reader could misread an older se
 SECTION = "chaosrunner"  # the key of chaosrunner's section in a Chaos Toolkit journal
 
 RUN_LEVEL_FAULT = "experiment"
+TRIGGERS = ("cli", "schedule", "gameday")  # what starts a run (`run --trigger`, journal filters)
 """The ledger entry the runner opens for the whole run ('replay its rollbacks'): in ``chaosrunner.ledger``
 it is not an injection of its own."""
 

@@ -68,6 +68,8 @@ def test_list_bad_options_exit_2(filled: dict[str, Path]) -> None:
     assert r.exit_code == 2 and "--verdict: 'great'" in r.stderr
     r = cli("list", "--since", "last tuesday")
     assert r.exit_code == 2 and "--since: 'last tuesday'" in r.stderr
+    r = cli("list", "--trigger", "gamday")  # a typo is not "no journals"
+    assert r.exit_code == 2 and "--trigger: 'gamday': expected one of cli|schedule|gameday" in r.stderr
 
 
 def test_list_warns_about_bad_files_but_lists_the_rest(filled: dict[str, Path]) -> None:
