@@ -57,13 +57,29 @@ def _warn_problems(listing: Listing) -> None:
             typer.echo(f"  {p}", err=True)
 
 
-def _root(journal_dir: Path | None) -> Path:
+def _root(journal_dir: str | None) -> Path:
+    """The store to read: a directory, or ``s3://bucket/prefix`` (the fleet's bucket, mirrored under the state
+    home first: journal/s3.py)."""
     from chaosrunner.core.storage import journal_dir as default_dir
 
-    return journal_dir.absolute() if journal_dir else default_dir()
+    if journal_dir and journal_dir.startswith("s3://"):
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.journal import s3
+
+        try:
+            where = s3.S3Location.parse(journal_dir)
+        except ValueError as e:
+            raise InvalidInput("--journal-dir", [("", str(e))]) from None
+        try:
+            return s3.mirror(where)
+        except Exception as e:  # noqa: BLE001 - botocore's errors are many: any of them means "cannot read it"
+            typer.echo(f"--journal-dir: cannot read {where}: {type(e).__name__}: {e}", err=True)
+            raise typer.Exit(1) from None
+    return Path(journal_dir).absolute() if journal_dir else default_dir()
 
 
-DIR_OPTION = typer.Option(None, "--journal-dir", help="journal store (default $CHAOSRUNNER_JOURNALS or ./journals)")
+DIR_OPTION = typer.Option(None, "--journal-dir", help="journal store: a directory or s3://bucket/prefix (default "
+                                                       "$CHAOSRUNNER_JOURNALS, else <state home>/journals)")
 
 
 def _check_trigger(trigger: str | None) -> None:
@@ -94,7 +110,7 @@ def register(app: typer.Typer) -> None:
         until: str | None = typer.Option(None, help="runs started before: ISO date/time or age"),
         limit: int = typer.Option(0, min=0, help="show at most N runs (0 = all)"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-        journal_dir: Path | None = DIR_OPTION,
+        journal_dir: str | None = DIR_OPTION,
     ) -> None:
         """List journals, newest first.
 
@@ -137,7 +153,7 @@ def register(app: typer.Typer) -> None:
     def show(
         run_id: str = typer.Argument(..., help="run id, 'latest', or a path to a journal file"),
         as_json: bool = typer.Option(False, "--json", help="summary + the journal document"),
-        journal_dir: Path | None = DIR_OPTION,
+        journal_dir: str | None = DIR_OPTION,
     ) -> None:
         """One run: what was injected where, what the guard saw, why it stopped, what was rolled back.
 
@@ -175,7 +191,7 @@ def register(app: typer.Typer) -> None:
         calendar: Path | None = typer.Option(
             None, "--calendar", help="calendar file whose timezone times are shown in"
         ),
-        journal_dir: Path | None = DIR_OPTION,
+        journal_dir: str | None = DIR_OPTION,
     ) -> None:
         """Render a self-contained HTML (or Markdown) report of one run or a whole game day.
 
@@ -250,6 +266,39 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         typer.echo(str(target))
 
+    @journal.command("push")
+    def push(
+        to: str | None = typer.Argument(None, metavar="S3_URL", help="s3://bucket/prefix (default: journals_s3)"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+        journal_dir: str | None = DIR_OPTION,
+    ) -> None:
+        """Copy this host's journals to the fleet's bucket: every one it lacks (runs copy their own as they end;
+        this catches up after an S3 outage, or when a host joins the fleet).
+
+        \b
+        Example: chaosrunner journal push s3://chaos-journals/prod
+        """
+        from chaosrunner.core.config import journals_s3_setting
+        from chaosrunner.core.validation import InvalidInput
+        from chaosrunner.journal import s3
+
+        url = to or journals_s3_setting().value
+        if not url:
+            raise InvalidInput("S3_URL", [("", "give s3://bucket/prefix or set journals_s3 in the config file")])
+        try:
+            where = s3.S3Location.parse(url)
+        except ValueError as e:
+            raise InvalidInput("S3_URL", [("", str(e))]) from None
+        try:
+            sent = s3.push(_root(journal_dir), where)
+        except Exception as e:  # noqa: BLE001 - botocore's errors are many: any of them means "cannot write it"
+            typer.echo(f"cannot copy to {where}: {type(e).__name__}: {e}", err=True)
+            raise typer.Exit(1) from None
+        if as_json:
+            typer.echo(json.dumps({"to": str(where), "copied": sent}))
+        else:
+            typer.echo(f"{len(sent)} journal(s) copied to {where}")
+
     @journal.command("trend")
     def trend_(
         experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
@@ -261,7 +310,7 @@ def register(app: typer.Typer) -> None:
         ),
         tz: str | None = typer.Option(None, "--tz", help="weeks and months in this IANA zone (default: --calendar's)"),
         calendar: Path | None = typer.Option(None, "--calendar", help="calendar file whose timezone is used"),
-        journal_dir: Path | None = DIR_OPTION,
+        journal_dir: str | None = DIR_OPTION,
     ) -> None:
         """Per experiment and week: verdicts, RTO, targets, budget spent, aborts, resilience score; per-SLO
         breakdown; error budget used by chaos per month.

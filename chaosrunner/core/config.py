@@ -45,6 +45,7 @@ class ConfigFile(BaseModel):
     pushgateway: str | None = None
     webhook: str | None = None
     fleet: str | None = None  # PostgreSQL URL: one kill switch for every host that names it
+    journals_s3: str | None = None  # s3://bucket/prefix: finished runs' journals copied there (journal/s3.py)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,11 @@ def fleet_setting() -> Setting:
     return _setting("CHAOSRUNNER_FLEET", "fleet", None, "not set (the kill switch is this host's)")
 
 
+def journals_s3_setting() -> Setting:
+    return _setting("CHAOSRUNNER_JOURNALS_S3", "journals_s3", None, "not set (journals stay on this host)")
+
+
 def effective() -> dict[str, Setting]:
     return {"state": state_home_setting(), "journals": journals_setting(), "prometheus": prometheus_setting(),
             "alertmanager": alertmanager_setting(), "pushgateway": pushgateway_setting(),
-            "webhook": webhook_setting(), "fleet": fleet_setting()}
+            "webhook": webhook_setting(), "fleet": fleet_setting(), "journals_s3": journals_s3_setting()}

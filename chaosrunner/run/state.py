@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaosrunner.core.config import journals_s3_setting
 from chaosrunner.core.ids import new_run_id, now_iso
-from chaosrunner.core.storage import atomic_write_json, state_dir
+from chaosrunner.core.storage import atomic_write_json, journal_dir, state_dir
 from chaosrunner.core.verdict import Verdict
 from chaosrunner.experiment.loader import Experiment
 from chaosrunner.faults import runs
@@ -24,6 +25,7 @@ from chaosrunner.guard.sentinel import Sentinel
 from chaosrunner.journal.schema import RUN_LEVEL_FAULT, close_cut_entries, final_fields, refusal_ctk
 from chaosrunner.journal.writer import JournalWriter
 from chaosrunner.notify.metrics import RunMetrics, faults_of, push
+from chaosrunner.notify.outbox import outbox
 from chaosrunner.run.signals import AbortController
 from chaosrunner.run.toolkit import (
     Prepared,
@@ -127,11 +129,25 @@ class Run:
             self.writer.ctk = close_cut_entries(self.writer.ctk, reason)
         self.writer.section.update(final_fields(verdict, reason, now_iso()))
         self.flush(durable=True)
+        self._copy_to_bucket()
         if self.options.journal_copy is not None:
             try:
                 atomic_write_json(self.options.journal_copy, self.writer.document(), durable=True)
             except OSError as e:
                 log.error("run %s: cannot write the journal copy to %s: %s", self.run_id, self.options.journal_copy, e)
+
+    def _copy_to_bucket(self) -> None:
+        """With ``journals_s3`` set, queue a copy of the finished journal to the fleet's bucket (the run never
+        waits for S3; a failed copy is logged and `chaosrunner journal push` sends it later)."""
+        url = journals_s3_setting().value
+        path = self.writer.path
+        if not url or path is None or journal_dir() not in Path(path).resolve().parents:
+            return
+        from chaosrunner.journal import s3
+
+        where, store = s3.S3Location.parse(url), journal_dir()
+        outbox().send(f"copy {self.run_id} to {where}", lambda: log.info("journal copied to s3://%s/%s", where.bucket,
+                                                                         s3.upload(Path(path), store, where)))
 
     def record_rollbacks(self, configuration: dict[str, Any]) -> None:
         """Record the run-level undo (replay this experiment's rollbacks) before anything runs, so a
