@@ -51,7 +51,9 @@ def host(env: dict[str, str], root: Path, name: str) -> dict[str, str]:
     return {**env, "CHAOSRUNNER_HOME": str(root / name / "home"), "CHAOSRUNNER_JOURNALS": str(root / name / "j")}
 
 
-def test_two_hosts_runs_are_listed_and_reported_together_from_a_third(fleet_env: dict[str, str], tmp_path: Path) -> None:
+def test_two_hosts_runs_are_listed_and_reported_together_from_a_third(
+    fleet_env: dict[str, str], tmp_path: Path
+) -> None:
     exp = trivial(tmp_path)
     ids = {}
     for name in ("host-a", "host-b"):

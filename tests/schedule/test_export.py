@@ -205,3 +205,27 @@ def test_the_image_recipe_copies_what_the_manifests_run() -> None:
     calendar = load_calendar(WEEKLY, check_files=False)
     for e in calendar.entries:  # the week's experiments are inside the copied directories
         assert (WEEKLY.parent / e.experiment).resolve().relative_to(REPO).parts[0] in {s for c in copies for s in c}
+
+
+@pytest.mark.parametrize("unit", ["chaosrunner-reaper.service", "chaosrunner-scheduler.service"])
+def test_the_systemd_units_run_commands_our_cli_accepts(unit: str) -> None:
+    """No systemd here to load them: what can drift is checked — ExecStart is a command line our own CLI
+    parses (paths and ${VARS} mapped to this repository), the state home is the manifests', stop signals
+    only the daemon (runs roll back in their own sessions) and waits longer than the calendar's term_grace."""
+    from typer.testing import CliRunner
+
+    from chaosrunner.cli import app
+    from chaosrunner.schedule.export import POD_STATE_HOME
+
+    text = (REPO / "deploy" / "systemd" / unit).read_text()
+    keys = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    assert keys["Environment"] == f"CHAOSRUNNER_HOME={POD_STATE_HOME}" and keys["KillMode"] == "process"
+    argv = shlex.split(keys["ExecStart"])
+    assert argv[0] == "/usr/local/bin/chaosrunner"
+    args = [a.replace("${CHAOSRUNNER_STORE_URL}", "sqlite:///x.db") for a in argv[1:]]
+    args = [str(REPO / a) if a.endswith(".yaml") else a for a in args]
+    r = CliRunner().invoke(app, [*args, "--help"])
+    assert r.exit_code == 0, r.output
+    if "TimeoutStopSec" in keys:
+        grace = load_calendar(WEEKLY, check_files=False).defaults.term_grace
+        assert int(keys["TimeoutStopSec"]) > grace
