@@ -104,7 +104,7 @@ def main() -> int:
     import yaml
 
     from chaosrunner.core.ports import free_port
-    from chaosrunner.safety.fleet import Fleet, FleetLocks
+    from chaosrunner.faults.fleet import Fleet, FleetLocks
     from chaosrunner.safety.locks import TargetLocks
     from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
 

@@ -16,11 +16,15 @@ def register(app: typer.Typer) -> None:
     def recover(
         json_output: bool = typer.Option(False, "--json", help="print the outcomes as JSON"),
         undo_timeout: float = typer.Option(30.0, "--undo-timeout", help="seconds allowed per undo", min=0.1),
+        fleet_too: bool = typer.Option(False, "--fleet", help="also the open faults of other hosts' dead runs "
+                                                              "(fleet: configured)"),
     ) -> None:
         """Revert open ledger entries whose run is gone and mark their journals.
 
-        Runs whose process is still alive are left to their runner and watchdog. Exit 0 when nothing is
-        left open by a dead run, 5 when an undo failed (a fault may still be in place).
+        Runs whose process is still alive are left to their runner and watchdog. With --fleet, the faults
+        other hosts' dead runs left open are reverted from here when their undo can run from anywhere (an
+        API call), and listed with their host otherwise. Exit 0 when nothing is left open by a dead run, 5
+        when an undo failed or a dead run's fault needs its own host (a fault may still be in place).
 
         \b
         Example: chaosrunner recover --json
@@ -34,7 +38,18 @@ def register(app: typer.Typer) -> None:
         report = reap(kill_stale=False, timeout_s=undo_timeout, recovered_by="recover")
         outcomes = report.outcomes
         still_open = Ledger(state_dir()).open_markers()
-        failed = report.failed
+        failed = len(report.failed)
+        remote = None
+        if fleet_too:
+            from chaosrunner.core.validation import InvalidInput
+            from chaosrunner.faults import fleet_ledger
+            from chaosrunner.faults.fleet import fleet
+
+            f = fleet()
+            if f is None:
+                raise InvalidInput("--fleet", [("", "no fleet configured (fleet: or $CHAOSRUNNER_FLEET)")])
+            remote = fleet_ledger.recover_elsewhere(f, undo_timeout)
+            failed += sum(not r["ok"] for r in remote.reverted) + len(remote.elsewhere)
         if json_output:
             typer.echo(
                 json.dumps(
@@ -42,15 +57,22 @@ def register(app: typer.Typer) -> None:
                         "state_home": str(state_dir()),
                         "reverted": [o.__dict__ | {"ok": o.ok} for o in outcomes],
                         "runs_marked": report.runs,
-                        "failed": len(failed),
+                        "failed": failed,
                         "open_entries_of_live_runs": len(still_open),
+                        **({"fleet": remote.__dict__} if remote is not None else {}),
                     },
                     indent=2,
                 )
             )
-        elif not outcomes and not report.runs:
+        elif not outcomes and not report.runs and not (remote and (remote.reverted or remote.elsewhere)):
             typer.echo("nothing to recover: no open fault or unfinished journal belongs to a dead run")
         else:
+            for r in remote.reverted if remote else []:
+                typer.echo(f"{'undone' if r['ok'] else 'undo-failed':12} {r['fault']} on {r['target']} "
+                           f"(run {r['run_id']} on {r['host']}): {r['detail']}")
+            for r in remote.elsewhere if remote else []:
+                typer.echo(f"{'OPEN':12} {r['fault']} on {r['target']} (run {r['run_id']}): its undo must run on "
+                           f"{r['host']} (`chaosrunner recover` there)")
             for o in outcomes:
                 line = f"{o.outcome:12} {o.fault} on {o.target} (run {o.run_id}, {o.seconds:.3f} s)"
                 typer.echo(line + (f": {o.detail}" if o.detail else ""))

@@ -23,8 +23,8 @@ def register(app: typer.Typer) -> None:
         \b
         Example: chaosrunner halt --reason "incident 1234"
         """
+        from chaosrunner.faults.fleet import FleetUnavailable
         from chaosrunner.safety import killswitch
-        from chaosrunner.safety.fleet import FleetUnavailable
 
         if not reason.strip():
             typer.echo("halt: --reason: must not be empty", err=True)
@@ -48,8 +48,8 @@ def register(app: typer.Typer) -> None:
         \b
         Example: chaosrunner resume
         """
+        from chaosrunner.faults.fleet import FleetUnavailable
         from chaosrunner.safety import killswitch
-        from chaosrunner.safety.fleet import FleetUnavailable
 
         try:
             was = killswitch.release()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,9 +37,12 @@ from typing import Any
 
 from chaosrunner.core import context, storage
 from chaosrunner.core.ids import format_time
+from chaosrunner.faults import fleet_ledger
+from chaosrunner.faults.fleet import FleetUnavailable, fleet
 from chaosrunner.journal.schema import RUN_LEVEL_FAULT
 
 OPEN_INDEX = "_open"
+log = logging.getLogger("chaosrunner.ledger")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENTRY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 OUTCOMES = ("undone", "expired", "undo-failed")
@@ -187,6 +191,9 @@ class Ledger:
             recorded_at=time.time(),
             expires_at=float(expires_at) if expires_at is not None else None,
         )
+        f = fleet()
+        if f is not None:  # the fleet sees it before it exists here: a fault the fleet cannot see is not injected
+            fleet_ledger.record(f, entry)
         storage.ensure_private_dir(self.root)
         index = storage.ensure_private_dir(self.root / OPEN_INDEX)
         marker = index / f"{run_id}+{entry.id}+{pid}"
@@ -233,6 +240,13 @@ class Ledger:
                 time.time(),
             )
             storage.atomic_write_json(path, asdict(entry))
+            f = fleet()
+            if f is not None:
+                try:
+                    fleet_ledger.close(f, entry.id, outcome, detail, entry.closed_at or time.time())
+                except FleetUnavailable as e:  # the decision: the host's record is closed; the fleet's row stays
+                    log.warning("ledger %s: closed here, the fleet's row stays open (an idempotent undo may run "
+                                "again from another host): %s", entry.id, e)
         self._drop_marker(entry.run_id, entry.id)
 
     # -- reading --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ experiment, guarded or not, aborts it (it reads the file every 0.1 s, so a halt 
 is a file in the host's state home rather than a signal so that it survives restarts and reaches runs
 started by the scheduler, cron or another shell. ``resume`` removes it.
 
-With a fleet configured (``fleet:``, :mod:`chaosrunner.safety.fleet`) the switch is a row in PostgreSQL:
+With a fleet configured (``fleet:``, :mod:`chaosrunner.faults.fleet`) the switch is a row in PostgreSQL:
 ``engage`` writes the row (and this host's file only when the row cannot be written), ``release`` removes
 both, ``status`` reads both, and a fleet row that cannot be read counts as engaged (fail closed).
 """
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chaosrunner.core.storage import atomic_write_json, state_dir
-from chaosrunner.safety.fleet import FleetUnavailable, fleet
+from chaosrunner.faults.fleet import FleetUnavailable, fleet
 
 FILENAME = "killswitch.json"
 

@@ -6,7 +6,7 @@ non-blocking. The kernel releases a flock when its holder dies — ``kill -9`` i
 never leaves a stale lock. The holder's run id, pid and key are written into the file for the refusal
 message; the file's content is advisory, the flock is the lock.
 
-With a fleet configured the same keys are also locked fleet-wide (:class:`chaosrunner.safety.fleet.FleetLocks`:
+With a fleet configured the same keys are also locked fleet-wide (:class:`chaosrunner.faults.fleet.FleetLocks`:
 PostgreSQL advisory locks held by the run's own connection): all or none, host and fleet together.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from chaosrunner.core import storage
-from chaosrunner.safety.fleet import FleetLocks
+from chaosrunner.faults.fleet import FleetLocks
 
 
 def lock_file_name(key: str) -> str:

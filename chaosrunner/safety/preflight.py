@@ -17,10 +17,10 @@ from typing import Any
 
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.experiment.spec import BlastRadius, OutageCheckSpec, SloGuardSpec
+from chaosrunner.faults.fleet import FleetLocks, FleetUnavailable, fleet
 from chaosrunner.inventory.base import Target, TargetsSpec, load_inventory, select, selector_problem
 from chaosrunner.safety import killswitch, outage
 from chaosrunner.safety.blast_radius import Check, check_targets
-from chaosrunner.safety.fleet import FleetLocks, FleetUnavailable, fleet
 from chaosrunner.safety.locks import TargetLocks
 from chaosrunner.slo.budget import NoTraffic, remaining_budget
 from chaosrunner.slo.catalog import SloCatalog, catalog_paths, load_catalog

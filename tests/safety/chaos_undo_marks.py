@@ -94,3 +94,12 @@ def break_store(journals: str) -> None:
 
     shutil.rmtree(journals)
     Path(journals).write_text("not a directory any more")
+
+
+def inject_with_undo(path: str, undo: dict) -> str:
+    """A fault whose undo is the given activity (an http call, a process), recorded first as drivers do."""
+    from chaosrunner.faults.ledger import record_fault
+
+    record_fault("file-exists", path, undo)
+    Path(path).write_text("fault")
+    return path

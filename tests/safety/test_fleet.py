@@ -134,3 +134,78 @@ def test_overlapping_targets_are_refused_across_hosts_and_a_dead_runners_locks_g
     wait_for(lambda: not fault_a.exists(), 30, "host a's watchdog reverting its fault")
     code, out, err = on(hosts["b"], monkeypatch, "run", str(targeted(tmp_path, "b", fault_b, ready_b, 0.1)), "--json")
     assert code == 0 and json.loads(out)["verdict"] == "passed", out + err
+
+
+def test_a_dead_hosts_faults_are_reverted_from_another_host_where_their_undo_can_run(
+    hosts: dict[str, Path], postgres: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Host a's runner and watchdog are killed together (its reaper is gone too: the host is down). From host b,
+    `recover --fleet` reverts the fault whose undo is an API call and names host a for the one whose undo is
+    a local command."""
+    import os
+    import signal
+
+    import psycopg
+    import yaml
+
+    from tests.safety.test_notify import _watchdogs
+    from tests.safety.webhook import Receiver
+
+    api, local, ready = tmp_path / "api-fault", tmp_path / "local-fault", tmp_path / "ready"
+    hook = Receiver()
+    doc = {"title": "two faults", "description": "d", "method": [
+        {"type": "action", "name": "api", "provider": {"type": "python", "module": "chaos_undo_marks",
+         "func": "inject_with_undo", "arguments": {"path": str(api), "undo": {
+             "type": "http", "url": hook.url, "method": "POST", "timeout": 3,
+             "headers": {"Content-Type": "application/json"}, "arguments": {"undo": str(api)}}}}},
+        {"type": "action", "name": "local", "provider": {"type": "python", "module": "chaos_undo_marks",
+         "func": "inject_with_undo", "arguments": {"path": str(local), "undo": {
+             "type": "process", "path": "rm", "arguments": ["-f", str(local)]}}}},
+        {"type": "action", "name": "hold", "provider": {"type": "python", "module": "chaos_undo_marks",
+         "func": "hold", "arguments": {"ready": str(ready), "seconds": 60}}}]}
+    exp = tmp_path / "two.yaml"
+    exp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        monkeypatch.setenv("CHAOSRUNNER_HOME", str(hosts["a"]))
+        run = chaosrunner("run", str(exp), "--json", text=True)
+        wait_for(ready.exists, 30, "host a's faults in place")
+        for w in _watchdogs(hosts["a"]):
+            w.kill()
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(10)
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+            rows = conn.execute("SELECT fault, target, host FROM chaosrunner_faults WHERE closed_at IS NULL").fetchall()
+        assert {r[1] for r in rows} >= {str(api), str(local)} and all(str(hosts["a"]) in r[2] for r in rows)
+        code, out, err = on(hosts["b"], monkeypatch, "recover", "--fleet", "--json")
+        fleet = json.loads(out)["fleet"]
+        assert code == 5, out + err  # the local command's fault is still in place: host a must revert it
+        assert [(r["target"], r["ok"]) for r in fleet["reverted"]] == [(str(api), True)]
+        assert [e["undo"] for e in hook.events] == [str(api)]  # the API undo ran, from host b
+        assert [r["target"] for r in fleet["elsewhere"]] == [str(local)]
+        assert all(str(hosts["a"]) in r["host"] for r in fleet["elsewhere"])
+        assert local.exists()  # host b did not pretend: the local fault is there until host a reverts it
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+            closed = conn.execute("SELECT detail FROM chaosrunner_faults WHERE target = %s", (str(api),)).fetchone()
+        assert closed and "reverted from" in closed[0]
+        code, out, err = on(hosts["a"], monkeypatch, "recover", "--json")  # host a comes back: its reaper's pass
+        assert code == 0 and not local.exists(), out + err
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM chaosrunner_faults WHERE closed_at IS NULL").fetchone()[0] == 0
+    finally:
+        hook.close()
+
+
+def test_which_undos_may_run_from_another_host() -> None:
+    from chaosrunner.faults.fleet_ledger import RemoteFault
+
+    def fault(undo: dict[str, object] | None) -> RemoteFault:
+        return RemoteFault("id", "run", "host-a:/var/lib/chaosrunner", "f", "t", undo)
+
+    assert fault({"type": "http", "url": "http://api/undo"}).revertible_here
+    assert fault({"type": "python", "module": "chaosrunner.drivers.aws.network", "func": "restore_az_network"}) \
+        .revertible_here  # an AWS API call
+    assert not fault({"type": "python", "module": "chaosrunner.drivers.sandbox.latency",
+                      "func": "remove_latency"}).revertible_here  # reads the sandbox's state file on its host
+    assert not fault({"type": "process", "path": "rm"}).revertible_here
+    assert not fault({"type": "python", "module": "no.such.module", "func": "x"}).revertible_here
+    assert not fault(None).revertible_here

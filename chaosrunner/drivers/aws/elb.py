@@ -13,6 +13,8 @@ from typing import Any
 from chaosrunner.drivers import faults
 from chaosrunner.platforms.aws import client, tag_dict
 
+UNDO_FROM_ANY_HOST = True  # undos are AWS API calls: `recover --fleet` may run them from any host
+
 FAULT = "aws-elb-az-removed"
 TAG_REMOVED = "chaosrunner:removed:"
 MIN_ZONES = 2  # AWS refuses an application load balancer in fewer zones

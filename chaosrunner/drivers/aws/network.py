@@ -18,6 +18,8 @@ from typing import Any
 from chaosrunner.drivers import faults
 from chaosrunner.platforms.aws import client, tag_dict
 
+UNDO_FROM_ANY_HOST = True  # undos are AWS API calls: `recover --fleet` may run them from any host
+
 FAULT = "aws-az-blackhole"
 TAG_AZ = "chaosrunner:blackhole"
 TAG_ORIGINAL = "chaosrunner:original:"

@@ -25,8 +25,9 @@ SCHEMA = (f"CREATE TABLE IF NOT EXISTS {TABLE} (id int PRIMARY KEY CHECK (id = 1
           "engaged_at timestamptz NOT NULL, engaged_by text NOT NULL, host text NOT NULL)")
 
 
-class FleetUnavailable(Exception):
-    """The fleet's database could not be read or written."""
+class FleetUnavailable(OSError):
+    """The fleet's database could not be read or written (an OSError: like a full disk, the record cannot be
+    made durable, so a driver that meets it does not inject)."""
 
 
 class Fleet:
