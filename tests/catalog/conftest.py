@@ -74,6 +74,25 @@ def wait_steady(
         time.sleep(0.5)
 
 
+def wait_history(sandbox: Sandbox, seconds: int = 12, timeout_s: float = 60.0) -> float:
+    """Wait until Prometheus holds ``seconds`` scrapes of the load generator: a guard's baseline needs at
+    least 5 readings, and a sandbox brought up for this worker moments ago has fewer (CI: "too few samples"
+    on an aggressive Tuesday run first on its worker). Returns the seconds waited."""
+    from chaosrunner.slo.prometheus import PrometheusSource
+    from chaosrunner.slo.source import SliUnavailable
+
+    source, t0 = PrometheusSource(sandbox.state.prometheus.url), time.monotonic()
+    while True:
+        try:
+            held = source.scalar('count_over_time(up{instance="loadgen"}[60s])')
+        except SliUnavailable:
+            held = 0.0
+        if held >= seconds:
+            return time.monotonic() - t0
+        assert time.monotonic() - t0 < timeout_s, f"prometheus held {held} scrapes after {timeout_s} s"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.catalog.conftest import EXPERIMENTS, Sandbox, wait_steady
+from tests.catalog.conftest import EXPERIMENTS, Sandbox, wait_history, wait_steady
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,7 @@ def test_refused_by_preflight_and_nothing_injected(
 def test_aborted_by_the_guard_and_rolled_back(
     sandbox: Sandbox, run_experiment: Any, name: str, slos: tuple[str, ...]
 ) -> None:
+    wait_history(sandbox)  # the statistics below need a baseline of quiet readings
     run = run_experiment(AGGRESSIVE / f"{name}.yaml")
     assert run.exit_code == 3, f"{run.result}\n{run.stderr[-3000:]}"
     ch = run.journal["chaosrunner"]
