@@ -63,12 +63,27 @@ def config_path() -> Path:
     return Path(base) / "chaosrunner" / "config.yaml"
 
 
+_PARSED: dict[tuple[str, int, int], ConfigFile] = {}
+
+
 def config_file() -> ConfigFile:
-    """The configuration file's settings (empty when there is none); bad content raises InvalidInput."""
+    """The configuration file's settings (empty when there is none); bad content raises InvalidInput.
+
+    Parsed once per content: settings are read on hot paths (the sentinel reads the kill switch, and so
+    the fleet setting, every 0.1 s), so the file is only stat()ed again; a changed file (size or mtime) is
+    parsed anew."""
     path = config_path()
+    try:
+        st = path.stat()
+    except OSError:
+        return ConfigFile()
     if not path.is_file():
         return ConfigFile()
-    return load_model(ConfigFile, path)
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _PARSED:
+        _PARSED.clear()
+        _PARSED[key] = load_model(ConfigFile, path)
+    return _PARSED[key]
 
 
 def _setting(env: str, key: str, default: str | None, default_source: str) -> Setting:
