@@ -107,6 +107,7 @@ def main() -> int:
     from chaosrunner.faults.fleet import Fleet, FleetLocks
     from chaosrunner.safety.locks import TargetLocks
     from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
+    from tests.safety.harness import held_fault
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -119,18 +120,7 @@ def main() -> int:
                    "PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "safety"), str(REPO)])}
             fault = root / "fault"
             exp = root / "held.yaml"
-            exp.write_text(yaml.safe_dump({
-                "title": "held fault", "description": "bench",
-                "method": [
-                    {"type": "action", "name": "inject", "provider": {
-                        "type": "python", "module": "chaos_undo_marks", "func": "inject_file_with_ledger",
-                        "arguments": {"path": str(fault)}}},
-                    {"type": "action", "name": "hold", "provider": {
-                        "type": "python", "module": "chaos_undo_marks", "func": "hold",
-                        "arguments": {"ready": str(exp) + ".ready", "seconds": 60}}}],
-                "rollbacks": [{"type": "action", "name": "undo", "provider": {
-                    "type": "python", "module": "chaos_undo_marks", "func": "delete_file",
-                    "arguments": {"path": str(fault)}}}]}, sort_keys=False))
+            exp.write_text(yaml.safe_dump(held_fault(fault, Path(str(exp) + ".ready"), 60), sort_keys=False))
             halts = []
             for n in range(args.trials):
                 for kind in ("host", "fleet"):

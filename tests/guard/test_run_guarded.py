@@ -268,22 +268,28 @@ def _wait_for_guard_samples(timeout: float) -> None:
 def test_fails_closed_when_prometheus_is_killed_mid_run(fresh_estate: ServiceEstate, tmp_path: Path) -> None:
     path = experiment(tmp_path, fresh_estate, fault={"match": {"target": TARGET}, "error_ratio": 0.0},
                       slo_guard={"slos": ["pinboard-availability"], "unavailable_after": 3})
-    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", str(path), "--json"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    try:
-        _wait_for_guard_samples(30)
-        fresh_estate.prometheus.kill()
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    assert proc.returncode == 3, out + err
+    code, out, err = run_killing_prometheus(path, fresh_estate)
+    assert code == 3, out + err
     j = journal(json.loads(out.strip().splitlines()[-1]))
     reason = j["chaosrunner"]["abort"]["reason"]
     assert "fail closed" in reason and "unreachable" in reason
     assert [r["status"] for r in j["rollbacks"]] == ["succeeded"]
     assert any(e["kind"] == "reset" for e in service_events(fresh_estate))
+
+
+def run_killing_prometheus(path: Path, estate: ServiceEstate) -> tuple[int, str, str]:
+    """`chaosrunner run PATH --json`; Prometheus is killed once the guard samples; the run must end in 30 s."""
+    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", str(path), "--json"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        _wait_for_guard_samples(30)
+        estate.prometheus.kill()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, out, err
 
 
 def service_events(estate: ServiceEstate) -> list[dict[str, Any]]:
@@ -299,18 +305,9 @@ def test_a_recovery_nobody_can_see_fails_the_run_without_waiting_out_the_deadlin
     "did not recover"; it now gives up after the same 8 polls and says recovery could not be confirmed."""
     path = experiment(tmp_path, fresh_estate, fault={"match": {"target": TARGET}, "error_ratio": 0.0}, pause_s=2.5,
                       slo_guard={"slos": ["pinboard-availability"], "unavailable_after": 8})
-    proc = subprocess.Popen([sys.executable, "-m", "chaosrunner", "run", str(path), "--json"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    try:
-        _wait_for_guard_samples(30)
-        fresh_estate.prometheus.kill()
-        out, err = proc.communicate(timeout=30)  # half the recovery deadline
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    code, out, err = run_killing_prometheus(path, fresh_estate)  # the run must end within 30 s: half the deadline
     result = json.loads(out.strip().splitlines()[-1])
-    assert proc.returncode == 1 and result["verdict"] == "failed", out + err
+    assert code == 1 and result["verdict"] == "failed", out + err
     why = "recovery could not be confirmed: recovery unknown: the SLI source failed"
     assert result["reason"].startswith(why), result
     j = journal(result)

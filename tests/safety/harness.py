@@ -66,3 +66,22 @@ def kill_pid(pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def held_fault(fault: Path, ready: Path, hold_s: float, title: str = "held fault") -> dict[str, Any]:
+    """An experiment that injects a file fault (ledger entry first), writes ``ready`` and holds for ``hold_s``;
+    its rollback deletes the file. Add ``extensions`` as a test needs them."""
+    return {
+        "title": title,
+        "description": "d",
+        "method": [
+            {"type": "action", "name": "inject", "provider": {
+                "type": "python", "module": "chaos_undo_marks", "func": "inject_file_with_ledger",
+                "arguments": {"path": str(fault)}}},
+            {"type": "action", "name": "hold", "provider": {
+                "type": "python", "module": "chaos_undo_marks", "func": "hold",
+                "arguments": {"ready": str(ready), "seconds": hold_s}}},
+        ],
+        "rollbacks": [{"type": "action", "name": "undo", "provider": {
+            "type": "python", "module": "chaos_undo_marks", "func": "delete_file", "arguments": {"path": str(fault)}}}],
+    }

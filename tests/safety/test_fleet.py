@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chaosrunner.core.ports import free_port
-from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
+from chaosrunner.sandbox.postgres import PostgresCluster
 from tests.safety.harness import chaosrunner, wait_for
 from tests.safety.test_notify import experiment
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster(pg_base_dir(tmp_path), "fleet", port=free_port())
-    try:
-        cluster.init_primary()
-        cluster.start(timeout_s=30)
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import yaml
 
 from chaosrunner.core.ports import LOOPBACK, free_port
 from chaosrunner.sandbox.processes import ManagedProcess
-from tests.safety.harness import chaosrunner, wait_for
+from tests.safety.harness import chaosrunner, held_fault, wait_for
 from tests.safety.webhook import Receiver
 
 pytestmark = pytest.mark.slow
@@ -66,20 +66,7 @@ def pushgateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pus
 
 
 def experiment(tmp_path: Path, fault: Path, ready: Path, hold_s: float) -> Path:
-    doc = {
-        "title": "visible chaos",
-        "description": "d",
-        "method": [
-            {"type": "action", "name": "inject", "provider": {
-                "type": "python", "module": "chaos_undo_marks", "func": "inject_file_with_ledger",
-                "arguments": {"path": str(fault)}}},
-            {"type": "action", "name": "hold", "provider": {
-                "type": "python", "module": "chaos_undo_marks", "func": "hold",
-                "arguments": {"ready": str(ready), "seconds": hold_s}}},
-        ],
-        "rollbacks": [{"type": "action", "name": "undo", "provider": {
-            "type": "python", "module": "chaos_undo_marks", "func": "delete_file", "arguments": {"path": str(fault)}}}],
-    }
+    doc = held_fault(fault, ready, hold_s, title="visible chaos")
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

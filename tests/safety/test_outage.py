@@ -21,7 +21,7 @@ import yaml
 from chaosrunner.core.ports import LOOPBACK, free_port
 from chaosrunner.faults.ledger import Ledger
 from chaosrunner.sandbox.processes import ManagedProcess
-from tests.safety.harness import chaosrunner, wait_for
+from tests.safety.harness import chaosrunner, held_fault, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -75,21 +75,7 @@ def experiment(tmp_path: Path, fault: Path, ready: Path, hold_s: float = 60, **o
     ext: dict[str, Any] = {"name": "chaosrunner"}
     if outage_check:
         ext["outage_check"] = outage_check
-    doc = {
-        "title": "outage check",
-        "description": "d",
-        "method": [
-            {"type": "action", "name": "inject", "provider": {
-                "type": "python", "module": "chaos_undo_marks", "func": "inject_file_with_ledger",
-                "arguments": {"path": str(fault)}}},
-            {"type": "action", "name": "hold", "provider": {
-                "type": "python", "module": "chaos_undo_marks", "func": "hold",
-                "arguments": {"ready": str(ready), "seconds": hold_s}}},
-        ],
-        "rollbacks": [{"type": "action", "name": "undo", "provider": {
-            "type": "python", "module": "chaos_undo_marks", "func": "delete_file", "arguments": {"path": str(fault)}}}],
-        "extensions": [ext],
-    }
+    doc = {**held_fault(fault, ready, hold_s, title="outage check"), "extensions": [ext]}
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -17,7 +17,7 @@ import yaml
 from chaosrunner.core import config
 from chaosrunner.core.storage import journal_dir, state_dir
 from chaosrunner.faults.ledger import Ledger
-from tests.safety.harness import HERE, REPO, wait_for
+from tests.safety.harness import HERE, REPO, held_fault, wait_for
 
 
 @pytest.fixture
@@ -48,18 +48,7 @@ def cli(cwd: Path, *args: str, wait: bool = True, timeout: float = 90) -> Any:
 
 def experiment(where: Path, fault: Path, ready: Path, target: str = "t1") -> Path:
     doc = {
-        "title": "home",
-        "description": "d",
-        "method": [
-            {"type": "action", "name": "inject", "provider": {
-                "type": "python", "module": "chaos_undo_marks", "func": "inject_file_with_ledger",
-                "arguments": {"path": str(fault)}}},
-            {"type": "action", "name": "hold", "provider": {
-                "type": "python", "module": "chaos_undo_marks", "func": "hold",
-                "arguments": {"ready": str(ready), "seconds": 60}}},
-        ],
-        "rollbacks": [{"type": "action", "name": "undo", "provider": {
-            "type": "python", "module": "chaos_undo_marks", "func": "delete_file", "arguments": {"path": str(fault)}}}],
+        **held_fault(fault, ready, 60, title="home"),
         "extensions": [{"name": "chaosrunner",
                         "targets": {"inventory": "static", "select": {"id": target}, "pick": 1,
                                     "static": [{"id": target, "service": "svc", "zone": "z1", "region": "r1"}]},

@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from chaosrunner.core.ports import free_port
-from chaosrunner.sandbox.postgres import PostgresCluster, pg_base_dir
+from chaosrunner.sandbox.postgres import PostgresCluster
 from tests.schedule.conftest import wait_for
 from tests.schedule.test_daemon import ALWAYS_OPEN, DaemonProcess, method_runs, wait_children_gone
 
 TAKEOVER_LIMIT_S = 10.0
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster(pg_base_dir(tmp_path), "sched-store", port=free_port())
-    try:
-        cluster.init_primary()
-        cluster.start(timeout_s=30)
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def fire_rows(cluster: PostgresCluster) -> list[tuple[str, str, str, int | None]]:
