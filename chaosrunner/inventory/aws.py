@@ -3,7 +3,8 @@
 ``targets.options`` (all optional):
 
 * ``region`` — else ``$AWS_REGION`` / ``$AWS_DEFAULT_REGION``;
-* ``resource`` — ``ec2`` (default: running instances) or ``rds`` (DB instances);
+* ``resource`` — ``ec2`` (default: running instances), ``rds`` (DB instances) or ``cloudfront`` (enabled
+  distributions: CloudFront is global, so their region is ``global`` and they have no zone);
 * ``filters`` — extra EC2 ``describe_instances`` filters, e.g. ``[{Name: "tag:team", Values: [feed]}]``
   (they narrow the *population*, which the blast-radius percent is computed against);
 * ``service_tag`` / ``tier_tag`` — the tags that name a target's service and tier (``service``, ``tier``).
@@ -13,6 +14,8 @@ instance's tags (``aws:autoscaling:groupName`` also as ``asg``), ``attrs`` = ``i
 ``instance_type``, ``subnet_id``, ``vpc_id``, ``private_ip``, ``asg``.
 RDS target: ``id`` = DB instance id, ``labels`` = tags plus ``cluster`` and ``role`` (``writer`` / ``reader``
 / ``standalone``), ``attrs`` = ``db_instance_identifier``, ``cluster``, ``engine``.
+CloudFront target: ``id`` = distribution id, ``labels`` = tags, ``attrs`` = ``distribution_id``,
+``domain_name``, ``status``, ``aliases``.
 
 Every call has the client timeouts of :mod:`chaosrunner.platforms.aws`; an unreachable endpoint
 raises botocore's error, which preflight turns into a failed ``inventory`` check (refused, fail closed).
@@ -100,6 +103,37 @@ def rds_targets(
     return sorted(out, key=lambda t: t.id)
 
 
+def cloudfront_targets(
+    distributions: list[dict[str, Any]],
+    tags: dict[str, dict[str, str]],
+    service_tag: str = "service",
+    tier_tag: str = "tier",
+) -> list[Target]:
+    """Pure: ``list_distributions`` items + tags by ARN → targets (enabled ones: a disabled distribution is
+    already dark, it cannot take the fault), sorted by id."""
+    out = []
+    for d in distributions:
+        if not d.get("Enabled"):
+            continue
+        labels = {k: v for k, v in tags.get(str(d["ARN"]), {}).items() if not k.startswith("aws:")}
+        out.append(
+            Target(
+                id=str(d["Id"]),
+                service=labels.get(service_tag, ""),
+                region="global",
+                tier=labels.get(tier_tag, ""),
+                labels=labels,
+                attrs={
+                    "distribution_id": d["Id"],
+                    "domain_name": d.get("DomainName", ""),
+                    "status": d.get("Status", ""),
+                    "aliases": list((d.get("Aliases") or {}).get("Items") or []),
+                },
+            )
+        )
+    return sorted(out, key=lambda t: t.id)
+
+
 class AwsInventory:
     def __init__(
         self, region: str | None, resource: str, filters: list[dict[str, Any]], service_tag: str, tier_tag: str
@@ -113,6 +147,13 @@ class AwsInventory:
     def list_targets(self) -> list[Target]:
 
         region = region_of(None, self.region)
+        if self.resource == "cloudfront":
+            cf = client("cloudfront", region=region)
+            items = [d for p in cf.get_paginator("list_distributions").paginate()
+                     for d in p["DistributionList"].get("Items") or []]  # fmt: skip
+            tags = {str(d["ARN"]): tag_dict(cf.list_tags_for_resource(Resource=d["ARN"])["Tags"].get("Items"))
+                    for d in items if d.get("Enabled")}  # fmt: skip
+            return cloudfront_targets(items, tags, self.service_tag, self.tier_tag)
         if self.resource == "rds":
             rds = client("rds", region=region)
             instances = [d for p in rds.get_paginator("describe_db_instances").paginate() for d in p["DBInstances"]]
@@ -136,8 +177,8 @@ def from_spec(spec: TargetsSpec, experiment_path: Path | None = None) -> AwsInve
     if unknown:
         problems.append((f"{key}.{unknown[0]}", "unknown option for inventory aws"))
     resource = str(opts.get("resource", "ec2"))
-    if resource not in ("ec2", "rds"):
-        problems.append((f"{key}.resource", "must be ec2 or rds"))
+    if resource not in ("ec2", "rds", "cloudfront"):
+        problems.append((f"{key}.resource", "must be ec2, rds or cloudfront"))
     filters = opts.get("filters") or []
     if not isinstance(filters, list) or not all(
         isinstance(f, dict) and isinstance(f.get("Name"), str) and isinstance(f.get("Values"), list) for f in filters

@@ -72,7 +72,7 @@ def test_each_experiment_declares_targets_blast_radius_and_rollbacks(path) -> No
 def test_inventory_options_are_validated() -> None:
     from chaosrunner.inventory import aws, k8s
 
-    with pytest.raises(InvalidInput, match=r"targets\.options\.resource: must be ec2 or rds"):
+    with pytest.raises(InvalidInput, match=r"targets\.options\.resource: must be ec2, rds or cloudfront"):
         aws.from_spec(TargetsSpec(inventory="aws", select={"a": "b"}, options={"resource": "s3"}), None)
     with pytest.raises(InvalidInput, match=r"targets\.options\.filters"):
         aws.from_spec(TargetsSpec(inventory="aws", select={"a": "b"}, options={"filters": [{"Name": 1}]}), None)
