@@ -5,6 +5,11 @@ us-east-1, VPC ``pinboard-vpc`` with one subnet per AZ (a, b, c); one Auto Scali
 ``checkout`` instance per AZ (must never be touched); the ``pinboard-alb`` application load balancer
 over the three subnets; the Aurora cluster ``pinboard-db`` with writer ``pinboard-db-1`` (1a) and
 reader ``pinboard-db-2`` (1b), tagged service=pinboard-db tier=critical.
+
+:func:`build_cdn` (only the CDN tests call it) adds the multi-CDN front of the images: two CloudFront
+distributions over the ALB (``cdn-a``, ``cdn-b``; tags service=pinboard-images tier=non-critical cdn=…) and
+the hosted zone ``pinboard.example.`` whose ``images`` name is one weighted CNAME per CDN (``cdn-a`` 100,
+``cdn-b`` 0, TTL 60, each with an HTTPS health check on its CDN's ``/health``).
 """
 
 from __future__ import annotations
@@ -118,3 +123,75 @@ def terminated_ids() -> set[str]:
     ec2 = boto3.client("ec2", region_name=REGION)
     flt = [{"Name": "instance-state-name", "Values": ["terminated", "shutting-down"]}]
     return {i["InstanceId"] for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]}
+
+
+ZONE = "pinboard.example."
+IMAGES = f"images.{ZONE}"
+CDNS = {"cdn-a": 100, "cdn-b": 0}  # set identifier → weight in steady state
+
+
+@dataclass
+class CdnEstate:
+    zone_id: str
+    distributions: dict[str, str]  # set identifier → distribution id
+    domains: dict[str, str]  # set identifier → *.cloudfront.net
+    health_checks: dict[str, str]
+
+
+def build_cdn() -> CdnEstate:
+    import boto3
+
+    elb = boto3.client("elbv2", region_name=REGION)
+    cf = boto3.client("cloudfront", region_name=REGION)
+    r53 = boto3.client("route53", region_name=REGION)
+    origin = elb.describe_load_balancers(Names=["pinboard-alb"])["LoadBalancers"][0]["DNSName"]
+    ids, domains, checks = {}, {}, {}
+    for sid in CDNS:
+        config = {
+            "CallerReference": f"pinboard-images-{sid}",
+            "Comment": f"pinboard images via {sid}",
+            "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "pinboard-alb", "DomainName": origin, "CustomOriginConfig": {
+                "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "pinboard-alb", "ViewerProtocolPolicy": "redirect-to-https",
+                                     "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},  # CachingOptimized
+        }  # fmt: skip
+        tags = [{"Key": "service", "Value": "pinboard-images"}, {"Key": "tier", "Value": "non-critical"},
+                {"Key": "cdn", "Value": sid}]  # fmt: skip
+        dist = cf.create_distribution_with_tags(
+            DistributionConfigWithTags={"DistributionConfig": config, "Tags": {"Items": tags}}
+        )["Distribution"]
+        ids[sid], domains[sid] = dist["Id"], dist["DomainName"]
+        checks[sid] = r53.create_health_check(
+            CallerReference=f"images-{sid}",
+            HealthCheckConfig={"Type": "HTTPS", "FullyQualifiedDomainName": dist["DomainName"],
+                               "ResourcePath": "/health", "RequestInterval": 10, "FailureThreshold": 3},
+        )["HealthCheck"]["Id"]  # fmt: skip
+    zone_id = r53.create_hosted_zone(Name=ZONE, CallerReference="pinboard-example")["HostedZone"]["Id"].split("/")[-1]
+    changes = [
+        {"Action": "CREATE", "ResourceRecordSet": {
+            "Name": IMAGES, "Type": "CNAME", "SetIdentifier": sid, "Weight": weight, "TTL": 60,
+            "ResourceRecords": [{"Value": domains[sid]}], "HealthCheckId": checks[sid]}}
+        for sid, weight in CDNS.items()
+    ]  # fmt: skip
+    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    return CdnEstate(zone_id, ids, domains, checks)
+
+
+def images_records(zone_id: str) -> list[dict[str, Any]]:
+    """The record sets of the images name, whole, as Route 53 lists them."""
+    import boto3
+
+    r53 = boto3.client("route53", region_name=REGION)
+    found = r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return sorted((r for r in found if r["Name"] == IMAGES), key=lambda r: r.get("SetIdentifier", ""))
+
+
+def distribution_state(distribution_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the distribution's whole config, its tags)."""
+    import boto3
+
+    cf = boto3.client("cloudfront", region_name=REGION)
+    dist = cf.get_distribution(Id=distribution_id)["Distribution"]
+    tags = cf.list_tags_for_resource(Resource=dist["ARN"])["Tags"].get("Items", [])
+    return dist["DistributionConfig"], {t["Key"]: t["Value"] for t in tags}
