@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Real servers the sandbox and the tests run (Debian packages; nothing is started by installing them).
-APT_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway postgresql haproxy stress-ng chromium chromium-driver procps util-linux pandoc libcairo2 tmux
+APT_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway postgresql haproxy varnish nginx-light stress-ng chromium chromium-driver procps util-linux pandoc libcairo2 tmux
 PYTEST_ARGS ?=
 # Independent tests run in parallel (each test starts its own servers on free ports). Most of a test's time
 # is spent waiting on those real servers, so two workers per core: on 2 cores the suite took 5 min 48 s with
@@ -17,7 +17,7 @@ setup: system-deps python-deps
 
 system-deps:
 	@missing=""; \
-	for c in prometheus prometheus-alertmanager prometheus-pushgateway haproxy stress-ng chromium chromedriver taskset pandoc tmux; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	for c in prometheus prometheus-alertmanager prometheus-pushgateway haproxy varnishd nginx stress-ng chromium chromedriver taskset pandoc tmux; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql"; \
 	compgen -G '/usr/lib/*/libcairo.so.2' >/dev/null || missing="$$missing libcairo2"; \
 	if [ -n "$$missing" ]; then \

@@ -28,6 +28,11 @@ def _print_status(st: dict[str, Any]) -> None:
         console.print(f"sandbox is down (root {st['root']})")
         return
     console.print(f"sandbox at {st['root']} — supervisor {'up' if st['up'] else 'DOWN'}")
+    regions = _table("region", "type", "serves", "alone (no Full database)", "instances up")
+    for r in st.get("regions", []):
+        regions.add_row(r["region"], r["type"], ", ".join(r["serves"]), ", ".join(r["alone"]),
+                        f"{r['up']}/{r['instances']}")
+    console.print(regions)
     table = _table("instance", "region", "zone", "tier", "pid", "port", "proxy port", "state")
     for i in st["instances"]:
         table.add_row(i["id"], f"{i['region']} ({i['region_type']})", i["zone"], i["tier"], str(i["pid"] or "-"),
@@ -38,9 +43,17 @@ def _print_status(st: dict[str, Any]) -> None:
         db.add_row(f"{d['name']} (started as {key})", d["role"], str(d["port"]), str(d.get("pid") or "-"),
                    d.get("proxy", ""))
     console.print(db)
-    px = _table("proxy", "kind", "listen", "upstream", "enabled", "toxics")
+    if st.get("cdn"):
+        cdn = _table("CDN edge", "vendor", "role", "steering", "pid", "port", "proxy port", "state")
+        for e in st["cdn"]["edges"]:
+            mark = " (serving)" if e["id"] == st["cdn"]["serving"] else ""
+            cdn.add_row(e["id"], e["vendor"], e["role"], e["steering"] + mark, str(e["pid"] or "-"), str(e["port"]),
+                        str(e["proxy_port"]), e["state"].lower())
+        console.print(cdn)
+    px = _table("proxy", "kind", "joins", "listen", "upstream", "enabled", "toxics")
     for p in st["proxies"]:
-        px.add_row(p["name"], p["kind"], p["listen"], p["upstream"], str(p.get("enabled", "?")),
+        px.add_row(p["name"], p["kind"], " <-> ".join(p.get("between", [])), p["listen"], p["upstream"],
+                   str(p.get("enabled", "?")),
                    ", ".join(p.get("toxics", [])) or "-")
     console.print(px)
     for name, url in st["urls"].items():

@@ -12,14 +12,17 @@ from pathlib import Path
 
 from chaosrunner.inventory.base import Target, TargetsSpec
 from chaosrunner.sandbox.state import SandboxState, load_state, state_path
+from chaosrunner.sandbox.topology import CDN_SERVICE
 
 _TARGET_FIELDS = {"id", "service", "region", "zone", "tier", "labels"}
 
 
 def targets_from_state(state: SandboxState) -> list[Target]:
-    """Pure: one Target per sandbox instance; everything else about the instance goes to ``attrs``.
+    """Pure: one Target per sandbox instance, then one per CDN edge; everything else goes to ``attrs``.
 
-    ``region_type`` (Full / Read-Only / Lightweight) is also a label, so it can be selected on.
+    ``region_type`` (Full / Read-Only / Lightweight) is also a label, so it can be selected on. A CDN edge
+    is a target of service ``pinboard-cdn`` in no region, its own zone (a CDN is another provider's
+    failure domain), labelled ``kind: cdn-edge``, ``vendor`` and ``role`` (primary | secondary).
     """
     out = []
     for inst in state.instances:
@@ -36,6 +39,10 @@ def targets_from_state(state: SandboxState) -> list[Target]:
                 attrs=inst.model_dump(mode="json", exclude=_TARGET_FIELDS),
             )
         )
+    for edge in state.cdn.edges if state.cdn else []:
+        out.append(Target(id=edge.id, service=CDN_SERVICE, region="", zone=edge.id, tier="critical",
+                          labels={"kind": "cdn-edge", "vendor": edge.vendor, "role": edge.role},
+                          attrs=edge.model_dump(mode="json", exclude={"id"})))
     return out
 
 

@@ -1,4 +1,5 @@
-"""Pure renderers for the estate's configuration files: HAProxy, supervisord, Prometheus, recording rules.
+"""Pure renderers for the estate's configuration files: HAProxy (router and CDN steering), the CDN edges
+(Varnish VCL, nginx), supervisord, Prometheus, recording rules.
 
 No I/O here: every function takes the topology/ports/paths and returns text or a dict, so the configs
 are unit-tested without servers (and ``haproxy -c`` / ``promtool check`` can validate the output).
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.sandbox.topology import SERVICE, InstanceSpec, Ports
+from chaosrunner.sandbox.topology import CDN_EDGES, SERVICE, InstanceSpec, Ports
 
 RULES_WINDOW = "10s"
 
@@ -58,6 +59,111 @@ def haproxy_cfg(specs: Sequence[InstanceSpec], ports: Ports, stats_socket: Path)
         backup = "" if s.region in full_regions else " backup"
         lines.append(f"    server {s.id} 127.0.0.1:{ports.instance_proxy[s.id]} check{backup}")
     return "\n".join(lines) + "\n"
+
+
+def cdn_steering_cfg(ports: Ports, stats_socket: Path) -> str:
+    """The multi-CDN steering layer: the primary edge serves, the secondary takes over when the primary
+    fails three 1 s health checks (``backup``), and gives back after two good ones.
+
+    It stands for DNS/traffic-manager steering, so it does not retry a failed request on the other edge
+    (``retries 0``): clients see the outage until the switch, as they would until a DNS answer changes.
+    """
+    edges = [
+        f"    server {edge} 127.0.0.1:{ports.edge_proxy[edge]} check{'' if role == 'primary' else ' backup'}"
+        for edge, _, role in CDN_EDGES
+    ]
+    return "\n".join([
+        "global",
+        f"    stats socket {stats_socket} mode 600 level admin",
+        "    maxconn 2000",
+        "defaults",
+        "    mode http",
+        "    timeout connect 1s",
+        "    timeout client 10s",
+        "    timeout server 5s",
+        "    timeout check 2s",
+        "    retries 0",
+        "frontend cdn",
+        f"    bind 127.0.0.1:{ports.cdn}",
+        "    default_backend cdn",
+        "frontend cdn-monitoring",
+        f"    bind 127.0.0.1:{ports.cdn_metrics}",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "    stats enable",
+        "    stats uri /stats",
+        "backend cdn",
+        "    balance first",
+        "    option httpchk GET /healthz",
+        "    default-server inter 1s fall 3 rise 2",
+        *edges,
+    ]) + "\n"
+
+
+def varnish_vcl(edge: str, origin_port: int) -> str:
+    """Edge ``edge`` on Varnish: caches ``/images/`` from the origin as its Cache-Control says, answers
+    its own ``/healthz``, and marks every answer with ``X-Edge`` and ``X-Cache: HIT|MISS``."""
+    return f"""vcl 4.1;
+
+backend origin {{
+    .host = "127.0.0.1";
+    .port = "{origin_port}";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 3s;
+    .between_bytes_timeout = 3s;
+}}
+
+sub vcl_recv {{
+    if (req.url == "/healthz") {{ return (synth(200, "ok")); }}
+    if (req.url !~ "^/images/") {{ return (synth(404, "not a CDN path")); }}
+    unset req.http.Cookie;
+    return (hash);
+}}
+
+sub vcl_deliver {{
+    set resp.http.X-Edge = "{edge}";
+    if (obj.hits > 0) {{ set resp.http.X-Cache = "HIT"; }} else {{ set resp.http.X-Cache = "MISS"; }}
+}}
+
+sub vcl_synth {{
+    set resp.http.X-Edge = "{edge}";
+}}
+"""
+
+
+def nginx_conf(edge: str, port: int, origin_port: int, root: Path, user: str) -> str:
+    """Edge ``edge`` on nginx: the same contract as :func:`varnish_vcl` (``proxy_cache`` honours the
+    origin's Cache-Control; ``X-Cache`` is nginx's ``$upstream_cache_status``)."""
+    d = root / "cdn" / edge
+    return f"""user {user};
+daemon off;
+master_process on;
+worker_processes 1;
+pid {d / 'nginx.pid'};
+error_log {root / 'logs' / (edge + '-error.log')} warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {d / 'body'};
+    proxy_temp_path {d / 'proxy'};
+    fastcgi_temp_path {d / 'fastcgi'};
+    uwsgi_temp_path {d / 'uwsgi'};
+    scgi_temp_path {d / 'scgi'};
+    proxy_cache_path {d / 'cache'} keys_zone={edge}:4m max_size=64m inactive=10m use_temp_path=off;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /healthz {{ add_header X-Edge {edge} always; return 200 "ok\n"; }}
+        location /images/ {{
+            proxy_pass http://127.0.0.1:{origin_port};
+            proxy_cache {edge};
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 3s;
+            add_header X-Edge {edge} always;
+            add_header X-Cache $upstream_cache_status always;
+        }}
+        location / {{ return 404; }}
+    }}
+}}
+"""
 
 
 @dataclass
@@ -128,6 +234,7 @@ def prometheus_jobs(specs: Sequence[InstanceSpec], ports: Ports) -> dict[str, li
             for s in specs
         ],
         "haproxy": [{"targets": [f"127.0.0.1:{ports.haproxy_metrics}"], "labels": {"instance": "haproxy"}}],
+        "cdn-steering": [{"targets": [f"127.0.0.1:{ports.cdn_metrics}"], "labels": {"instance": "cdn-steering"}}],
         "loadgen": [{"targets": [f"127.0.0.1:{ports.loadgen}"], "labels": {"instance": "loadgen",
                                                                           "service": SERVICE}}],
     }
@@ -176,5 +283,14 @@ def recording_rules(window: str = RULES_WINDOW) -> dict[str, Any]:
          "expr": f"histogram_quantile(0.99, sum by (le) (rate(loadgen_request_duration_seconds_bucket[{window}])))"},
         {"record": f"loadgen:request_duration_seconds:p50_rate{window}",
          "expr": f"histogram_quantile(0.50, sum by (le) (rate(loadgen_request_duration_seconds_bucket[{window}])))"},
+        # the CDN as its clients saw it: cache hit ratio and success, overall and per edge
+        {"record": f"loadgen:cdn_hits:ratio_rate{window}",
+         "expr": f'sum(rate(loadgen_cdn_requests_total{{cache="HIT"}}[{window}])) '
+                 f'/ sum(rate(loadgen_cdn_requests_total{{outcome="success"}}[{window}]))'},
+        {"record": f"loadgen:cdn_requests_errors:ratio_rate{window}",
+         "expr": f'sum(rate(loadgen_cdn_requests_total{{outcome="error"}}[{window}])) '
+                 f"/ sum(rate(loadgen_cdn_requests_total[{window}]))"},
+        {"record": f"edge:loadgen_cdn_requests:rate{window}",
+         "expr": f"sum by (edge, outcome) (rate(loadgen_cdn_requests_total[{window}]))"},
     ]
     return {"groups": [{"name": "sandbox-slis", "interval": "1s", "rules": rules}]}

@@ -1,7 +1,8 @@
 """Bring the sandbox estate up, describe it, tear it down (``chaosrunner sandbox up|status|down``).
 
 Process model: PostgreSQL primary + standby are started by ``pg_ctl`` (they daemonize); everything else
-— the fault proxy, the eight pinboard instances, HAProxy, Prometheus and the load generator — runs
+— the fault proxy, the ten pinboard instances, HAProxy, the CDN edges (Varnish, nginx) and their steering
+HAProxy, Prometheus and the load generator — runs
 under one supervisord (the "auto-scaling group": ``autorestart``, XML-RPC on 127.0.0.1). supervisord
 itself runs in its own session, so it outlives the ``sandbox up`` command; ``<root>/state.json`` (the
 model in :mod:`chaosrunner.sandbox.state`) tells every later command where everything is.
@@ -13,7 +14,10 @@ PostgreSQL pid files, and removes ``<root>`` entirely: no process, no port, no s
 
 from __future__ import annotations
 
+import grp
 import json
+import os
+import pwd
 import shutil
 import sys
 import time
@@ -27,6 +31,7 @@ from typing import Any
 import psutil
 import yaml
 
+from chaosrunner.core import regions
 from chaosrunner.core.ports import LOOPBACK, port_open
 from chaosrunner.sandbox import configs
 from chaosrunner.sandbox.configs import Program
@@ -37,6 +42,8 @@ from chaosrunner.sandbox.processes import ManagedProcess, stop_group
 from chaosrunner.sandbox.prometheus import PrometheusServer, render_config
 from chaosrunner.sandbox.state import (
     STATE_FILE,
+    Cdn,
+    CdnEdge,
     Endpoint,
     Haproxy,
     Instance,
@@ -52,7 +59,7 @@ from chaosrunner.sandbox.state import (
     load_state,
     save_state,
 )
-from chaosrunner.sandbox.topology import SERVICE, Ports, allocate_ports, instances
+from chaosrunner.sandbox.topology import CDN_EDGES, NODE_REGION, SERVICE, Ports, allocate_ports, instances
 
 PRIMARY, STANDBY = "pg-a", "pg-b"
 
@@ -66,6 +73,7 @@ class SandboxOptions:
     root: Path
     base_port: int | None = None         # consecutive ports from here (order: topology.FIXED_PORTS…)
     rps: float = 50.0                     # load generator rate (requests/s)
+    image_rps: float = 20.0               # image fetches through the CDN (requests/s)
     write_ratio: float = 0.2              # share of writes in the load
     replacement_delay_s: float = 0.0      # extra boot time of a replaced (restarted) instance, seconds
     toxiproxy_server: str | None = "auto"  # "auto": use `toxiproxy-server` if on PATH; None: builtin
@@ -144,12 +152,23 @@ def _programs(opts: SandboxOptions, ports: Ports, paths: dict[str, Path], dsns: 
             py, "-m", "chaosrunner.sandbox.pinboard", "--id", spec.id, "--region", spec.region,
             "--region-type", spec.region_type, "--zone", spec.zone, "--tier", spec.tier,
             "--port", str(ports.instance[spec.id]),
-            "--write-dsn", dsns["write"],
-            "--read-dsn", dsns["read_full"] if spec.region_type == "Full" else dsns["read_replica"],
+            "--write-dsn", dsns["link_write"] if spec.region_type == "Lightweight" else dsns["write"],
+            "--read-dsn", dsns[{"Full": "read_full", "Lightweight": "link_read"}.get(spec.region_type, "read_replica")],
             "--start-delay", str(opts.replacement_delay_s),
             "--boot-marker", str(root / "run" / f"{spec.id}.booted"),
         ], 20, stop_wait_s=2))
     progs.append(Program("haproxy", ["haproxy", "-db", "-f", str(paths["haproxy"])], 30, autostart=False,
+                         stop_wait_s=1))
+    for edge, vendor, _ in CDN_EDGES:
+        if vendor == "varnish":
+            argv = ["varnishd", "-F", "-j", "none", "-n", str(root / "cdn" / edge / "work"),
+                    "-a", f"{LOOPBACK}:{ports.edge[edge]}", "-f", str(root / "cdn" / f"{edge}.vcl"),
+                    "-s", "malloc,32m", "-l", "8m", "-p", "thread_pool_min=5", "-p", "thread_pools=1"]
+        else:
+            argv = ["nginx", "-p", str(root / "cdn" / edge), "-c", str(root / "cdn" / f"{edge}.conf"),
+                    "-e", str(root / "logs" / f"{edge}-error.log")]
+        progs.append(Program(edge, argv, 35, autostart=False, stop_wait_s=2))
+    progs.append(Program("cdn-steering", ["haproxy", "-db", "-f", str(paths["cdn"])], 36, autostart=False,
                          stop_wait_s=1))
     progs.append(Program("prometheus", [
         "prometheus", f"--config.file={paths['prometheus']}", f"--storage.tsdb.path={root / 'prometheus' / 'data'}",
@@ -157,18 +176,38 @@ def _programs(opts: SandboxOptions, ports: Ports, paths: dict[str, Path], dsns: 
         "--web.enable-lifecycle", "--log.level=warn"], 40, autostart=False, stop_wait_s=1))
     progs.append(Program("loadgen", [
         py, "-m", "chaosrunner.sandbox.loadgen", "--target", f"http://{LOOPBACK}:{ports.haproxy}",
+        "--cdn", f"http://{LOOPBACK}:{ports.cdn}", "--image-rps", str(opts.image_rps),
         "--port", str(ports.loadgen), "--rps", str(opts.rps), "--write-ratio", str(opts.write_ratio),
         "--acked", str(root / "loadgen" / "acked.txt")], 50, autostart=False))
     return progs
 
 
 def _proxy_list(ports: Ports) -> list[Proxy]:
-    out = [Proxy(name=spec.proxy, listen=f"{LOOPBACK}:{ports.instance_proxy[spec.id]}",
-                 upstream=f"{LOOPBACK}:{ports.instance[spec.id]}", kind="instance") for spec in instances()]
-    out.append(Proxy(name=PRIMARY, listen=f"{LOOPBACK}:{ports.db_proxy_primary}",
-                     upstream=f"{LOOPBACK}:{ports.pg_primary}", kind="database"))
-    out.append(Proxy(name=STANDBY, listen=f"{LOOPBACK}:{ports.db_proxy_standby}",
-                     upstream=f"{LOOPBACK}:{ports.pg_standby}", kind="database"))
+    """Every path the fault proxy stands on, with what it joins (a partition cuts the paths between two sides)."""
+
+    def proxy(name: str, listen: int, upstream: int, kind: str, between: list[str]) -> Proxy:
+        return Proxy(name=name, listen=f"{LOOPBACK}:{listen}", upstream=f"{LOOPBACK}:{upstream}", kind=kind,
+                     between=between)
+
+    out = [proxy(spec.proxy, ports.instance_proxy[spec.id], ports.instance[spec.id], "instance",
+                 ["router", spec.region]) for spec in instances()]
+    a, b = NODE_REGION[PRIMARY], NODE_REGION[STANDBY]
+    out += [
+        # the app tier of the regions with a database (Full and Read-Only) to each node
+        proxy(PRIMARY, ports.db_proxy_primary, ports.pg_primary, "database", ["app", "database", PRIMARY]),
+        proxy(STANDBY, ports.db_proxy_standby, ports.pg_standby, "database", ["app", "database", STANDBY]),
+        # replication: a standby streams from the primary through the primary's stream proxy
+        proxy(f"stream-{PRIMARY}", ports.repl_proxy_a, ports.pg_primary, "replication", [b, a]),
+        proxy(f"stream-{STANDBY}", ports.repl_proxy_b, ports.pg_standby, "replication", [a, b]),
+        # the Lightweight region's inter-region links to each node
+        # (part of the app tier's paths to the database too)
+        proxy(f"ap-south-{PRIMARY}", ports.link_pg_a, ports.pg_primary, "link",
+              ["ap-south", a, "app", "database", PRIMARY]),
+        proxy(f"ap-south-{STANDBY}", ports.link_pg_b, ports.pg_standby, "link",
+              ["ap-south", b, "app", "database", STANDBY]),
+    ]
+    out += [proxy(edge, ports.edge_proxy[edge], ports.edge[edge], "cdn-edge", ["cdn", edge])
+            for edge, _, _ in CDN_EDGES]
     return out
 
 
@@ -179,7 +218,7 @@ def _populate(proxies: list[Proxy]) -> list[dict[str, Any]]:
 
 def _node(cluster: PostgresCluster, proxy: str) -> PostgresNode:
     return PostgresNode(name=cluster.name, port=cluster.port, data_dir=str(cluster.data_dir), dsn=cluster.dsn,
-                        proxy=proxy)
+                        proxy=proxy, stream_proxy=f"stream-{cluster.name}", region=NODE_REGION[cluster.name])
 
 
 def _paths(root: Path) -> dict[str, Path]:
@@ -191,7 +230,22 @@ def _paths(root: Path) -> dict[str, Path]:
         "rules": root / "prometheus" / "rules.yml",
         "supervisor": root / "supervisor" / "supervisord.conf",
         "stats_socket": root / "run" / "haproxy.sock",
+        "cdn": root / "cdn" / "steering.cfg",
+        "cdn_socket": root / "run" / "cdn.sock",
     }
+
+
+def _write_cdn_configs(root: Path, ports: Ports, paths: dict[str, Path]) -> None:
+    """The edges' and the steering layer's configuration files (the edges' own directories too)."""
+    user = f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}"
+    for edge, vendor, _ in CDN_EDGES:
+        (root / "cdn" / edge).mkdir(parents=True, exist_ok=True)
+        if vendor == "varnish":
+            (root / "cdn" / f"{edge}.vcl").write_text(configs.varnish_vcl(edge, ports.haproxy))
+        else:
+            (root / "cdn" / f"{edge}.conf").write_text(configs.nginx_conf(edge, ports.edge[edge], ports.haproxy,
+                                                                          root, user))
+    paths["cdn"].write_text(configs.cdn_steering_cfg(ports, paths["cdn_socket"]))
 
 
 def describe(opts: SandboxOptions, ports: Ports, primary: PostgresCluster, standby: PostgresCluster,
@@ -212,6 +266,11 @@ def describe(opts: SandboxOptions, ports: Ports, primary: PostgresCluster, stand
                           base_dir=str(primary.base_dir)),
         loadgen=Loadgen(url=f"http://{LOOPBACK}:{ports.loadgen}", rps=opts.rps,
                         acked_file=str(root / "loadgen" / "acked.txt")),
+        cdn=Cdn(url=f"http://{LOOPBACK}:{ports.cdn}", stats_socket=str(paths["cdn_socket"]),
+                metrics=f"http://{LOOPBACK}:{ports.cdn_metrics}/metrics", backend="cdn",
+                edges=[CdnEdge(id=edge, vendor=vendor, role=role, port=ports.edge[edge],
+                               url=f"http://{LOOPBACK}:{ports.edge[edge]}", proxy=edge,
+                               proxy_port=ports.edge_proxy[edge]) for edge, vendor, role in CDN_EDGES]),
         instances=[
             Instance(id=s.id, service=SERVICE, region=s.region, region_type=s.region_type, zone=s.zone,
                      tier=s.tier, port=ports.instance[s.id], program=s.id, proxy=s.proxy,
@@ -221,7 +280,8 @@ def describe(opts: SandboxOptions, ports: Ports, primary: PostgresCluster, stand
         ],
         proxies=_proxy_list(ports),
         ports=sorted(ports.all()),
-        options=UpOptions(rps=opts.rps, write_ratio=opts.write_ratio, replacement_delay_s=opts.replacement_delay_s,
+        options=UpOptions(rps=opts.rps, image_rps=opts.image_rps, write_ratio=opts.write_ratio,
+                          replacement_delay_s=opts.replacement_delay_s,
                           base_port=opts.base_port),
     )
 
@@ -235,7 +295,7 @@ def up(opts: SandboxOptions) -> SandboxState:
         return existing
     if (root / STATE_FILE).exists() or (root / "supervisor").exists():
         down(root)
-    for d in ("supervisor", "logs", "run", "haproxy", "prometheus", "loadgen", "faultproxy"):
+    for d in ("supervisor", "logs", "run", "haproxy", "prometheus", "loadgen", "faultproxy", "cdn"):
         (root / d).mkdir(parents=True, exist_ok=True)
     ports = allocate_ports(opts.base_port)
     specs = instances()
@@ -257,11 +317,15 @@ def up(opts: SandboxOptions) -> SandboxState:
         paths["prometheus"].write_text(yaml.safe_dump(configs.finish_prometheus_config(prom_doc, paths["rules"]),
                                                       sort_keys=False))
         paths["rules"].write_text(yaml.safe_dump(configs.recording_rules(), sort_keys=False))
+        _write_cdn_configs(root, ports, paths)
         db_a, db_b = (LOOPBACK, ports.db_proxy_primary), (LOOPBACK, ports.db_proxy_standby)
+        link_a, link_b = (LOOPBACK, ports.link_pg_a), (LOOPBACK, ports.link_pg_b)
         dsns = {
             "write": db_dsn([db_a, db_b], "read-write"),
             "read_full": db_dsn([db_a, db_b], "any"),
             "read_replica": db_dsn([db_b, db_a], "prefer-standby"),
+            "link_write": db_dsn([link_a, link_b], "read-write"),
+            "link_read": db_dsn([link_a, link_b], "any"),
         }
         programs = _programs(opts, ports, paths, dsns, toxi_bin)
         paths["supervisor"].write_text(configs.supervisord_conf(programs, ports.supervisor, root))
@@ -277,7 +341,7 @@ def up(opts: SandboxOptions) -> SandboxState:
         primary.init_primary()
         primary.start()
         primary.execute(SCHEMA)
-        standby.init_standby(primary, slot="pg_b")
+        standby.init_standby(primary, slot="pg_b", stream_port=ports.repl_proxy_a)
         standby.start()
         phases["postgres_s"] = round(time.monotonic() - t0, 2)
         sup_url, api = state.supervisor.url, state.toxiproxy.url
@@ -293,12 +357,15 @@ def up(opts: SandboxOptions) -> SandboxState:
                   deadline_s, root / "logs" / f"{spec.id}.log")
         phases["instances_s"] = round(time.monotonic() - t0, 2)
         rpc = supervisor_rpc(sup_url, timeout_s=deadline_s)
-        rpc.supervisor.startProcess("haproxy", True)
-        rpc.supervisor.startProcess("prometheus", True)
+        for name in ("haproxy", *(edge for edge, _, _ in CDN_EDGES), "cdn-steering", "prometheus"):
+            rpc.supervisor.startProcess(name, True)
         _wait("haproxy (all Full-region servers UP)",
               lambda: _servers_up(stats_socket) >= sum(1 for s in specs if s.region_type == "Full"),
               deadline_s, root / "logs" / "haproxy.log")
         phases["router_s"] = round(time.monotonic() - t0, 2)
+        _wait("CDN steering (primary edge UP)",
+              lambda: haproxy_servers(paths["cdn_socket"], "cdn").get(CDN_EDGES[0][0]) == "UP",
+              deadline_s, root / "logs" / "cdn-steering.log")
         rpc.supervisor.startProcess("loadgen", True)
         _wait("prometheus", lambda: urllib.request.urlopen(
             f"{state.prometheus.url}/-/ready", timeout=HTTP_TIMEOUT_S).status == 200,
@@ -323,7 +390,7 @@ def wait_scraped(state: SandboxState, timeout_s: float = 30.0) -> None:
     """Block until Prometheus has scraped every target once (``up == 1`` for all of them)."""
 
     port = int(state.prometheus.url.rsplit(":", 1)[1])
-    jobs = {SERVICE: [i.url for i in state.instances], "haproxy": ["h"], "loadgen": ["l"]}
+    jobs = {SERVICE: [i.url for i in state.instances], "haproxy": ["h"], "loadgen": ["l"], "cdn-steering": ["c"]}
     prom = PrometheusServer(Path(state.root) / "prometheus", jobs, port=port)
     deadline = time.monotonic() + timeout_s
     for job in jobs:
@@ -386,6 +453,22 @@ def down(root: Path, timeout_s: float = 20.0) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- status
+def _cdn_status(state: SandboxState, procs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The CDN tier: each edge's process and what the steering layer thinks of it (UP/DOWN, serving)."""
+    if state.cdn is None:
+        return None
+    try:
+        steering = haproxy_servers(state.cdn.stats_socket, state.cdn.backend)
+    except OSError:
+        steering = {}
+    edges = [{**e.model_dump(mode="json"), "pid": procs.get(e.id, {}).get("pid") or None,
+              "state": procs.get(e.id, {}).get("statename", "UNKNOWN"), "steering": steering.get(e.id, "?")}
+             for e in state.cdn.edges]
+    up = [e for e in edges if e["steering"] == "UP"]
+    serving = next((e["id"] for e in edges if e["role"] == "primary" and e in up), up[0]["id"] if up else None)
+    return {"url": state.cdn.url, "metrics": state.cdn.metrics, "serving": serving, "edges": edges}
+
+
 def status(root: Path) -> dict[str, Any]:
     """The inventory: instances (pid, up/down), DB roles, proxies and URLs. ``{"up": false}`` if none.
 
@@ -424,16 +507,26 @@ def status(root: Path) -> dict[str, Any]:
                     "toxics": [t["name"] for t in live.get(p["name"], {}).get("toxics", [])]} for p in proxies]
     except (OSError, ValueError, urllib.error.URLError):
         pass
-    programs = {i.program for i in state.instances}
+    programs = {i.program for i in state.instances} | {e.id for e in (state.cdn.edges if state.cdn else [])}
     others = {name: {"pid": info.get("pid") or None, "state": info.get("statename")}
               for name, info in procs.items() if name not in programs}
+    region_rows = []
+    for region in dict.fromkeys(i.region for i in state.instances):
+        members = [i for i in instances_out if i["region"] == region]
+        rtype = members[0]["region_type"]
+        region_rows.append({"region": region, "type": rtype, "serves": list(regions.serves(rtype)),
+                            "alone": list(regions.serves(rtype, full_database_reachable=False)),
+                            "instances": len(members), "up": sum(1 for i in members if i["up"])})
     return {
         "up": supervisor_ok,
         "root": state.root,
         "urls": {"pinboard": state.haproxy.url, "prometheus": state.prometheus.url,
                  "toxiproxy": state.toxiproxy.url, "loadgen": state.loadgen.url,
-                 "haproxy_stats": state.haproxy.stats, "supervisor": state.supervisor.url},
+                 "haproxy_stats": state.haproxy.stats, "supervisor": state.supervisor.url,
+                 **({"cdn": state.cdn.url} if state.cdn else {})},
+        "regions": region_rows,
         "instances": instances_out,
+        "cdn": _cdn_status(state, procs),
         "databases": db,
         "proxies": proxies,
         "processes": others,

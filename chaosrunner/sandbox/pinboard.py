@@ -5,6 +5,8 @@ Endpoints:
 * ``GET /pins/{id}`` (route ``read``) → 200 ``{"id", "body"}`` or 404; reads the region's read database.
 * ``POST /pins`` (route ``write``) ``{"body": str}`` → 201 ``{"id"}``; in a Read-Only region → 503 at
   once (``{"error": "region eu-west is read-only"}``) without touching any database.
+* ``GET /images/{n}`` (route ``image``, n in 0..IMAGES-1) → 200, a few KB of ``image/png``-typed bytes that
+  depend only on ``n``, ``Cache-Control: public, max-age=IMAGE_MAX_AGE_S``: the origin of the CDN tier.
 * ``GET /healthz`` → 200 ``{"ok": true, ...}`` while the process serves (HAProxy health checks).
 * ``GET /metrics`` → Prometheus text: ``http_requests_total{service,region,zone,instance,tier,route,code}``
   and ``http_request_duration_seconds{service,region,zone,instance,tier,route}`` (seconds); every
@@ -18,6 +20,10 @@ the new primary by itself. A Full region reads from the primary too (its own wri
 a Tuesday latency toxic slows), falling back to any node while there is none; a read connection that
 landed on a standby is closed after its query, so reads return to the primary as soon as one exists (a
 failover followed by a latency fault then slows the reads it means to slow).
+
+A Lightweight region (``--region-type Lightweight``) has no database of its own: its DSNs point over the
+inter-region link at the Full region's nodes, and it keeps the pins it has read or written in memory for
+``LIGHTWEIGHT_CACHE_S`` seconds, so a pin it has seen is served even while the link is down.
 
 ``--start-delay`` seconds are slept before listening: the "boot time" of a replacement instance.
 """
@@ -33,6 +39,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaosrunner.sandbox.topology import IMAGES
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -40,7 +48,11 @@ SERVICE = "pinboard"
 BOOT_NICE = 10  # niceness added while importing/booting (see boot())
 QUERY_TIMEOUT_S = 3.0
 POOL_SIZE = 3
-ROUTE_CODES = {"read": ("200", "404", "500", "503"), "write": ("201", "400", "500", "503")}
+ROUTE_CODES = {"read": ("200", "404", "500", "503"), "write": ("201", "400", "500", "503"),
+               "image": ("200", "404")}
+IMAGE_MAX_AGE_S = 30
+LIGHTWEIGHT_CACHE_S = 120.0
+LIGHTWEIGHT_CACHE_MAX = 5000
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0)
 SCHEMA = "CREATE TABLE IF NOT EXISTS pins (id bigserial PRIMARY KEY, body text NOT NULL, " \
          "created_at timestamptz NOT NULL DEFAULT now())"
@@ -132,11 +144,19 @@ def build_app(args: argparse.Namespace) -> web.Application:
         duration.labels(**labels, route=route)
         for code in codes:
             requests_total.labels(**labels, route=route, code=code)
-    read_only = args.region_type.lower() != "full"
+    read_only = args.region_type.lower() == "read-only"
+    lightweight = args.region_type.lower() == "lightweight"
     writer = ConnectionPool(args.write_dsn)
-    # a Full region reads from the primary (the write DSN) while there is one, else from any node
+    # a Full (or Lightweight) region reads from the primary (the write DSN) while there is one, else any node
     reader = ConnectionPool(args.read_dsn) if read_only else ConnectionPool(args.write_dsn, fallback_dsn=args.read_dsn)
+    cache: dict[int, tuple[float, str]] = {}  # Lightweight only: pin id -> (when, body)
     started = time.time()
+
+    def remember(pin_id: int, body: str) -> None:
+        if lightweight:
+            if len(cache) >= LIGHTWEIGHT_CACHE_MAX:
+                cache.pop(next(iter(cache)))
+            cache[pin_id] = (time.monotonic(), body)
 
     def observe(route: str, code: int, t0: float) -> None:
         requests_total.labels(**labels, route=route, code=str(code)).inc()
@@ -149,6 +169,10 @@ def build_app(args: argparse.Namespace) -> web.Application:
         except ValueError:
             observe("read", 404, t0)
             return web.json_response({"error": "no such pin"}, status=404)
+        hit = cache.get(pin_id)
+        if hit is not None and time.monotonic() - hit[0] < LIGHTWEIGHT_CACHE_S:
+            observe("read", 200, t0)
+            return web.json_response({"id": pin_id, "body": hit[1], "instance": args.id, "cached": True})
         try:
             rows = await reader.run("SELECT id, body FROM pins WHERE id = %s", (pin_id,))
         except DatabaseUnavailable as exc:
@@ -158,6 +182,7 @@ def build_app(args: argparse.Namespace) -> web.Application:
             observe("read", 404, t0)
             return web.json_response({"error": "no such pin"}, status=404)
         observe("read", 200, t0)
+        remember(int(rows[0][0]), str(rows[0][1]))
         return web.json_response({"id": rows[0][0], "body": rows[0][1], "instance": args.id})
 
     async def write(request: web.Request) -> web.Response:
@@ -177,7 +202,18 @@ def build_app(args: argparse.Namespace) -> web.Application:
             observe("write", 503, t0)
             return web.json_response({"error": f"database unavailable: {exc}"}, status=503)
         observe("write", 201, t0)
+        remember(int(rows[0][0]), text)
         return web.json_response({"id": rows[0][0], "instance": args.id}, status=201)
+
+    async def image(request: web.Request) -> web.Response:
+        t0 = time.perf_counter()
+        n = request.match_info["n"]
+        if not n.isdigit() or int(n) >= IMAGES:
+            observe("image", 404, t0)
+            return web.json_response({"error": "no such image"}, status=404)
+        observe("image", 200, t0)
+        return web.Response(body=image_bytes(int(n)), content_type="image/png",
+                            headers={"Cache-Control": f"public, max-age={IMAGE_MAX_AGE_S}", "X-Origin": args.id})
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True, "instance": args.id, "region": args.region, "zone": args.zone,
@@ -192,9 +228,14 @@ def build_app(args: argparse.Namespace) -> web.Application:
 
     app = web.Application()
     app.on_cleanup.append(close_pools)
-    app.add_routes([web.get("/pins/{id}", read), web.post("/pins", write), web.get("/healthz", healthz),
-                    web.get("/metrics", metrics)])
+    app.add_routes([web.get("/pins/{id}", read), web.post("/pins", write), web.get("/images/{n}", image),
+                    web.get("/healthz", healthz), web.get("/metrics", metrics)])
     return app
+
+
+def image_bytes(n: int) -> bytes:
+    """The image ``n``: 2 to 8 KB that depend only on ``n`` (an edge's cached copy equals the origin's)."""
+    return (b"\x89PNG\r\n\x1a\n" + n.to_bytes(2, "big")) * ((2048 + 128 * n) // 10)
 
 
 def main(argv: list[str] | None = None) -> None:

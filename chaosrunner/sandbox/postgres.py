@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import time
@@ -171,14 +172,19 @@ class PostgresCluster:
             "fsync = off",
             "full_page_writes = off",
             "shared_buffers = 16MB",
-            "max_connections = 60",
+            "max_connections = 100",
             "wal_keep_size = 64MB",
             "logging_collector = off",
         ])
 
-    def init_standby(self, primary: PostgresCluster, slot: str | None = None, timeout_s: float = 60) -> None:
+    def init_standby(self, primary: PostgresCluster, slot: str | None = None, timeout_s: float = 60,
+                     stream_port: int | None = None) -> None:
         """Base-backup ``primary`` into a new streaming standby (``-R``: writes standby.signal and
-        primary_conninfo; ``-C -S slot``: a replication slot, so the primary keeps WAL it needs)."""
+        primary_conninfo; ``-C -S slot``: a replication slot, so the primary keeps WAL it needs).
+
+        ``stream_port``: the standby streams through this port on 127.0.0.1 instead of the primary's own
+        (the sandbox's replication link through the fault proxy, so a partition can cut it); the base
+        backup itself is taken directly. A broken stream is retried every second."""
         slot = slot or self.name.replace("-", "_")
         self._prepare_dirs()
         primary.drop_slot(slot)
@@ -188,6 +194,11 @@ class PostgresCluster:
              "--checkpoint=fast"],
             timeout_s,
         )
+        auto = self.data_dir / "postgresql.auto.conf"
+        text = auto.read_text()
+        if stream_port is not None:
+            text = re.sub(r"(primary_conninfo = '[^\n]*?\bport=)\d+", rf"\g<1>{stream_port}", text)
+        auto.write_text(text + "wal_retrieve_retry_interval = '1s'\n")
 
     def start(self, timeout_s: float = 30) -> None:
         """Start (idempotent) and return once it accepts connections; PostgresError otherwise."""

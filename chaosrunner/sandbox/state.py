@@ -64,7 +64,9 @@ class PostgresNode(_Part):
     name: str = ""
     data_dir: str = ""
     dsn: str = ""
-    proxy: str = ""  # the fault-proxy proxy in front of this node
+    proxy: str = ""  # the fault-proxy proxy in front of this node (the app tier's path to it)
+    stream_proxy: str = ""  # the replication link to it: a standby of this node streams through it
+    region: str = ""  # where the node lives
 
 
 class Postgres(_Part):
@@ -102,13 +104,41 @@ class Proxy(_Part):
     name: str
     listen: str  # ``127.0.0.1:PORT``
     upstream: str  # ``127.0.0.1:PORT``
-    kind: str = ""  # instance | database
+    kind: str = ""  # instance | database | replication | link | cdn-edge
+    between: list[str] = Field(default_factory=list)  # what the path joins: regions, ``app``, ``cdn``
+
+
+class CdnEdge(_Part):
+    id: str
+    vendor: str = ""  # varnish | nginx
+    role: str = ""  # primary | secondary (the steering layer's preference)
+    port: int
+    url: str = ""
+    proxy: str = ""  # the fault-proxy proxy between the steering layer and this edge
+    proxy_port: int | None = None
+
+
+class Cdn(_Part):
+    """The CDN tier: edges behind a steering layer (HAProxy) that health-checks them."""
+
+    url: str  # where clients fetch images (``/images/<n>``)
+    stats_socket: str
+    metrics: str = ""
+    backend: str = "cdn"
+    edges: list[CdnEdge] = Field(default_factory=list)
+
+    def edge(self, edge_id: str) -> CdnEdge:
+        for e in self.edges:
+            if e.id == edge_id:
+                return e
+        raise ValueError(f"no CDN edge {edge_id!r} (have {[e.id for e in self.edges]})")
 
 
 class UpOptions(_Part):
     """The options ``sandbox up`` built the estate with."""
 
     rps: float  # load generator rate, requests per second
+    image_rps: float = 0.0  # image fetches through the CDN, per second
     write_ratio: float  # share of writes in the load, 0..1
     replacement_delay_s: float  # extra boot time of a replaced instance
     base_port: int | None = None  # None: free ports
@@ -124,6 +154,7 @@ class SandboxState(_Part):
     haproxy: Haproxy
     postgres: Postgres
     loadgen: Loadgen
+    cdn: Cdn | None = None  # an estate from before the CDN tier has none
     instances: list[Instance] = Field(default_factory=list)
     proxies: list[Proxy] = Field(default_factory=list)
     ports: list[int] = Field(default_factory=list)  # every TCP port of the estate

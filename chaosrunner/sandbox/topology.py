@@ -1,10 +1,19 @@
 """The shape of the sandbox estate, as pure data: regions, zones, instances, tiers, ports.
 
-Two regions — ``us-east`` (type Full: reads and writes) and ``eu-west`` (type Read-Only: reads from the
-standby, writes answer 503) — × two zones × two instances of the ``pinboard`` service. Tiers: the first
-instance of each region's first zone is ``critical``; the other six are ``non-critical``. So a Chaos
-Monkey experiment scoped to ``tier: non-critical`` has six candidates and must never touch
-``pinboard-us-east-a-1`` or ``pinboard-eu-west-a-1`` — a blast-radius rule that actually bites.
+Three regions of the ``pinboard`` service, one of each type the practice runs:
+
+* ``us-east`` — Full: reads and writes, holds the database primary (``pg-a``); two zones × two instances;
+* ``eu-west`` — Read-Only: reads from its local standby (``pg-b``), writes answer 503; two zones × two;
+* ``ap-south`` — Lightweight: stateless serving only, no database of its own — writes and reads of pins it
+  has not cached go over the inter-region link to the Full region's database; one zone × two instances.
+
+Tiers: the first instance of each region's first zone is ``critical``; the other seven are ``non-critical``.
+So a Chaos Monkey experiment scoped to ``tier: non-critical`` must never touch ``pinboard-us-east-a-1``,
+``pinboard-eu-west-a-1`` or ``pinboard-ap-south-a-1`` — a blast-radius rule that actually bites.
+
+In front of the service sits a CDN tier for its images: two independent edges from two vendors (``edge-a``
+Varnish, the primary CDN; ``edge-b`` nginx, the secondary) behind a steering layer (HAProxy health-checking
+both: the GeoDNS/traffic-manager role), each edge reached through a fault-proxy proxy of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +24,14 @@ from typing import Any
 from chaosrunner.core.ports import free_port
 
 SERVICE = "pinboard"
-REGIONS: tuple[tuple[str, str], ...] = (("us-east", "Full"), ("eu-west", "Read-Only"))
-ZONES_PER_REGION = 2
+REGIONS: tuple[tuple[str, str, int], ...] = (  # name, type, zones
+    ("us-east", "Full", 2), ("eu-west", "Read-Only", 2), ("ap-south", "Lightweight", 1))
 INSTANCES_PER_ZONE = 2
+# Where each database node lives (its region): the links that cross regions are what a partition cuts.
+NODE_REGION = {"pg-a": "us-east", "pg-b": "eu-west"}
+CDN_SERVICE = "pinboard-cdn"  # the CDN tier's service (its targets, its SLO's label)
+IMAGES = 50  # the origin's images: /images/0 .. /images/49
+CDN_EDGES: tuple[tuple[str, str, str], ...] = (("edge-a", "varnish", "primary"), ("edge-b", "nginx", "secondary"))
 
 
 @dataclass(frozen=True)
@@ -37,8 +51,8 @@ class InstanceSpec:
 
 def instances() -> list[InstanceSpec]:
     out = []
-    for region, region_type in REGIONS:
-        for z in range(ZONES_PER_REGION):
+    for region, region_type, zones in REGIONS:
+        for z in range(zones):
             zone = f"{region}-{chr(ord('a') + z)}"
             for i in range(1, INSTANCES_PER_ZONE + 1):
                 tier = "critical" if (z == 0 and i == 1) else "non-critical"
@@ -60,16 +74,26 @@ class Ports:
     pg_standby: int
     db_proxy_primary: int
     db_proxy_standby: int
+    cdn: int              # the CDN steering layer: where clients fetch images
+    cdn_metrics: int
+    repl_proxy_a: int     # replication to pg-a / pg-b when it is the primary (crosses us-east <-> eu-west)
+    repl_proxy_b: int
+    link_pg_a: int        # the Lightweight region's link to each database node
+    link_pg_b: int
+    edge: dict[str, int] = field(default_factory=dict)        # each CDN edge's own port
+    edge_proxy: dict[str, int] = field(default_factory=dict)  # fault-proxy listener in front of it
     instance: dict[str, int] = field(default_factory=dict)        # direct port of each instance
     instance_proxy: dict[str, int] = field(default_factory=dict)  # fault-proxy listener in front of it
 
     def all(self) -> list[int]:
         fixed = [v for k, v in asdict(self).items() if isinstance(v, int)]
-        return fixed + list(self.instance.values()) + list(self.instance_proxy.values())
+        return (fixed + list(self.instance.values()) + list(self.instance_proxy.values())
+                + list(self.edge.values()) + list(self.edge_proxy.values()))
 
 
 FIXED_PORTS = ("haproxy", "haproxy_metrics", "prometheus", "toxiproxy", "supervisor", "loadgen",
-               "pg_primary", "pg_standby", "db_proxy_primary", "db_proxy_standby")
+               "pg_primary", "pg_standby", "db_proxy_primary", "db_proxy_standby", "cdn", "cdn_metrics",
+               "repl_proxy_a", "repl_proxy_b", "link_pg_a", "link_pg_b")
 
 
 def allocate_ports(base_port: int | None = None) -> Ports:
@@ -96,4 +120,7 @@ def allocate_ports(base_port: int | None = None) -> Ports:
         ports.instance[spec.id] = nxt()
     for spec in specs:
         ports.instance_proxy[spec.id] = nxt()
+    for edge, _, _ in CDN_EDGES:
+        ports.edge[edge] = nxt()
+        ports.edge_proxy[edge] = nxt()
     return ports

@@ -73,19 +73,27 @@ def test_up_writes_the_state_contract_and_status_lists_everything(sandbox: Sandb
         assert key in on_disk
     assert sandbox.toxiproxy.kind == "builtin"
     insts = sandbox.instances
-    assert len(insts) == 8
+    assert len(insts) == 10
     assert {i.region_type for i in insts if i.region == "us-east"} == {"Full"}
     assert {i.region_type for i in insts if i.region == "eu-west"} == {"Read-Only"}
-    assert sorted(i.id for i in insts if i.tier == "critical") == ["pinboard-eu-west-a-1", "pinboard-us-east-a-1"]
-    assert len({i.zone for i in insts}) == 4
+    assert {i.region_type for i in insts if i.region == "ap-south"} == {"Lightweight"}
+    assert sorted(i.id for i in insts if i.tier == "critical") == [
+        "pinboard-ap-south-a-1", "pinboard-eu-west-a-1", "pinboard-us-east-a-1"]
+    assert len({i.zone for i in insts}) == 5
     result = _cli("sandbox", "status", "--json", root=Path(sandbox.root))
     assert result.returncode == 0, result.stderr
     st = json.loads(result.stdout)
     assert all(i["up"] and i["pid"] for i in st["instances"])
     assert {d["role"] for d in st["databases"].values()} == {"primary", "standby"}
-    assert {p["kind"] for p in st["proxies"]} == {"instance", "database"}
+    assert {p["kind"] for p in st["proxies"]} == {"instance", "database", "replication", "link", "cdn-edge"}
+    assert [(r["region"], r["type"], r["serves"], r["up"]) for r in st["regions"]] == [
+        ("us-east", "Full", ["reads", "writes"], 4), ("eu-west", "Read-Only", ["reads"], 4),
+        ("ap-south", "Lightweight", ["reads", "writes"], 2)]
+    assert st["cdn"]["serving"] == "edge-a" and {e["steering"] for e in st["cdn"]["edges"]} == {"UP"}
     servers = control.haproxy_servers(sandbox.haproxy.stats_socket)
-    assert len(servers) == 8 and all(s == "UP" for s in servers.values())
+    assert len(servers) == 10 and all(s == "UP" for s in servers.values())
+    human = _cli("sandbox", "status", root=Path(sandbox.root))
+    assert "ap-south   Lightweight" in human.stdout and "edge-b     nginx" in human.stdout, human.stdout
 
 
 def test_up_is_idempotent(sandbox: SandboxState) -> None:

@@ -30,10 +30,12 @@ def test_what_up_writes_reads_back_unchanged(tmp_path: Path) -> None:
     save_state(state)
     on_disk = json.loads((tmp_path / STATE_FILE).read_text())
     primary = on_disk["postgres"]["primary"]
-    assert set(primary) == {"port", "name", "data_dir", "dsn", "proxy"}
-    assert primary["name"] == primary["proxy"] == "pg-a"
-    assert len(on_disk["instances"]) == 8 and on_disk["ports"] == sorted(on_disk["ports"])
-    assert on_disk["options"] == {"rps": 50.0, "write_ratio": 0.2, "replacement_delay_s": 0.0, "base_port": 20000}
+    assert set(primary) == {"port", "name", "data_dir", "dsn", "proxy", "stream_proxy", "region"}
+    assert primary["name"] == primary["proxy"] == "pg-a" and primary["stream_proxy"] == "stream-pg-a"
+    assert len(on_disk["instances"]) == 10 and on_disk["ports"] == sorted(on_disk["ports"])
+    assert [e["id"] for e in on_disk["cdn"]["edges"]] == ["edge-a", "edge-b"]
+    assert on_disk["options"] == {"rps": 50.0, "image_rps": 20.0, "write_ratio": 0.2, "replacement_delay_s": 0.0,
+                                  "base_port": 20000}
     assert load_state(tmp_path / STATE_FILE) == state
     assert load_state(tmp_path / STATE_FILE).to_json() == on_disk
 

@@ -15,7 +15,10 @@ from tests.sandbox.states import written_state
 
 def test_sandbox_instances_become_targets_with_driver_attrs(tmp_path: Path) -> None:
     targets = targets_from_state(written_state(tmp_path))
-    assert len(targets) == 8 and targets[0].id == "pinboard-us-east-a-1"
+    assert len(targets) == 12 and targets[0].id == "pinboard-us-east-a-1"
+    edges = [t for t in targets if t.service == "pinboard-cdn"]
+    assert [(t.id, t.labels["role"], t.region, t.zone) for t in edges] == [
+        ("edge-a", "primary", "", "edge-a"), ("edge-b", "secondary", "", "edge-b")]
     t = next(t for t in targets if t.id == "pinboard-eu-west-a-2")
     assert (t.service, t.region, t.zone, t.tier) == ("pinboard", "eu-west", "eu-west-a", "non-critical")
     assert t.labels == {"region_type": "Read-Only"}
@@ -28,7 +31,7 @@ def test_resolve_reads_the_sandbox_state_file(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("CHAOSRUNNER_SANDBOX", str(tmp_path))
     assert state_path() == tmp_path / "state.json"
     population, chosen = resolve(TargetsSpec(inventory="sandbox", select={"region_type": "Read-Only"}))
-    assert len(population) == 8 and [t.region for t in chosen] == ["eu-west"]
+    assert len(population) == 12 and [t.region for t in chosen] == ["eu-west"]
 
 
 def test_missing_sandbox_state_is_bad_input(tmp_path: Path) -> None:
