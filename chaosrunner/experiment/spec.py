@@ -38,6 +38,9 @@ class BlastRadius(BaseModel):
     max_percent: Ratio | None = None
     zones: int | None = Field(default=None, ge=1)
     regions: int | None = Field(default=None, ge=1)
+    # the fault takes the chosen targets' regions out of service: preflight checks that the regions left
+    # can take over (by region type, chaosrunner.core.regions) and names what they cannot
+    region_outage: bool = False
     max_duration: Duration | None = None
     error_budget: Ratio | None = None
 

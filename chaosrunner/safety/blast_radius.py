@@ -8,6 +8,10 @@ numbers (``plan`` prints them). A dimension that is not declared is not limited 
 * ``max_percent``: per service, chosen targets as a share of that service's population in the
   inventory (ratio, e.g. ``25%`` → 0.25).
 * ``zones`` / ``regions``: how many distinct zones / regions the chosen targets may span.
+* ``regions.takeover`` (with ``region_outage: true``: the fault takes regions out): the regions whose
+  every target is chosen are out, and the regions left must be able to take over their reads, by their
+  types (:mod:`chaosrunner.core.regions`); what they cannot take over (writes, when no Full region is
+  left) is named in the check.
 * ``max_duration`` (seconds) and ``error_budget`` (ratio of the SLO period's budget) are enforced by
   the guard while the run is live, not here.
 """
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaosrunner.core import regions
 from chaosrunner.experiment.spec import BlastRadius
 from chaosrunner.inventory.base import Target
 
@@ -79,7 +84,37 @@ def check_targets(br: BlastRadius, chosen: Sequence[Target], population: Sequenc
     checks.append(_percent(br.max_percent, chosen, population))
     checks.append(_at_most("blast_radius.zones", br.zones, [t.zone for t in chosen], "zone"))
     checks.append(_at_most("blast_radius.regions", br.regions, [t.region for t in chosen], "region"))
+    if br.region_outage:
+        checks.append(takeover_check(chosen, population))
     return checks
+
+
+def takeover_check(chosen: Sequence[Target], population: Sequence[Target]) -> Check:
+    """Pure: can the regions left take over from the regions the chosen targets take out entirely?"""
+    types = {t.region: t.labels.get("region_type", "") for t in population if t.region}
+    ids = {t.id for t in chosen}
+    out = sorted(r for r in types if all(t.id in ids for t in population if t.region == r))
+    left = sorted(set(types) - set(out))
+    numbers: dict[str, Any] = {"regions_out": out, "regions_left": {r: types[r] for r in left}}
+    if not out:
+        return Check("regions.takeover", True, "no whole region taken out", numbers)
+    if not any(types[r] for r in out):
+        return Check("regions.takeover", True, f"regions {out} have no region type: takeover not checked",
+                     numbers)
+    full_left = any(types[r] == "Full" for r in left)
+    can = regions.takeover((types[r] for r in left), full_database_reachable=True)
+    numbers["takes_over"] = sorted(can)
+    if "reads" not in can:
+        return Check("regions.takeover", False,
+                     f"taking out {', '.join(out)} leaves no region that can serve reads "
+                     f"(left: {', '.join(f'{r} ({types[r]})' for r in left) or 'none'})", numbers)
+    lost = [] if full_left else ["writes" if not can & {"writes"} else
+                                 "writes unless the Full region's database stays reachable"]
+    numbers["lost"] = lost
+    left_text = ", ".join(f"{r} ({types[r]})" for r in left)
+    return Check("regions.takeover", True,
+                 f"{', '.join(out)} out: {left_text} take over {', '.join(sorted(can))}"
+                 + (f"; {lost[0]} lost" if lost else ""), numbers)
 
 
 def _percent(limit: float | None, chosen: Sequence[Target], population: Sequence[Target]) -> Check:

@@ -56,6 +56,40 @@ def test_read_rto_is_unknown_when_reads_never_stabilise() -> None:
     assert failover_figures(0.0, reads, [], stable_reads=3, percentile=percentile)["read_rto_s"] is None
 
 
+def test_cdn_switch_time_is_the_first_of_a_stable_run_on_another_edge() -> None:
+    from chaosrunner.drivers.sandbox.cdn import switch_figures
+
+    out = 100.0
+    before = [[95.0 + i / 10, "edge-a", "HIT" if i % 10 else "MISS", True, 1.0] for i in range(40)]
+    dark = [[100.1, "none", "none", False, 5.0], [100.9, "edge-b", "MISS", True, 9.0],  # one lucky fetch
+            [101.0, "none", "none", False, 5.0], [102.5, "none", "none", False, 5.0]]
+    after = [[103.0 + i / 10, "edge-b", "MISS" if i < 4 else "HIT", True, 2.0] for i in range(12)]
+    f = switch_figures(out, before + dark + after, {"edge-a"}, stable=10)
+    assert f["switch_time_s"] == pytest.approx(3.0)  # the lone success at 100.9 is not a switch
+    assert f["cdn_failed_fetches"] == 3 and f["cdn_success_ratio_during"] == pytest.approx(13 / 16, abs=1e-3)
+    assert f["hit_ratio_before"] == pytest.approx(0.9) and f["hit_ratio_during"] == pytest.approx(8 / 12, abs=1e-3)
+    assert f["served_by_after_switch"] == ["edge-b"]
+    assert switch_figures(out, before + dark, {"edge-a"}, stable=10)["switch_time_s"] is None
+    # both edges dark: a success on either does not count as a switch
+    assert switch_figures(out, after, {"edge-a", "edge-b"}, stable=3)["switch_time_s"] is None
+
+
+def test_partition_sides_select_the_paths_between_them(tmp_path: Path) -> None:
+    from chaosrunner.drivers.sandbox.partition import paths_between
+    from tests.sandbox.states import written_state
+
+    st = written_state(tmp_path)
+    assert paths_between(st, ["us-east", "eu-west"]) == ["stream-pg-a", "stream-pg-b"]
+    assert paths_between(st, ["ap-south", "us-east"]) == ["ap-south-pg-a"]
+    assert paths_between(st, ["app", "pg-a"]) == ["pg-a", "ap-south-pg-a"]
+    assert paths_between(st, ["app", "database"]) == ["pg-a", "pg-b", "ap-south-pg-a", "ap-south-pg-b"]
+    assert paths_between(st, ["cdn", "edge-b"]) == ["edge-b"]
+    with pytest.raises(ValueError, match="no path between 'us-east' and 'moon'"):
+        paths_between(st, ["us-east", "moon"])
+    with pytest.raises(ValueError, match="two different sides"):
+        paths_between(st, ["us-east", "us-east"])
+
+
 def test_a_driver_without_a_run_and_without_targets_refuses() -> None:
     from chaosrunner.drivers.sandbox.state import chosen_ids
 

@@ -133,6 +133,40 @@ def test_undeclared_dimensions_are_reported_not_limited() -> None:
     }
 
 
+def _region_targets(spec: dict[str, tuple[str, int]]) -> list[Target]:
+    return [Target(id=f"{r}-{i}", service="s", region=r, zone=f"{r}-a", labels={"region_type": t})
+            for r, (t, n) in spec.items() for i in range(n)]
+
+
+def test_takeover_is_checked_only_for_a_region_outage_and_names_what_is_lost() -> None:
+    from chaosrunner.safety.blast_radius import takeover_check
+
+    pop = _region_targets({"us-east": ("Full", 2), "eu-west": ("Read-Only", 2), "ap-south": ("Lightweight", 1)})
+    us = [t for t in pop if t.region == "us-east"]
+    assert "regions.takeover" not in {c.name for c in check_targets(BlastRadius(), us, pop)}
+    check = next(c for c in check_targets(BlastRadius(region_outage=True), us, pop) if c.name == "regions.takeover")
+    assert check.ok and check.numbers["regions_out"] == ["us-east"]
+    assert check.numbers["takes_over"] == ["reads", "writes"]  # the Lightweight region, over the Full database
+    assert check.numbers["lost"] == ["writes unless the Full region's database stays reachable"]
+    # without the Lightweight region, writes are simply lost
+    two = [t for t in pop if t.region != "ap-south"]
+    assert takeover_check(us, two).numbers["lost"] == ["writes"]
+    # a Full region left: nothing lost; half a region chosen: no region out
+    assert takeover_check([t for t in pop if t.region == "eu-west"], pop).numbers["lost"] == []
+    assert takeover_check(us[:1], pop).detail == "no whole region taken out"
+
+
+def test_takeover_refuses_an_outage_that_leaves_no_region_to_serve_reads() -> None:
+    from chaosrunner.safety.blast_radius import takeover_check
+
+    pop = _region_targets({"us-east": ("Full", 2), "ap-south": ("Lightweight", 1)})
+    refused = takeover_check(pop, pop)
+    assert not refused.ok and "leaves no region that can serve reads" in refused.detail
+    lonely = _region_targets({"us-east": ("Full", 1), "edge": ("Unknown", 1)})
+    refused = takeover_check(lonely[:1], lonely)
+    assert not refused.ok and "edge (Unknown)" in refused.detail
+
+
 def test_select_picks_randomly_among_matches_and_keeps_order() -> None:
     ts = [Target.from_dict(t) for t in fleet()]
     matching, chosen = select(ts, {"service": "pinboard"}, 3, random.Random(1))

@@ -33,6 +33,7 @@ from chaosrunner.drivers.sandbox.state import (
     database_roles,
     load_state,
     state_file,
+    stream_port,
     streaming_standbys,
     swap_database_roles,
 )
@@ -142,7 +143,8 @@ def rebuild_standby(
     rebuilt = False
     if roles.get(other.name) != "standby" or not streaming_standbys(primary):
         other.destroy()
-        other.init_standby(primary, slot=other.name.replace("-", "_"), timeout_s=timeout_s)
+        other.init_standby(primary, slot=other.name.replace("-", "_"), timeout_s=timeout_s,
+                           stream_port=stream_port(st, primary.name))
         other.start(timeout_s=timeout_s)
         rebuilt = True
     _wait(lambda: streaming_standbys(primary) >= 1, timeout_s, f"{other.name} streaming from {primary.name}")

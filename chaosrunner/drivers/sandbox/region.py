@@ -6,10 +6,14 @@ failed 500 ms checks and sends everything to the Read-Only region (its ``backup`
 from the standby, writes answer 503 at once with ``region eu-west is read-only``.
 
 Restore deadline: disabling a proxy has no expiry in the Toxiproxy API (and a ``reset_peer`` toxic, which
-could expire, let health checks through now and then: the servers flapped). So the fault starts a detached
-restorer (``python -m chaosrunner.drivers.sandbox.region --restore-after S``, its own session) that
-re-enables the proxies after ``restore_deadline_s`` even if the runner and its watchdog are gone;
-:func:`restore_region` stops it (a stale restorer must not end a later run's fault early).
+could expire, let health checks through now and then: the servers flapped). So the cut runs under a
+detached restorer (:mod:`chaosrunner.drivers.sandbox.cut`) that re-enables the proxies after
+``restore_deadline_s`` even if the runner and its watchdog are gone; :func:`restore_region` stops it.
+
+The router's ``backup`` servers are every region that is not Full: with the Full region out, the Read-Only
+region serves reads from its standby and refuses writes, and the Lightweight region serves reads and
+writes over its link to the Full region's database (which stays up: the region's serving tier is what
+goes out). What each type can take over is :mod:`chaosrunner.core.regions`.
 
 Figures (seconds, ratios in [0, 1]): ``read_rto_s`` — fault → the first of ``stable_reads`` consecutive
 successful reads through the router (0 when no read ever failed); ``read_success_ratio`` and
@@ -23,21 +27,12 @@ Full-region server UP and a write acknowledged through the router.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from chaosrunner.drivers import faults
-from chaosrunner.drivers.sandbox.state import TIMEOUT_S, load_state, state_file, toxiproxy
+from chaosrunner.drivers.sandbox import cut
+from chaosrunner.drivers.sandbox.state import TIMEOUT_S, http_request, load_state, state_file
 from chaosrunner.sandbox.control import haproxy_servers, http_json
 from chaosrunner.sandbox.loadgen import percentile
 from chaosrunner.sandbox.state import Instance, SandboxState
@@ -59,8 +54,7 @@ def _region_instances(st: SandboxState, region: str | None, configuration: dict[
     return out
 
 
-def _marker(st: SandboxState) -> Path:
-    return Path(st.root) / "run" / "region-out.json"
+MARK = "region-out"
 
 
 def take_region_out(
@@ -70,60 +64,11 @@ def take_region_out(
     state: str | None = None,
 ) -> dict[str, Any]:
     """Disable every instance proxy of the region (one ledger entry per proxy) under a restore deadline."""
-    if not 1 <= restore_deadline_s <= 3600:
-        raise ValueError("restore_deadline_s must be in 1..3600 seconds")
     st = load_state(configuration, state)
     insts = _region_instances(st, region, configuration)
-    path = str(state_file(configuration, state))
-    proxies = [i.proxy for i in insts]
-    for proxy in proxies:
-        faults.record(FAULT, proxy, "restore_region", {"proxies": [proxy], "state": path},
-                      module=__name__, expires_at=time.time() + restore_deadline_s)
-    restorer = subprocess.Popen(
-        [sys.executable, "-m", __name__, "--restore-after", str(restore_deadline_s), "--state", path,
-         "--proxies", ",".join(proxies)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    out_at = time.time()
-    _marker(st).parent.mkdir(parents=True, exist_ok=True)
-    _marker(st).write_text(json.dumps({"region": insts[0].region, "out_at": out_at, "restorer": restorer.pid}))
-    for proxy in proxies:
-        toxiproxy(st, f"/proxies/{proxy}", {"enabled": False})
-    return {"region": insts[0].region, "proxies": proxies, "restorer_pid": restorer.pid}
-
-
-def _stop_restorer(st: SandboxState) -> None:
-    try:
-        pid = int(json.loads(_marker(st).read_text()).get("restorer") or 0)
-    except (OSError, ValueError):
-        return
-    if pid > 0:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:  # reap it when it is our own child
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-
-
-def _request(url: str, write: bool) -> tuple[int, float, str]:
-    t0 = time.perf_counter()
-    req = urllib.request.Request(url, data=json.dumps({"body": "probe"}).encode() if write else None,
-                                 method="POST" if write else "GET", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
-            r.read()
-            return r.status, time.perf_counter() - t0, ""
-    except urllib.error.HTTPError as e:
-        body = e.read().decode(errors="replace")
-        try:
-            msg = str(json.loads(body).get("error", body))
-        except ValueError:
-            msg = body
-        return e.code, time.perf_counter() - t0, msg
-    except OSError as e:
-        return 599, time.perf_counter() - t0, str(e)
+    mark = cut.cut(st, str(state_file(configuration, state)), MARK, FAULT, [i.proxy for i in insts],
+                   restore_deadline_s, __name__, "restore_region", {"region": insts[0].region})
+    return {"region": insts[0].region, "proxies": mark["proxies"], "restorer_pid": mark["restorer"]}
 
 
 def measure_failover(
@@ -135,7 +80,7 @@ def measure_failover(
     """Alternate reads and writes through the router for ``duration_s`` seconds while the region is out."""
 
     st = load_state(configuration, state)
-    out_at = json.loads(_marker(st).read_text())["out_at"]
+    out_at = cut.read_marker(st, MARK)["out_at"]
     acked = http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)["ids"]
     pin = acked[0] if acked else 1
     base = st.haproxy.url
@@ -145,7 +90,7 @@ def measure_failover(
     i = 0
     while time.monotonic() < deadline:
         write = i % 4 == 3
-        code, secs, msg = _request(f"{base}/pins" if write else f"{base}/pins/{pin}", write)
+        code, secs, msg = http_request(f"{base}/pins" if write else f"{base}/pins/{pin}", write)
         if write:
             writes.append((code, secs, msg))
         else:
@@ -188,6 +133,7 @@ def restore_region(
     proxies: list[str] | None = None,
     region: str | None = None,
     timeout_s: float = 30.0,
+    mark: str = MARK,
     figure: str = "time_to_return_s",
     configuration: dict[str, Any] | None = None,
     state: str | None = None,
@@ -199,41 +145,20 @@ def restore_region(
     st = load_state(configuration, state)
     names = proxies or [i.proxy for i in st.instances]
     started = time.monotonic()
-    _stop_restorer(st)
-    for proxy in names:
-        toxiproxy(st, f"/proxies/{proxy}", {"enabled": True})
+    cut.heal(st, [mark], names)
     # Wait only for the servers behind the proxies restored here: the fault has one ledger entry per
     # proxy, and recovery undoes them one by one (waiting for the whole region deadlocked each undo).
     full = {i.id for i in st.instances if i.region_type == "Full" and i.proxy in names}
     deadline = time.monotonic() + timeout_s
     while True:
         status = haproxy_servers(st.haproxy.stats_socket, st.haproxy.backend)
-        if all(status.get(s) == "UP" for s in full) and _request(f"{st.haproxy.url}/pins", True)[0] == 201:
+        if all(status.get(s) == "UP" for s in full) and http_request(f"{st.haproxy.url}/pins", True)[0] == 201:
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"Full region not back within {timeout_s:g}s: {status}")
         time.sleep(POLL_S)
-    for proxy in names:
-        faults.settle(FAULT, proxy)
-    _marker(st).unlink(missing_ok=True)
+    cut.settled(st, [mark], FAULT, names)
     return {"restored": names, "chaosrunner_figures": {figure: round(time.monotonic() - started, 3)}}
-
-
-def main(argv: list[str] | None = None) -> None:
-    """The detached restorer: sleep until the deadline, then enable the proxies (idempotent)."""
-    p = argparse.ArgumentParser(description="re-enable a sandbox region's proxies at the restore deadline")
-    p.add_argument("--restore-after", type=float, required=True, help="seconds")
-    p.add_argument("--state", required=True)
-    p.add_argument("--proxies", required=True, help="comma-separated proxy names")
-    args = p.parse_args(argv)
-    time.sleep(args.restore_after)
-    st = load_state(state=args.state)
-    for proxy in args.proxies.split(","):
-        toxiproxy(st, f"/proxies/{proxy}", {"enabled": True})
-
-
-if __name__ == "__main__":
-    main()
 
 
 def region_serves_reads(
@@ -266,7 +191,7 @@ def region_serves_reads(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         while cold and time.monotonic() < deadline:
             url = cold[0]
-            codes = list(pool.map(lambda u: _request(u, False)[0], [url] * max(1, concurrency)))
+            codes = list(pool.map(lambda u: http_request(u, False)[0], [url] * max(1, concurrency)))
             if all(c < 500 for c in codes):
                 cold.pop(0)
             else:

@@ -15,6 +15,7 @@ file truthful when a failover's rollback leaves the roles swapped.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -75,6 +76,27 @@ def loadgen_stats(state: SandboxState, window_s: float) -> dict[str, Any]:
     return dict(http_json(f"{state.loadgen.url}/stats?window={window_s:g}", timeout_s=TIMEOUT_S))
 
 
+def http_request(url: str, write: bool) -> tuple[int, float, str]:
+    """One read (GET) or write (POST ``{"body": "probe"}``): (status, seconds, error message); 599 when
+    no answer came (connection refused, timeout)."""
+    t0 = time.perf_counter()
+    req = urllib.request.Request(url, data=json.dumps({"body": "probe"}).encode() if write else None,
+                                 method="POST" if write else "GET", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+            r.read()
+            return r.status, time.perf_counter() - t0, ""
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace")
+        try:
+            msg = str(json.loads(body).get("error", body))
+        except ValueError:
+            msg = body
+        return e.code, time.perf_counter() - t0, msg
+    except OSError as e:
+        return 599, time.perf_counter() - t0, str(e)
+
+
 def database_nodes(state: SandboxState) -> list[PostgresCluster]:
     """Both PostgreSQL clusters of the estate, whatever their current role."""
     pg = state.postgres
@@ -90,6 +112,16 @@ def database_roles(state: SandboxState) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - down, starting, unreachable: all mean "not usable"
             roles[node.name] = "down"
     return roles
+
+
+def stream_port(state: SandboxState, node_name: str) -> int | None:
+    """The port of the replication link to ``node_name`` (a standby of it streams through it); None for an
+    estate from before the links were proxied (its standby streams directly)."""
+    node = next(n for n in (state.postgres.primary, state.postgres.standby) if n.name == node_name)
+    for proxy in state.proxies:
+        if node.stream_proxy and proxy.name == node.stream_proxy:
+            return int(proxy.listen.rsplit(":", 1)[1])
+    return None
 
 
 def streaming_standbys(primary: Any) -> int:
@@ -146,7 +178,8 @@ def stress_processes(root: str | None = None) -> list[psutil.Process]:
 def steady_state_problems(state: SandboxState) -> list[str]:
     """Empty when the estate is whole: every supervisor program RUNNING, every proxy enabled without
     toxics, no stress-ng, one primary with a streaming standby, every instance at full CPU affinity,
-    all HAProxy servers of the Full region UP. Otherwise one sentence per problem."""
+    all HAProxy servers of the Full region UP, every CDN edge UP at the steering layer.
+    Otherwise one sentence per problem."""
     problems: list[str] = []
     try:
         for info in supervisor(state).supervisor.getAllProcessInfo():
@@ -193,6 +226,14 @@ def steady_state_problems(state: SandboxState) -> list[str]:
             problems.append(f"router servers not UP: {down}")
     except OSError as e:
         problems.append(f"router runtime API unreachable: {e}")
+    if state.cdn is not None:
+        try:
+            steering = haproxy_servers(state.cdn.stats_socket, state.cdn.backend)
+            dark = sorted(e.id for e in state.cdn.edges if steering.get(e.id) != "UP")
+            if dark:
+                problems.append(f"CDN edges not UP at the steering layer: {dark}")
+        except OSError as e:
+            problems.append(f"CDN steering runtime API unreachable: {e}")
     return problems
 
 
