@@ -42,6 +42,10 @@ def test_refused_by_preflight_and_nothing_injected(
         # whichever SLO crosses 14.4x first for 2 samples aborts the run
         ("tue-latency", ("pinboard-latency", "pinboard-availability")),
         ("thu-database-failover", ("pinboard-availability",)),
+        # both CDN edges dark: nowhere to switch to, every fetch fails (200x) — the 10 s guard aborts
+        ("cdn-outage", ("pinboard-cdn-availability",)),
+        # the app tier cut from both database nodes: reads fail too
+        ("partition-database", ("pinboard-client-read-availability", "pinboard-read-availability")),
     ],
 )
 def test_aborted_by_the_guard_and_rolled_back(
