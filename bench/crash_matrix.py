@@ -1,6 +1,7 @@
 """The crash matrix on the real sandbox: every way a run can be cut, across the five shipped experiments.
 
-``.venv/bin/python -m bench.crash_matrix [--trials 60] [--hits kill-group,stop-runner,…]`` brings a private
+``.venv/bin/python -m bench.crash_matrix [--trials 60] [--hits kill-group,stop-runner,…] [--only cdn-outage,…]
+[--out FILE]`` brings a private
 sandbox up (its own root, ports and PostgreSQL) and the host's reaper (``chaosrunner reaper``, as the systemd
 unit runs it), runs each ``experiments/sandbox/*.yaml`` once uncut to learn how long it runs, then hits
 ``chaosrunner run`` at ``--trials`` random moments from its run-level ledger entry to its end, round-robin over
@@ -159,8 +160,8 @@ def _fill(store: Path) -> Path:
 
 
 class Matrix:
-    def __init__(self, directory: Path, hits: list[str]) -> None:
-        self.experiments = sorted(directory.absolute().glob("*.yaml"))
+    def __init__(self, directory: Path, hits: list[str], only: list[str] | None = None) -> None:
+        self.experiments = sorted(p for p in directory.absolute().glob("*.yaml") if not only or p.stem in only)
         if not self.experiments:
             raise SystemExit(f"no {directory}/*.yaml: nothing to crash")
         self.home = Path(tempfile.mkdtemp(prefix="crash-matrix-"))
@@ -310,6 +311,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--hits", default=",".join(HITS), help=f"comma-separated subset of {', '.join(HITS)}")
     parser.add_argument("--experiments", type=Path, default=REPO / "experiments" / "sandbox")
+    parser.add_argument("--only", default="", help="comma-separated experiment file stems (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS.with_name("crash_matrix.json"))
     args = parser.parse_args()
     hits = [h for h in args.hits.split(",") if h]
     unknown = set(hits) - set(HITS)
@@ -317,7 +320,7 @@ def main() -> None:
         raise SystemExit(f"unknown hits: {', '.join(sorted(unknown))}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still tears its sandbox down
     rng = random.Random(args.seed)
-    matrix = Matrix(args.experiments, hits)
+    matrix = Matrix(args.experiments, hits, [x for x in args.only.split(",") if x])
     rows: list[dict[str, Any]] = []
     try:
         matrix.start()
@@ -352,7 +355,7 @@ def main() -> None:
               f"{s['journals_with_verdict']:>9}  {', '.join(s['verdicts'])}")
     print(f"{'all':26} {len(rows):>6} {result['left_behind']:>4} {result['median_s'] or '-':>8} "
           f"{result['worst_s'] or '-':>7} {result['journals_with_verdict']:>9}")
-    out = RESULTS.with_name("crash_matrix.json")
+    out = args.out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out.relative_to(REPO)}")

@@ -1,12 +1,14 @@
-"""The sandbox fault catalog end to end: the five weekly experiments through ``chaosrunner run`` on a real
-sandbox (brought up under a temp dir, torn down at the end), ``--trials`` times each, plus the
-Thursday failover with synchronous vs asynchronous replication side by side (alternated), plus each
-over-aggressive variant once (its exit code, time to abort, and the time until the estate is steady again).
+"""The sandbox fault catalog end to end: the five weekly experiments and the practice's other scenarios (CDN
+outage, network partitions) through ``chaosrunner run`` on a real sandbox (brought up under a temp dir, torn
+down at the end), ``--trials`` times each, plus the Thursday failover with synchronous vs asynchronous
+replication side by side (alternated), plus each over-aggressive variant once (its exit code, time to abort,
+and the time until the estate is steady again). ``--only a,b`` runs just those experiments (file stems).
 
 Reports the median / min / max of every figure the journals carry (seconds ``_s``, milliseconds ``_ms``,
 writes, ratios). Figures depend on the machine's load: this is a shared 2-core box.
 
-Run: ``.venv/bin/python -m bench.sandbox_catalog [--trials 3]``; writes bench/results/sandbox_catalog.json.
+Run: ``.venv/bin/python -m bench.sandbox_catalog [--trials 3] [--only cdn-outage,partition-regions]``; writes
+bench/results/sandbox_catalog.json (with ``--only``: sandbox_catalog_<first>….json).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "sandbox_catalog.json"
 FAMILIES = ("mon-instance-kill", "tue-latency", "wed-resource-starvation", "thu-database-failover",
-            "fri-regional-failover")
+            "fri-regional-failover", "cdn-outage", "partition-regions", "partition-database")
 
 
 def _run(path: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -67,7 +69,14 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated experiment stems (default: all)")
     args = ap.parse_args()
+    only = [x for x in args.only.split(",") if x]
+    unknown = sorted(set(only) - set(FAMILIES))
+    if unknown:
+        raise SystemExit(f"unknown experiments: {', '.join(unknown)} (have {', '.join(FAMILIES)})")
+    families = [f for f in FAMILIES if not only or f in only]
+    results = RESULTS if not only else RESULTS.with_name(f"sandbox_catalog_{only[0]}.json")
     from chaosrunner.drivers.sandbox.database import fail_over, rebuild_standby
     from chaosrunner.sandbox.estate import SandboxOptions, down, up, wait_scraped
 
@@ -83,7 +92,7 @@ def main() -> int:
         wait_scraped(state)
         out["sandbox_up_s"] = round(time.perf_counter() - t0, 2)
         _steady_after(root / "state.json")
-        for family in FAMILIES:
+        for family in families:
             runs = []
             for _ in range(args.trials):
                 runs.append(_run(REPO / "experiments" / "sandbox" / f"{family}.yaml", env))
@@ -96,7 +105,7 @@ def main() -> int:
                 "figures": {k: _summary([r["figures"].get(k) for r in runs]) for k in keys},
             }
         pairs: dict[str, list[dict[str, Any]]] = {"synchronous": [], "asynchronous": []}
-        for _ in range(args.trials):
+        for _ in range(args.trials if "thu-database-failover" in families else 0):
             for mode in ("synchronous", "asynchronous"):
                 fig = fail_over(synchronous=mode == "synchronous")["chaosrunner_figures"]
                 fig.update(rebuild_standby()["chaosrunner_figures"])
@@ -106,7 +115,9 @@ def main() -> int:
             out["failover_sync_vs_async"][mode] = {
                 k: _summary([f.get(k) for f in figs]) for k in ("rto_s", "promote_s", "rpo_writes_lost",
                                                                   "standby_rebuild_s")}
-        for family in FAMILIES:
+        for family in families:
+            if not (REPO / "experiments" / "sandbox" / "aggressive" / f"{family}.yaml").is_file():
+                continue
             r = _run(REPO / "experiments" / "sandbox" / "aggressive" / f"{family}.yaml", env)
             out["aggressive"][family] = {"exit_code": r["exit_code"], "verdict": r["verdict"],
                                          "reason": r.get("reason"),
@@ -115,8 +126,8 @@ def main() -> int:
                                          "steady_again_after_s": _steady_after(root / "state.json")}
     finally:
         down(root)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(out, indent=2))
     print(f"sandbox up: {out.get('sandbox_up_s')} s; trials: {args.trials}")
     print(f"{'experiment':<26} {'verdicts':<28} {'figure':<30} {'median':>9} {'min':>9} {'max':>9}")
     for fam, rec in out["weekly"].items():
@@ -135,7 +146,7 @@ def main() -> int:
     for fam, rec in out["aggressive"].items():
         print(f"  {fam:<26} {rec['exit_code']} {rec['verdict']:<9} {rec['time_to_abort_s']} "
               f"{rec['steady_again_after_s']}")
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    print(f"\nwrote {results.relative_to(REPO)}")
     return 0
 
 

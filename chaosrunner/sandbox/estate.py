@@ -161,7 +161,7 @@ def _programs(opts: SandboxOptions, ports: Ports, paths: dict[str, Path], dsns: 
                          stop_wait_s=1))
     for edge, vendor, _ in CDN_EDGES:
         if vendor == "varnish":
-            argv = ["varnishd", "-F", "-j", "none", "-n", str(root / "cdn" / edge / "work"),
+            argv = ["varnishd", "-F", "-j", "none", "-T", "none", "-n", str(root / "cdn" / edge / "work"),
                     "-a", f"{LOOPBACK}:{ports.edge[edge]}", "-f", str(root / "cdn" / f"{edge}.vcl"),
                     "-s", "malloc,32m", "-l", "8m", "-p", "thread_pool_min=5", "-p", "thread_pools=1"]
         else:

@@ -42,7 +42,7 @@ def test_read_rto_counts_until_reads_are_stable() -> None:
     f = failover_figures(out, reads, writes, stable_reads=10, percentile=percentile)
     assert f["read_rto_s"] == pytest.approx(1.2)
     assert f["read_success_ratio"] == pytest.approx(12 / 15, abs=1e-3)
-    assert f["writes_refused"] == 4
+    assert f["writes_refused"] == 4 and f["writes_taken_over"] == 0
     assert f["write_fail_p50_ms"] == pytest.approx(5.0)  # only the Read-Only region's refusals count
     assert f["write_fail_p99_ms"] == pytest.approx(6.0)
     assert f["write_error"] == "region eu-west is read-only"

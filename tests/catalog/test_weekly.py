@@ -164,6 +164,7 @@ def test_friday_regional_failover_keeps_reads_and_refuses_writes(sandbox: Sandbo
     assert f["read_rto_s"] is not None and f["read_rto_s"] < 5, f
     assert f["read_success_ratio"] > 0.5, f
     assert f["writes_refused"] > 0 and "read-only" in f["write_error"], f
+    assert f["writes_taken_over"] > 0, f  # the Lightweight region writes over its link to the Full database
     assert f["write_fail_p50_ms"] < 500, f  # fail fast, not a timeout (the client timeout is 3 s)
     assert f["time_to_return_s"] < 30, f
     _after(sandbox)

@@ -63,8 +63,8 @@ def test_cdn_tier_configs_are_valid_for_haproxy_varnish_and_nginx(tmp_path: Path
     assert result.returncode == 0, result.stdout + result.stderr
     vcl = tmp_path / "edge-a.vcl"
     vcl.write_text(configs.varnish_vcl("edge-a", ports.haproxy))
-    result = subprocess.run(["varnishd", "-C", "-j", "none", "-f", str(vcl), "-n", str(tmp_path / "v")], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(["varnishd", "-C", "-j", "none", "-f", str(vcl), "-n", str(tmp_path / "v")],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     (tmp_path / "logs").mkdir()
     for d in ("cdn/edge-b",):

@@ -10,6 +10,10 @@ One module per fault family, each a small file:
 * :mod:`.database` — Thursday: crash the primary, promote the standby, measure RTO/RPO, rebuild a standby.
 * :mod:`.region` — Friday: take the Full region out (reset every connection to its instances), measure
   read RTO and the share of requests served, bring it back.
+* :mod:`.cdn` — CDN outage: an edge goes dark, measure the steering layer's switch and the hit ratio.
+* :mod:`.partition` — network partition between two sides (regions, the app tier, the database), with
+  a split-brain check and the time to full restoration after the heal.
+* :mod:`.cut` — what those three share: cutting fault-proxy paths under a restore deadline.
 
 Every fault records its undo in the ledger before it is injected (:mod:`chaosrunner.drivers.faults`,
 the same ledger glue for every driver family); every fault that can carry an expiry does. Every network

@@ -110,8 +110,9 @@ def measure_partition(
     state: str | None = None,
 ) -> dict[str, Any]:
     """For ``duration_s`` seconds: a read and a write (not to a Read-Only region: it refuses them by design)
-    straight to one instance of each region in turn, and the database's writable primaries and replication lag. Figures: ``reads_served_<region>`` and
-    ``writes_served_<region>`` (ratios), ``writable_primaries_max``, ``replication_lag_bytes_max``."""
+    straight to one instance of each region in turn, and the database's writable primaries and replication
+    lag. Figures: ``reads_served_<region>`` and ``writes_served_<region>`` (ratios),
+    ``writable_primaries_max``, ``replication_lag_bytes_max``."""
     st = load_state(configuration, state)
     acked = http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)["ids"]
     pin = acked[-1] if acked else 1

@@ -21,7 +21,8 @@ successful reads through the router (0 when no read ever failed); ``read_success
 probe requests; ``write_fail_p50_ms`` / ``write_fail_p99_ms`` — latency of the writes the Read-Only region refused (fail
 fast, not a timeout; the p99 includes writes caught in HAProxy's ~1 s detection window, whose connection
 retries wait HAProxy's 1 s turn-around timer before landing on the Read-Only region);
-``write_error`` — the message clients got. The rollback reports ``time_to_return_s``: restore → every
+``write_error`` — the message clients got; ``writes_taken_over`` — writes the Lightweight region
+accepted in the Full region's place. The rollback reports ``time_to_return_s``: restore → every
 Full-region server UP and a write acknowledged through the router.
 """
 
@@ -123,6 +124,7 @@ def failover_figures(out_at: float, reads: list[tuple[float, bool]], writes: lis
         "read_success_ratio": round(sum(1 for _, ok in reads if ok) / len(reads), 4) if reads else None,
         "requests_served_ratio": round(served / (len(reads) + len(writes)), 4) if reads or writes else None,
         "writes_refused": len(failed_writes),
+        "writes_taken_over": sum(1 for c, _, _ in writes if c < 500),  # by a Lightweight region, over its link
         "write_fail_p50_ms": None if p50 is None else round(p50, 2),
         "write_fail_p99_ms": None if p99 is None else round(p99, 2),
         "write_error": refused[-1][2][:200] if refused else None,
