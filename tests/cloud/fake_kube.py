@@ -5,8 +5,9 @@ experiments run against this stand-in — the only fake in the project. It is *f
 
 * the paths, query parameters and bodies the ``kubernetes`` client (as chaosk8s and our drivers use it)
   produces: pod and node lists and reads, pod DELETE (``V1DeleteOptions`` body or query), node PATCH,
-  the ``eviction`` subresource (``policy/v1``), ``apps/v1`` Deployments and their ``scale`` subresource,
-  ``policy/v1`` PodDisruptionBudgets, and the ``exec`` websocket;
+  the ``eviction`` subresource (``policy/v1``), ``apps/v1`` Deployments (their annotations too) and their
+  ``scale`` subresource, ``policy/v1`` PodDisruptionBudgets, the ``exec`` websocket, and Services,
+  EndpointSlices and Ingresses (JSON and merge patches) for steered fronts (:mod:`.kube_network`);
 * selectors parsed with the apimachinery grammar (:mod:`.kube_selectors`); a malformed label selector or an
   unsupported field selector is a 400; every error, unknown routes included, is a JSON ``v1.Status``;
 * exec negotiates ``v5.channel.k8s.io`` when the client offers it (1.29+ servers do; ``exec_protocols``
@@ -33,6 +34,7 @@ from aiohttp import WSMsgType, web
 
 from chaosrunner.core.ports import LOOPBACK, free_port
 from tests.cloud.kube_control import REGION_LABEL, ZONE_LABEL, Cluster
+from tests.cloud.kube_network import NetworkApi
 from tests.cloud.kube_objects import FakeDeployment, FakeNode, FakePDB, FakePod, PodSet, status
 from tests.cloud.kube_selectors import (
     GENERIC_FIELDS,
@@ -78,7 +80,7 @@ class ExecResult:
     delay_s: float = 0.0
 
 
-class FakeKube(Cluster):
+class FakeKube(NetworkApi, Cluster):
     """The fake API server plus its cluster state (:class:`Cluster`) and the request log."""
 
     def __init__(self, **timings: Any) -> None:
@@ -108,7 +110,8 @@ class FakeKube(Cluster):
     def reset(self) -> None:
         """Forget every object and recorded request (between benchmark trials)."""
         with self.lock:
-            for table in (self.nodes, self.pods, self.podsets, self.deployments, self.pdbs):
+            for table in (self.nodes, self.pods, self.podsets, self.deployments, self.pdbs, self.services,
+                          self.ingresses):  # fmt: skip
                 table.clear()  # type: ignore[attr-defined]
         self.requests.clear()
 
@@ -160,6 +163,7 @@ class FakeKube(Cluster):
             ("GET", deploy + "/{name}/scale", self._scale),
             ("PATCH", deploy + "/{name}/scale", self._scale),
             ("GET", "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", self._list_pdbs),
+            *self.network_routes(),
         ):
             app.router.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None)
@@ -344,12 +348,20 @@ class FakeKube(Cluster):
                 return _json(415, status(415, "UnsupportedMediaType", "only merge patches are understood here"))
             spec = body.get("spec") or {}
             template = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+            before = (d.replicas, dict(d.annotations), dict(d.meta_annotations))
             if "replicas" in spec:
                 d.replicas = int(spec["replicas"])
                 d.generation += 1
             if template:
                 d.annotations.update({str(k): str(v) for k, v in template.items()})
                 d.generation += 1
+            for k, v in ((body.get("metadata") or {}).get("annotations") or {}).items():
+                if v is None:  # a merge patch's null deletes the key
+                    d.meta_annotations.pop(str(k), None)
+                else:
+                    d.meta_annotations[str(k)] = str(v)
+            if (d.replicas, d.annotations, d.meta_annotations) != before:
+                d.resource_version += 1
         return d
 
     async def _deployment(self, request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ import time
 import zlib
 from typing import Any
 
+from tests.cloud.kube_network import FakeService
 from tests.cloud.kube_objects import FakeDeployment, FakeNode, FakePDB, FakePod, PodSet, status
 from tests.cloud.kube_selectors import matches_selector
 
@@ -52,6 +53,8 @@ class Cluster:
         self.podsets: dict[tuple[str, str], PodSet] = {}
         self.deployments: dict[tuple[str, str], FakeDeployment] = {}
         self.pdbs: dict[tuple[str, str], FakePDB] = {}
+        self.services: dict[tuple[str, str], FakeService] = {}
+        self.ingresses: dict[tuple[str, str], dict[str, Any]] = {}  # stored as the API serves them
         self.lock = threading.RLock()
         self._elections: list[tuple[float, str, str]] = []  # (due, namespace, app)
         self._seq = itertools.count(1)
@@ -95,6 +98,15 @@ class Cluster:
     def add_pdb(self, pdb: FakePDB) -> None:
         with self.lock:
             self.pdbs[(pdb.namespace, pdb.name)] = pdb
+
+    def add_service(self, service: FakeService) -> None:
+        with self.lock:
+            self.services[(service.namespace, service.name)] = service
+
+    def add_ingress(self, obj: dict[str, Any]) -> None:
+        """An Ingress as the API serves it (:func:`.kube_network.ingress` builds one)."""
+        with self.lock:
+            self.ingresses[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
 
     # ---- reading --------------------------------------------------------------------------------
     def pods_matching(self, namespace: str, selector: str | None = None, *, terminating: bool = False) -> list[FakePod]:

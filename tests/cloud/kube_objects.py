@@ -168,14 +168,18 @@ class FakeDeployment:
     generation: int = 1
     annotations: dict[str, str] = field(default_factory=dict)  # the pod template's annotations
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    meta_annotations: dict[str, str] = field(default_factory=dict)  # the Deployment's own
+    resource_version: int = 1
 
     def to_json(self, ready: int, updated: int, total: int) -> dict[str, Any]:
+        meta = {"name": self.name, "namespace": self.namespace, "uid": self.uid, "generation": self.generation,
+                "resourceVersion": str(self.resource_version), "labels": dict(self.labels)}  # fmt: skip
+        if self.meta_annotations:
+            meta["annotations"] = dict(self.meta_annotations)
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid,
-                         "generation": self.generation, "resourceVersion": str(self.generation),
-                         "labels": dict(self.labels)},
+            "metadata": meta,
             "spec": {
                 "replicas": self.replicas,
                 "selector": {"matchLabels": dict(self.labels)},
