@@ -1,5 +1,6 @@
 """The shipped catalog: every AWS/K8s experiment is a valid Chaos Toolkit experiment (`chaos validate`)
-and a valid chaosrunner experiment, with targets, a blast radius and a rollback for every action."""
+and a valid chaosrunner experiment (`chaosrunner validate`), with targets, a blast radius and a rollback for
+every action."""
 
 from __future__ import annotations
 
@@ -18,11 +19,18 @@ FAMILIES = (
     "thu-database-failover",
     "fri-regional-failover",
 )
-FILES = [REPO / "experiments" / p / f"{f}.yaml" for p in ("aws", "k8s") for f in FAMILIES]
+SCENARIOS = ("cdn-outage",)  # game-day scenarios, beside the weekly families
+FILES = [REPO / "experiments" / p / f"{f}.yaml" for p in ("aws", "k8s") for f in (*FAMILIES, *SCENARIOS)]
+
+
+def test_every_cloud_experiment_is_in_the_catalog() -> None:
+    for platform in ("aws", "k8s"):
+        shipped = {p for p in (REPO / "experiments" / platform).glob("*.yaml")}
+        assert shipped == {f for f in FILES if f.parent.name == platform}, "a new experiment is not tested here"
 
 
 def test_chaos_validate_accepts_every_cloud_experiment() -> None:
-    """chaoslib's own validation (what `chaos validate` runs) on all ten, in-process; and the real
+    """chaoslib's own validation (what `chaos validate` runs) on every file, in-process; and the real
     `chaos validate` CLI on one file per platform (each CLI run costs seconds of imports)."""
     from chaoslib.experiment import ensure_experiment_is_valid
     from chaoslib.loader import load_experiment
@@ -50,6 +58,14 @@ def test_chaos_validate_accepts_every_cloud_experiment() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_chaosrunner_validate_accepts_every_cloud_experiment() -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "chaosrunner"), "validate", *map(str, FILES), "--json"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
