@@ -9,9 +9,10 @@ scrapes the smallest range that always holds two samples plus one of slack).
 
 Contenders (interleaved round by round so drift hits all alike; >= 10 trials each):
 
-* ``chaosrunner`` — ``chaosrunner run`` with ``slo_guard`` (three configurations: sampling every 1 s
+* ``chaosrunner`` — ``chaosrunner run`` with ``slo_guard`` (four configurations: sampling every 1 s
   with one breaching sample — the peers' frequency —, every 250 ms with two consecutive breaching
-  samples, every 250 ms with one);
+  samples, every 250 ms with one, and every 1 s with the fast signal beside it: the service's own
+  ``/metrics`` read every 100 ms, two breaching readings in a row over a 1 s window);
 * ``safeguards`` — ``chaos run`` with chaostoolkit-addons' safeguards control, probe ``frequency: 1``
   and the same PromQL as tolerance;
 * ``continuous`` — ``chaos run --hypothesis-strategy continuously --hypothesis-frequency 1 --fail-fast``
@@ -108,7 +109,8 @@ def _probe(prom: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def chaosrunner_experiment(url: str, prom: str, catalog: Path, interval: str, consecutive: int) -> dict[str, Any]:
+def chaosrunner_experiment(url: str, prom: str, catalog: Path, interval: str, consecutive: int,
+                           fast: dict[str, Any] | None = None) -> dict[str, Any]:
     from tests.guard.estate import static_targets
 
     return {
@@ -130,6 +132,7 @@ def chaosrunner_experiment(url: str, prom: str, catalog: Path, interval: str, co
                     "prometheus": prom,
                     "out_of_scope": False,
                     "abort_on": {"burn_rate": 14.4, "consecutive": consecutive},
+                    **({"fast": fast} if fast else {}),
                 },
             }
         ],
@@ -331,6 +334,8 @@ def main() -> int:
                 "chaosrunner (1s, 1 sample)": chaosrunner_experiment(url, prom, estate.catalog_path, "1s", 1),
                 "chaosrunner (250ms, 2 samples)": chaosrunner_experiment(url, prom, estate.catalog_path, "250ms", 2),
                 "chaosrunner (250ms, 1 sample)": chaosrunner_experiment(url, prom, estate.catalog_path, "250ms", 1),
+                "chaosrunner (1s + fast 100ms)": chaosrunner_experiment(
+                    url, prom, estate.catalog_path, "1s", 1, {"interval": "100ms", "window": "1s", "consecutive": 2}),
                 "safeguards": safeguards_experiment(url, prom),
                 "continuous": continuous_experiment(url, prom),
             }

@@ -59,6 +59,32 @@ class OutOfScopeRule(BaseModel):
     consecutive: int = Field(default=2, ge=1)
 
 
+class FastGuard(BaseModel):
+    """``slo_guard.fast``: read the SLOs that have a catalog ``fast`` block straight from the services, beside
+    Prometheus (docs/slo.md "The fast signal")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: Duration = 0.1
+    window: Duration = 1.0
+    consecutive: int = Field(default=2, ge=1)
+    min_events: int = Field(default=5, ge=1)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: float) -> float:
+        if not 0.05 <= v <= 10:
+            raise ValueError("must be between 50ms and 10s")
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: float) -> float:
+        if not 0.1 <= v <= 60:
+            raise ValueError("must be between 100ms and 60s")
+        return v
+
+
 class SloGuardSpec(BaseModel):
     """The ``slo_guard`` block of the chaosrunner extension (see docs/architecture.md, docs/slo.md)."""
 
@@ -77,6 +103,7 @@ class SloGuardSpec(BaseModel):
     probes: list[str] = Field(default_factory=list)
     catalog: list[str] = Field(default_factory=lambda: ["probes"])
     prometheus: str | None = Field(default=None, pattern=r"^https?://")
+    fast: FastGuard | None = None
 
     @field_validator("interval")
     @classmethod

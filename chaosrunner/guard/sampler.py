@@ -13,6 +13,8 @@ Abort reasons (first one wins; ``on_abort(reason)`` is called once, from a guard
 * in-scope SLO data unavailable for ``unavailable_after`` consecutive samples (fail closed);
 * a catalog HTTP health probe listed in ``slo_guard.probes`` failing ``abort_on.consecutive`` times in a
   row (checked every ``interval`` by the prober thread, each with its own timeout);
+* the fast signal (``slo_guard.fast``, :mod:`chaosrunner.guard.fast`): an SLO read straight from the
+  services' counters burning above ``abort_on.burn_rate`` for ``fast.consecutive`` readings;
 * any exception in a guard thread (fail closed: the error is the reason).
 
 Units: rates are events/s, ratios in [0, 1], times in seconds (monotonic) or ISO-8601 UTC.
@@ -35,6 +37,7 @@ from chaosrunner.experiment.spec import BlastRadius, SloGuardSpec
 from chaosrunner.faults.ledger import FaultWindow
 from chaosrunner.guard.baseline import Baseline, read_baseline
 from chaosrunner.guard.evaluator import Evaluator, Reading, scope_kind, vantage_mark
+from chaosrunner.guard.fast import FastSignal
 from chaosrunner.inventory.base import Target
 from chaosrunner.slo.budget import (
     MIN_HISTORY_COVERAGE,
@@ -136,6 +139,8 @@ class Guard:
         self._baseline_error: str | None = None
         self._last_sample_mono: float | None = None
         self.failure: str | None = None
+        self.fast = None if spec.fast is None else FastSignal(
+            spec.fast, self.slos, self.scopes, self.targets, spec.abort_on.burn_rate, self.clock, self._decide_abort)
 
     # -- queries -------------------------------------------------------------------------------
     def _build_queries(self) -> list[_Query]:
@@ -274,6 +279,8 @@ class Guard:
         loops = [(self._sample_loop, "guard-sampler")]
         if self.health_probes:
             loops.append((self._probe_loop, "guard-prober"))
+        if self.fast is not None and self.fast.active:
+            loops.append((self._fast_loop, "guard-fast"))
         for target, name in loops:
             t = threading.Thread(target=self._fail_closed, args=(target,), name=name, daemon=True)
             t.start()
@@ -361,6 +368,10 @@ class Guard:
                 delay = 0.0
             if self._stop.wait(delay):
                 return
+
+    def _fast_loop(self) -> None:
+        if self.fast is not None:
+            self.fast.run(self._stop)
 
     def _probe_loop(self) -> None:
         interval = self.spec.interval
@@ -513,4 +524,5 @@ class Guard:
             **({"baseline_excluded": dict(self.baseline.excluded), "baseline_excluded_why": self.baseline.why()}
                if self.baseline.excluded else {}),
             "timings": timings,
+            **({"fast": self.fast.summary()} if self.fast is not None else {}),
         }

@@ -115,6 +115,37 @@ def _check_template(v: str) -> None:
 Sli = Annotated[ErrorRatioSli | LatencySli, Field(discriminator="type")]
 
 
+class FastSli(BaseModel):
+    """A second, faster reading of an error-ratio SLI straight from the services' own counters (Prometheus
+    text format), beside Prometheus (docs/slo.md "The fast signal")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+    bad: dict[str, str] = Field(min_length=1)  # label -> regex on the whole value
+    url: str = Field(default="{url}/metrics", min_length=1)  # per target from its attrs, or one fixed URL
+    timeout: Duration = 0.3
+
+    @field_validator("bad")
+    @classmethod
+    def _regexes(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, pattern in v.items():
+            if not _LABEL.match(key):
+                raise ValueError(f"{key!r} is not a valid Prometheus label name")
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{key}: {pattern!r} is not a regular expression ({e})") from None
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: float) -> float:
+        if not 0.01 <= v <= 5:
+            raise ValueError("must be between 10ms and 5s")
+        return v
+
+
 class Slo(BaseModel):
     """One SLO of one service. ``labels`` names the Prometheus labels that carry each scope dimension."""
 
@@ -133,6 +164,13 @@ class Slo(BaseModel):
     # clients see it, including requests no live server answered). Client readings are judged in scope
     # and are what the RTO is measured on (docs/slo.md, docs/glossary.md).
     vantage: Literal["service", "client"] = "service"
+    fast: FastSli | None = None  # error-ratio SLIs only
+
+    @model_validator(mode="after")
+    def _fast_needs_error_ratio(self) -> Slo:
+        if self.fast is not None and not isinstance(self.sli, ErrorRatioSli):
+            raise ValueError("fast: only an error_ratio SLI has a fast reading")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -35,6 +35,8 @@ CATALOG: dict[str, Any] = {
                 "bad": 'sum(rate(svc_requests_total{code=~"5..",{{selector}}}[{{window}}]))',
                 "total": "sum(rate(svc_requests_total{ {{selector}} }[{{window}}]))",
             },
+            # read straight from the service when an experiment asks for the fast signal
+            "fast": {"metric": "svc_requests_total", "bad": {"code": "5.."}, "url": "{url}/metrics"},
         },
         {
             "name": "pinboard-latency",
