@@ -7,6 +7,8 @@
 * :mod:`.rds` — who is the cluster writer; a failover (and fail-back) that waits for the cluster to settle.
 * :mod:`.ssm` — shell scripts through SSM, waited for on every instance until each succeeded.
 * :mod:`.capacity` — when an Auto Scaling group is whole again (victims gone, replacements InService).
+* :mod:`.cdn` — a CloudFront distribution of a multi-CDN name goes dark; Route 53 weighted steering switched
+  to a serving CDN, timed from the fault.
 * :mod:`.deadline` — the poll-with-a-deadline every asynchronous action above ends with.
 
 Every fault these modules inject records its undo in the ledger first (:mod:`.faults`). Clients carry

@@ -8,6 +8,8 @@
   :mod:`.exec` — one exec with its real exit code, stderr and clear refusals.
 * :mod:`.evict` — evictions that wait out PodDisruptionBudgets (HTTP 429) within a deadline.
 * :mod:`.deploy` — wait until an ``apps/v1`` rollout or scale has converged.
+* :mod:`.cdn` — an edge behind an Ingress goes dark (scaled to 0); the Ingress switched to a serving edge,
+  timed from the fault.
 
 Clients come from chaosk8s (``create_k8s_api_client``: kubeconfig first, else ``KUBERNETES_HOST``…);
 every call here passes ``_request_timeout`` so a hung API server fails the activity.
