@@ -267,3 +267,15 @@ def test_cloudfront_targets_are_the_enabled_distributions() -> None:
         "E2", "pinboard-images", "non-critical", "global", "", "cdn-b")  # fmt: skip
     assert t.attrs == {"distribution_id": "E2", "domain_name": "d2.cloudfront.net", "status": "Deployed",
                        "aliases": []}  # fmt: skip
+
+
+def test_plain_chaos_run_takes_the_named_cdn_dark_and_rolls_back(cdn: CdnEstate, state_dirs, tmp_path: Path) -> None:
+    """Without chaosrunner (no chosen target) the fault falls back to the primary's answer."""
+    from tests.cloud.test_plain_chaos_run import _chaos_run
+
+    before = _snapshot(cdn)
+    doc = _chaos_run(quick_copy(EXP, tmp_path), tmp_path)
+    out = {r["activity"]["name"]: r.get("output") for r in doc["run"]}
+    assert out["primary-cdn-goes-dark"]["dark"] == [cdn.distributions["cdn-a"]]
+    assert out["steering-switches-to-the-secondary"]["weights"] == {"cdn-a": 0, "cdn-b": 100}
+    assert _snapshot(cdn) == before and Ledger(storage.state_dir()).open_entries() == []

@@ -261,3 +261,14 @@ def test_kill_9_after_the_switch_is_reverted_by_the_watchdog(cdn: FakeKube, stat
     outcomes = {e.fault: e.outcome for rid in runs for e in ledger.entries(rid)}
     assert outcomes.get("k8s-edge-dark") == "undone" and outcomes.get("k8s-edge-steered") == "undone"
     assert _ready(cdn, "edge-a") == 2 or wait_until(lambda: _ready(cdn, "edge-a") == 2, 5, "edge-a ready")
+
+
+def test_plain_chaos_run_takes_the_named_edge_dark_and_rolls_back(cdn: FakeKube, state_dirs, tmp_path: Path) -> None:
+    from tests.cloud.test_plain_chaos_run import _chaos_run
+
+    before = _snapshot(cdn)
+    doc = _chaos_run(quick_copy(EXP, tmp_path), tmp_path)
+    out = {r["activity"]["name"]: r.get("output") for r in doc["run"]}
+    assert out["primary-edge-goes-dark"]["replicas_before"] == {"edge-a": 2}
+    assert out["steering-switches-to-the-secondary"]["backends"] == ["edge-b"]
+    assert _snapshot(cdn) == before and Ledger(storage.state_dir()).open_entries() == []
