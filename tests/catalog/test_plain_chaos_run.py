@@ -1,4 +1,4 @@
-"""The five shipped sandbox experiments stay plain Chaos Toolkit experiments: under ``chaos run
+"""The shipped sandbox experiments stay plain Chaos Toolkit experiments: under ``chaos run
 --rollback-strategy always`` (no chaosrunner runner, guard or ledger) each one really injects its fault —
 seen in the sandbox's *real* state while the method runs — and leaves the sandbox whole afterwards."""
 

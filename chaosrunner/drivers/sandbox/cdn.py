@@ -26,7 +26,7 @@ import urllib.request
 from typing import Any
 
 from chaosrunner.drivers.sandbox import cut
-from chaosrunner.drivers.sandbox.state import TIMEOUT_S, chosen_ids, load_state, state_file
+from chaosrunner.drivers.sandbox.state import TIMEOUT_S, chosen_ids, load_state, ratio_reaching, state_file
 from chaosrunner.sandbox.control import haproxy_servers, http_json
 from chaosrunner.sandbox.state import Cdn, SandboxState
 
@@ -184,10 +184,5 @@ def cdn_success_ratio(
     """Steady-state probe: the share of the clients' image fetches served over the last ``window_s`` seconds,
     polling (at most ``wait_s`` seconds) until it reaches ``min_ratio``; 0.0 when nothing was fetched."""
     st = load_state(configuration, state)
-    deadline = time.monotonic() + wait_s
-    while True:
-        ratio = http_json(f"{st.loadgen.url}/cdn?window={window_s:g}", timeout_s=TIMEOUT_S).get("success_ratio")
-        value = 0.0 if ratio is None else float(ratio)
-        if value >= min_ratio or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.5)
+    return ratio_reaching(lambda: http_json(f"{st.loadgen.url}/cdn?window={window_s:g}", timeout_s=TIMEOUT_S)
+                          .get("success_ratio"), wait_s, min_ratio)

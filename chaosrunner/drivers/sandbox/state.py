@@ -258,9 +258,15 @@ def client_success_ratio(
     ``min_ratio``: after a fault the window must first slide past the errors the fault caused.
     """
     st = load_state(configuration, state)
+    return ratio_reaching(lambda: loadgen_stats(st, window_s).get("success_ratio"), wait_s, min_ratio)
+
+
+def ratio_reaching(read: Any, wait_s: float, min_ratio: float) -> float:
+    """Poll ``read()`` (a ratio, or None for "nothing measured" = 0.0) every 0.5 s, at most ``wait_s``
+    seconds, until it reaches ``min_ratio``; the last value."""
     deadline = time.monotonic() + wait_s
     while True:
-        ratio = loadgen_stats(st, window_s).get("success_ratio")
+        ratio = read()
         value = 0.0 if ratio is None else float(ratio)
         if value >= min_ratio or time.monotonic() >= deadline:
             return value
