@@ -3,15 +3,21 @@ keeps failing is retried at a steady pace, not at every pass."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from chaosrunner.faults import runs
 from chaosrunner.faults.ledger import Ledger
-from chaosrunner.faults.reaper import RETRY_S, reap
+from chaosrunner.faults.reaper import RETRY_S, reap, serve
+from tests.safety.harness import HERE
 
 RUN = "20261201T100000Z-dead-run-abcdef"
 
@@ -64,3 +70,46 @@ def test_an_undo_still_running_is_retried_at_a_pace_and_the_lease_kept(state: Pa
     attempted[RUN] -= RETRY_S
     third = reap(state, timeout_s=5, attempted=attempted)
     assert [o.outcome for o in third.outcomes] == ["undone"] and runs.leases(state) == []
+
+
+def test_the_service_reverts_in_a_fresh_interpreter_so_upgraded_undo_code_never_meets_old(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the crash matrix: chaosrunner changed on disk under a running reaper; a new undo module imported
+    a helper from a module the reaper had loaded before — ImportError, the fault stayed until its deadline."""
+    pkgs = tmp_path / "pkgs"
+    (pkgs / "upgraded").mkdir(parents=True)
+    (pkgs / "upgraded" / "__init__.py").write_text("")
+    (pkgs / "upgraded" / "base.py").write_text("def old() -> int:\n    return 1\n")
+    monkeypatch.syspath_prepend(str(pkgs))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pkgs), str(HERE), os.environ.get("PYTHONPATH", "")]))
+    try:
+        importlib.import_module("upgraded.base")  # the long-lived keeper loaded it before the upgrade
+        (pkgs / "upgraded" / "base.py").write_text(
+            "def old() -> int:\n    return 1\n\n\ndef new(path: str) -> None:\n"
+            "    with open(path, 'w') as f:\n        f.write('undone')\n")
+        (pkgs / "upgraded" / "undo.py").write_text(
+            "from upgraded.base import new\n\n\ndef revert(path: str) -> None:\n    new(path)\n")
+        journal = tmp_path / "journal.json"
+        journal.write_text(json.dumps({"status": "running", "chaosrunner": {"run_id": RUN}}))
+        pid, marker = dead_pid(), tmp_path / "undone"
+        runs.take(state, RUN, pid, journal, time.time())
+        Ledger(state).record(RUN, "fault", "t", {"type": "python", "module": "upgraded.undo", "func": "revert",
+                                                 "arguments": {"path": str(marker)}}, pid=pid)
+        stop = threading.Event()
+        keeper = threading.Thread(target=serve, kwargs={"state": state, "interval_s": 0.1, "stop": stop}, daemon=True)
+        keeper.start()
+        try:
+            deadline = time.monotonic() + 30
+            while runs.leases(state) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            keeper.join(30)
+    finally:
+        for name in [m for m in sys.modules if m == "upgraded" or m.startswith("upgraded.")]:
+            del sys.modules[name]
+    section = json.loads(journal.read_text())["chaosrunner"]
+    assert marker.read_text() == "undone", section.get("reason")
+    assert section["verdict"] == "aborted" and section["recovered_by"] == "reaper", section
+    assert Ledger(state).open_entries() == [] and runs.leases(state) == []
