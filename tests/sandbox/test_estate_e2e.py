@@ -92,6 +92,14 @@ def test_up_writes_the_state_contract_and_status_lists_everything(sandbox: Sandb
     assert st["cdn"]["serving"] == "edge-a" and {e["steering"] for e in st["cdn"]["edges"]} == {"UP"}
     servers = control.haproxy_servers(sandbox.haproxy.stats_socket)
     assert len(servers) == 10 and all(s == "UP" for s in servers.values())
+    # every listening socket of every process of the estate (and their children: Varnish's worker) is on
+    # 127.0.0.1, and each is a port the state file lists (nothing unaccounted for, e.g. a management port)
+    procs = [psutil.Process(sandbox.supervisor.pid)]
+    procs += [psutil.Process(d["pid"]) for d in st["databases"].values() if d.get("pid")]
+    listening = {(c.laddr.ip, c.laddr.port) for p in procs for q in [p, *p.children(recursive=True)]
+                 for c in q.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+    assert {port for _, port in listening} <= set(sandbox.ports), sorted(listening)
     human = _cli("sandbox", "status", root=Path(sandbox.root))
     assert "ap-south   Lightweight" in human.stdout and "edge-b     nginx" in human.stdout, human.stdout
 
@@ -220,8 +228,9 @@ def test_demo_then_down_leave_no_process_no_port_no_state(sandbox: SandboxState,
     pids = [i["pid"] for i in st["instances"] if i["pid"]]
     pids += [p["pid"] for p in st["processes"].values() if p["pid"]]
     pids += [d["pid"] for d in st["databases"].values() if d.get("pid")]
+    pids += [e["pid"] for e in st["cdn"]["edges"] if e["pid"]]
     pids.append(sandbox.supervisor.pid)
-    assert len(pids) >= 8 + 4 + 1
+    assert len(pids) >= 10 + 2 + 5 + 1
     experiment = tmp_path / "quick.yaml"
     experiment.write_text(json.dumps({
         "title": "quick", "description": "one harmless action",
