@@ -138,8 +138,9 @@ def main() -> int:
             label = (fam, ",".join(rec["verdicts"])) if first else ("", "")
             print(f"{label[0]:<26} {label[1]:<28} {k:<30} {s['median']:>9} {s['min']:>9} {s['max']:>9}")
             first = False
-    print("\nThursday failover, alternated:  mode / figure / median (min..max)")
-    for mode, figs in out["failover_sync_vs_async"].items():
+    if "thu-database-failover" in families:
+        print("\nThursday failover, alternated:  mode / figure / median (min..max)")
+    for mode, figs in out["failover_sync_vs_async"].items() if "thu-database-failover" in families else ():
         for k, s in figs.items():
             print(f"  {mode:<13} {k:<20} {s.get('median')} ({s.get('min')}..{s.get('max')})")
     print("\nover-aggressive variants: exit / verdict / time to abort / steady again after")
