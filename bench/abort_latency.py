@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -315,6 +316,7 @@ def main() -> int:
     ap.add_argument("--killswitch-trials", type=int, default=10, help="halt-to-abort trials (0: skip)")
     ap.add_argument("--window", default=WINDOW, help="live PromQL range for every contender (default 3s)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its estate (finally)
     WINDOW = args.window
     sys.path.insert(0, str(REPO))
     import yaml
