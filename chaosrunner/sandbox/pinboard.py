@@ -48,6 +48,7 @@ SERVICE = "pinboard"
 BOOT_NICE = 10  # niceness added while importing/booting (see boot())
 QUERY_TIMEOUT_S = 3.0
 POOL_SIZE = 3
+PING_IDLE_S = 2.0  # a pooled connection idle longer than this is pinged before use (SQLAlchemy's pool_pre_ping)
 ROUTE_CODES = {"read": ("200", "404", "500", "503"), "write": ("201", "400", "500", "503"),
                "image": ("200", "404")}
 IMAGE_MAX_AGE_S = 30
@@ -64,7 +65,9 @@ class DatabaseUnavailable(Exception):
 
 
 class ConnectionPool:
-    """A few persistent async connections for one DSN; broken ones are dropped and reopened lazily.
+    """A few persistent async connections for one DSN; broken ones are dropped and reopened lazily, and one
+    that sat idle for more than ``PING_IDLE_S`` is pinged first — a region that took no traffic through a
+    failover or a partition would otherwise fail its first requests on connections that died meanwhile.
 
     With ``fallback_dsn``, a connection is opened on ``dsn`` when it can be and on ``fallback_dsn`` when it
     cannot; a fallback connection is used for one query and closed, so the next one tries ``dsn`` again.
@@ -73,7 +76,7 @@ class ConnectionPool:
     def __init__(self, dsn: str, size: int = POOL_SIZE, fallback_dsn: str | None = None) -> None:
         self.dsn = dsn
         self.fallback_dsn = fallback_dsn
-        self.idle: asyncio.Queue[Any] = asyncio.Queue()
+        self.idle: asyncio.Queue[tuple[Any, float]] = asyncio.Queue()  # (connection, idle since)
         self.slots = asyncio.Semaphore(size)
 
     async def _connect(self) -> tuple[Any, bool]:
@@ -91,11 +94,18 @@ class ConnectionPool:
         import psycopg
 
         async with self.slots:
-            conn, keep = None, True
+            conn, keep, idle_since = None, True, time.monotonic()
             if not self.idle.empty():
-                conn = self.idle.get_nowait()
+                conn, idle_since = self.idle.get_nowait()
             try:
                 async with asyncio.timeout(QUERY_TIMEOUT_S):
+                    if conn is not None and not conn.closed and time.monotonic() - idle_since > PING_IDLE_S:
+                        try:  # pre-ping: a connection idle through a failover or a partition may be dead
+                            await conn.execute("SELECT 1")
+                        except (psycopg.Error, OSError):
+                            with contextlib.suppress(Exception):
+                                await conn.close()
+                            conn = None
                     if conn is None or conn.closed:
                         conn, keep = await self._connect()
                     cur = await conn.execute(sql, params)
@@ -106,7 +116,7 @@ class ConnectionPool:
                         await conn.close()
                 raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
             if keep:
-                self.idle.put_nowait(conn)
+                self.idle.put_nowait((conn, time.monotonic()))
             else:
                 with contextlib.suppress(Exception):  # a fallback connection: a close that fails changes nothing
                     await asyncio.wait_for(conn.close(), 0.5)
@@ -114,7 +124,7 @@ class ConnectionPool:
 
     async def close(self) -> None:
         while not self.idle.empty():
-            conn = self.idle.get_nowait()
+            conn, _ = self.idle.get_nowait()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 0.5)
 

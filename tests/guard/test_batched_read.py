@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,7 @@ class Source:
 
 def guard(tmp_path: Path, n: int, source: Source) -> Guard:
     avail = next(s for s in CATALOG["slos"] if s["name"] == "pinboard-availability")
-    slos = [{**avail, "name": f"slo-{i:03d}"} for i in range(n)]
+    slos = [{**copy.deepcopy(avail), "name": f"slo-{i:03d}"} for i in range(n)]  # shared dicts dump as aliases
     slos[1] = {**slos[1], "sli": {"type": "error_ratio", "bad": 'sum(rate(absent{ {{selector}} }[{{window}}]))',
                                   "total": avail["sli"]["total"]}}
     path = tmp_path / "slos.yaml"
