@@ -315,10 +315,12 @@ class Ledger:
         entry of another run, except run-level ones, still open or reverted at or after ``since`` (epoch s).
 
         Reads the open index plus the runs whose id says they started within ``lookback_s`` of ``since``
-        (run ids start with their UTC second, so the rest of the history is not opened)."""
+        (run ids start with their UTC second, so the rest of the history is not opened), plus the faults
+        injected outside any run (``adhoc``: our drivers under plain ``chaos run``, or called by hand)."""
         horizon = datetime.fromtimestamp(since - lookback_s, UTC).strftime("%Y%m%dT%H%M%SZ")
         try:
-            recent = {n for n in os.listdir(self.root) if n[:16] >= horizon and RUN_ID_RE.match(n)}
+            recent = {n for n in os.listdir(self.root)
+                      if (n[:16] >= horizon and RUN_ID_RE.match(n)) or n == context.ADHOC_RUN_ID}
         except FileNotFoundError:
             return []
         runs = (recent | {run for run, _, _ in self.open_markers()}) - {other_than}

@@ -1,8 +1,9 @@
 """One real sandbox for the whole catalog session: brought up under pytest's tmp dir, torn down at the end.
 
 Every test runs experiments through the real CLI (``chaosrunner run FILE --json`` in a subprocess) with
-``CHAOSRUNNER_SANDBOX`` pointing at this sandbox and its own ``CHAOSRUNNER_HOME``/journals (the autouse
-``isolated_state`` fixture), and checks the estate's real state afterwards.
+``CHAOSRUNNER_SANDBOX`` pointing at this sandbox, the sandbox's one state home (``sandbox_state_home``: one
+host, one ledger) and its own journals (the autouse ``isolated_state`` fixture), and checks the estate's
+real state afterwards.
 """
 
 from __future__ import annotations
@@ -107,6 +108,18 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield box
     finally:
         down(root)
+
+
+@pytest.fixture(autouse=True)
+def sandbox_state_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test on the session sandbox shares one state home, as every run on one host does: a run's
+    baseline leaves out the faults other runs (and drivers called by hand) injected, and it can only see
+    them in its own state home's ledger. Seen in CI: Tuesday's baseline held errors a partition test had
+    caused on the same sandbox a minute before, recorded in that test's own state home ("×0.00 during the
+    fault, p = 0.04"). Journals stay per test."""
+    if "sandbox" in request.fixturenames:
+        box: Sandbox = request.getfixturevalue("sandbox")
+        monkeypatch.setenv("CHAOSRUNNER_HOME", str(box.root.parent / "state-home"))
 
 
 @pytest.fixture

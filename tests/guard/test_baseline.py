@@ -62,3 +62,16 @@ def test_the_ledger_names_other_runs_fault_windows_from_recent_history(tmp_path:
     assert ledger.fault_windows(time.time() + 60, other_than=mine) == [
         FaultWindow(ancient, ledger.get(still_open).recorded_at, None)]  # type: ignore[union-attr]
     assert json.dumps([w.__dict__ for w in windows])  # plain data
+
+
+def test_faults_injected_outside_any_run_count_as_another_runs_window(tmp_path: Path) -> None:
+    """Our drivers under plain `chaos run` (or by hand) record under ``adhoc``: a chaosrunner run right after
+    must not take their errors for its baseline (they were invisible once reverted)."""
+    ledger = Ledger(tmp_path)
+    now = time.time()
+    mine = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}-tue-aaaaaa"
+    cut = ledger.record("adhoc", "partition", "pg-a", None, pid=1)
+    ledger.close(cut, "undone")
+    windows = ledger.fault_windows(now - 60, other_than=mine)
+    assert [(w.run_id, w.reverted is not None) for w in windows] == [("adhoc", True)]
+    assert ledger.fault_windows(time.time() + 60, other_than=mine) == []  # reverted before: not this baseline's
