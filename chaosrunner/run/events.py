@@ -79,6 +79,7 @@ class RunEvents(RunEventHandler):  # type: ignore[misc]
         self.run.rollbacks_started()
 
     def rollbacks_completed(self, experiment: dict, journal: dict) -> None:
+        self.run.abort.unshield_signals()
         self.run.rollbacks_ended()
 
     # -- activities ------------------------------------------------------------------------------

@@ -6,7 +6,11 @@ which interrupts a pause or a blocking python call at once). chaosrunner uses th
 * SIGUSR1 (an abort decided by the guard, the sentinel or a signal), SIGTERM, SIGINT → ``SystemExit`` in
   the main thread (chaoslib's own SIGTERM handler raises an ``Exception`` that a python activity would
   swallow as a mere failure and carry on);
-* once rollbacks start, those signals are recorded but no longer raise: rollbacks are never cut short;
+* once rollbacks start, an abort is recorded but no longer raises, and SIGTERM/SIGINT are *ignored* until
+  the rollbacks end: a disposition of "ignore" is what the rollbacks' own processes inherit, so a stop
+  signal sent to the whole process group — a terminal's Ctrl-C, a supervisor stopping a cgroup — cannot
+  kill a rollback half-way (seen: a scheduler stop killed a rollback's shell with the run, the run ended
+  `rollback-failed` and the fault stayed); rollbacks are never cut short;
 * :data:`chaosrunner.run.deadlines.SIGNAL` interrupts the foreground activity whose deadline passed.
 
 The handlers are installed before chaoslib runs anything and again once chaoslib has installed its own
@@ -27,6 +31,7 @@ from chaosrunner.core.ids import now_iso
 
 log = logging.getLogger("chaosrunner.run")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 ABORT_EXIT_CODE = 20  # the SystemExit code chaoslib itself uses for SIGUSR1 (rollbacks still run)
 
 
@@ -46,6 +51,7 @@ class AbortController:
         self.decided_mono: float | None = None
         self.by_operator = False
         self.shielded = False
+        self._saved: dict[int, object] = {}
 
     def trigger(self, reason: str, *, by_operator: bool = False) -> None:
         with self._lock:
@@ -61,8 +67,20 @@ class AbortController:
             os.kill(os.getpid(), signal.SIGUSR1)
 
     def shield(self) -> None:
+        """Rollbacks begin: record aborts only, and ignore stop signals (inherited by the rollbacks'
+        processes) until :meth:`unshield_signals`. Main thread only for the signal part."""
         with self._lock:
             self.shielded = True
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._saved[sig] = signal.signal(sig, signal.SIG_IGN)
+
+    def unshield_signals(self) -> None:
+        """Rollbacks ended: stop signals act again (the recovery watch after them may be interrupted)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in self._saved.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+            self._saved.clear()
 
 
 def install(abort: AbortController, on_deadline: Callable[[int, FrameType | None], None]) -> None:

@@ -42,12 +42,13 @@ class ChildRun:
     reason: str | None = None  # why we sent SIGTERM (timeout, restricted window, daemon stopping)
 
     def terminate(self, reason: str) -> None:
-        """SIGTERM the child's process group once (the runner aborts and rolls back)."""
+        """SIGTERM the runner once — the runner only, not its group: it aborts the method (killing the
+        method's own processes) and rolls back; a rollback's processes must not get the signal too."""
         if self.term_sent is None and self.proc.poll() is None:
             self.reason = reason
             self.term_sent = time.monotonic()
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, signal.SIGTERM)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -21,7 +21,10 @@ Plan file (YAML)::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,7 +42,6 @@ from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.core.units import Duration
 from chaosrunner.core.validation import InvalidInput, load_document, validate_model
 from chaosrunner.core.verdict import VERDICT_BY_EXIT
-from chaosrunner.sandbox.processes import stop_group
 
 STOP_ALWAYS = {5: "rollback failed: a fault may still be in place"}
 STOP_UNLESS_KEEP_GOING = {3}  # aborted or interrupted
@@ -163,16 +165,22 @@ StepRunner = Callable[[list[str], float], tuple[int, str]]
 
 
 def subprocess_step(argv: list[str], timeout_s: float) -> tuple[int, str]:
-    """Run one step as a child in its own session: SIGTERM its group at the timeout (the runner rolls
-    back), SIGKILL 60 s later. Returns (exit code, stdout)."""
+    """Run one step as a child in its own session: SIGTERM the runner at the timeout (it rolls back; its
+    rollbacks' processes are not signalled), SIGKILL its group 60 s later. Returns (exit code, stdout)."""
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None, stdin=subprocess.DEVNULL,
                             start_new_session=True, text=True)
     try:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        stop_group(proc.pid, timeout=60)
-        out, _ = proc.communicate()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
     return proc.returncode, out or ""
 
 
