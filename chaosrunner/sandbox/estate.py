@@ -464,9 +464,8 @@ def _cdn_status(state: SandboxState, procs: dict[str, dict[str, Any]]) -> dict[s
     edges = [{**e.model_dump(mode="json"), "pid": procs.get(e.id, {}).get("pid") or None,
               "state": procs.get(e.id, {}).get("statename", "UNKNOWN"), "steering": steering.get(e.id, "?")}
              for e in state.cdn.edges]
-    up = [e for e in edges if e["steering"] == "UP"]
-    serving = next((e["id"] for e in edges if e["role"] == "primary" and e in up), up[0]["id"] if up else None)
-    return {"url": state.cdn.url, "metrics": state.cdn.metrics, "serving": serving, "edges": edges}
+    return {"url": state.cdn.url, "metrics": state.cdn.metrics, "serving": state.cdn.serving(steering),
+            "edges": edges}
 
 
 def status(root: Path) -> dict[str, Any]:

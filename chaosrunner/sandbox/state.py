@@ -127,6 +127,12 @@ class Cdn(_Part):
     backend: str = "cdn"
     edges: list[CdnEdge] = Field(default_factory=list)
 
+    def serving(self, steering: dict[str, str]) -> str | None:
+        """The edge fetches go to, given the steering layer's server states: the primary while it is UP,
+        else the first UP edge, else None."""
+        up = [e for e in self.edges if steering.get(e.id) == "UP"]
+        return next((e.id for e in up if e.role == "primary"), up[0].id if up else None)
+
     def edge(self, edge_id: str) -> CdnEdge:
         for e in self.edges:
             if e.id == edge_id:

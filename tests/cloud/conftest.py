@@ -111,6 +111,20 @@ def quick_copy(src: Path, dest_dir: Path, pause_s: float = 0.2) -> Path:
     return out
 
 
+def edited_copy(src: Path, dest: Path, name: str, edit: Callable[[dict[str, Any]], object]) -> Path:
+    """``dest/name``: the experiment at ``src`` after ``edit(doc)`` changed it in place."""
+    doc = yaml.safe_load(src.read_text())
+    edit(doc)
+    out = dest / name
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
+def activity_named(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """The method or rollback activity called ``name`` in an experiment document."""
+    return next(a for a in doc["method"] + doc["rollbacks"] if a["name"] == name)
+
+
 def chaosrunner_run(experiment: Path, journals: Path, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
     """``chaosrunner run FILE --json`` as a child process with this test's environment.
 

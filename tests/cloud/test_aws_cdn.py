@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosrunner.core import storage
@@ -22,7 +21,7 @@ from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.undo import revert_open
 from tests.cloud import aws_estate
 from tests.cloud.aws_estate import IMAGES, ZONE, CdnEstate
-from tests.cloud.conftest import REPO, VENV_BIN, chaosrunner_run, quick_copy, wait_until
+from tests.cloud.conftest import REPO, VENV_BIN, activity_named, chaosrunner_run, edited_copy, quick_copy, wait_until
 
 pytestmark = pytest.mark.slow
 EXP = REPO / "experiments" / "aws" / "cdn-outage.yaml"
@@ -56,16 +55,6 @@ def _snapshot(cdn: CdnEstate) -> tuple:
     return dists, aws_estate.images_records(cdn.zone_id), _zone_tags(cdn)
 
 
-def _with(doc_path: Path, dest: Path, name: str, edit) -> Path:
-    doc = yaml.safe_load(doc_path.read_text())
-    edit(doc)
-    out = dest / name
-    out.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return out
-
-
-def _activity(doc: dict, name: str) -> dict:
-    return next(a for a in doc["method"] + doc["rollbacks"] if a["name"] == name)
 
 
 def test_cdn_outage_switches_to_the_secondary_within_30_s_and_leaves_the_estate_whole(
@@ -180,10 +169,10 @@ def test_the_secondary_going_dark_during_the_hold_fails_the_run_and_the_rollback
     import boto3
 
     def edit(doc: dict) -> None:
-        _activity(doc, "steering-switches-to-the-secondary")["pauses"] = {"after": 4}
-        _activity(doc, "secondary-still-serving-after-the-hold")["provider"]["arguments"]["timeout_s"] = 0.5
+        activity_named(doc, "steering-switches-to-the-secondary")["pauses"] = {"after": 4}
+        activity_named(doc, "secondary-still-serving-after-the-hold")["provider"]["arguments"]["timeout_s"] = 0.5
 
-    exp = _with(quick_copy(EXP, tmp_path), tmp_path, "cdn-secondary-fails.yaml", edit)
+    exp = edited_copy(quick_copy(EXP, tmp_path), tmp_path, "cdn-secondary-fails.yaml", edit)
     before = _snapshot(cdn)
     cf = boto3.client("cloudfront", region_name=aws_estate.REGION)
     switched = threading.Event()
@@ -217,7 +206,7 @@ def test_the_secondary_going_dark_during_the_hold_fails_the_run_and_the_rollback
 def test_kill_9_after_the_switch_is_reverted_by_the_watchdog(cdn: CdnEstate, state_dirs, tmp_path: Path) -> None:
     """The runner dies while cdn-b carries the images: the ledger's undos, newest first, end our outage of
     cdn-a before they steer back to it; afterwards no fault is left and the estate is as before."""
-    exp = _with(EXP, tmp_path, "cdn-hold.yaml", lambda d: _activity(d, "steering-switches-to-the-secondary")
+    exp = edited_copy(EXP, tmp_path, "cdn-hold.yaml", lambda d: activity_named(d, "steering-switches-to-the-secondary")
                 .__setitem__("pauses", {"after": 120}))  # fmt: skip
     before = _snapshot(cdn)
     proc = subprocess.Popen(

@@ -13,17 +13,15 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosrunner.core import storage
 from chaosrunner.core.clock import FakeClock
 from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.undo import revert_open
-from tests.cloud.conftest import REPO, VENV_BIN, chaosrunner_run, quick_copy, wait_until
+from tests.cloud.conftest import REPO, VENV_BIN, activity_named, chaosrunner_run, edited_copy, quick_copy, wait_until
 from tests.cloud.fake_kube import FakeKube
 from tests.cloud.k8s_estate import NS, build_cdn
 
@@ -63,16 +61,6 @@ def _scale(kube: FakeKube, edge: str, replicas: int) -> None:
         kube.deployments[(NS, edge)].replicas = replicas
 
 
-def _with(src: Path, dest: Path, name: str, edit: Any) -> Path:
-    doc = yaml.safe_load(src.read_text())
-    edit(doc)
-    out = dest / name
-    out.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return out
-
-
-def _activity(doc: dict, name: str) -> dict:
-    return next(a for a in doc["method"] + doc["rollbacks"] if a["name"] == name)
 
 
 def test_cdn_outage_switches_the_ingress_within_30_s_and_puts_everything_back(
@@ -204,10 +192,10 @@ def test_the_secondary_going_dark_during_the_hold_fails_the_run_and_the_rollback
     cdn: FakeKube, state_dirs, tmp_path: Path
 ) -> None:
     def edit(doc: dict) -> None:
-        _activity(doc, "steering-switches-to-the-secondary")["pauses"] = {"after": 3}
-        _activity(doc, "secondary-still-serving-after-the-hold")["provider"]["arguments"]["timeout_s"] = 0.5
+        activity_named(doc, "steering-switches-to-the-secondary")["pauses"] = {"after": 3}
+        activity_named(doc, "secondary-still-serving-after-the-hold")["provider"]["arguments"]["timeout_s"] = 0.5
 
-    exp = _with(quick_copy(EXP, tmp_path), tmp_path, "cdn-secondary-fails.yaml", edit)
+    exp = edited_copy(quick_copy(EXP, tmp_path), tmp_path, "cdn-secondary-fails.yaml", edit)
     before = _snapshot(cdn)
     failed = threading.Event()
 
@@ -236,7 +224,7 @@ def test_the_secondary_going_dark_during_the_hold_fails_the_run_and_the_rollback
 
 
 def test_kill_9_after_the_switch_is_reverted_by_the_watchdog(cdn: FakeKube, state_dirs, tmp_path: Path) -> None:
-    exp = _with(EXP, tmp_path, "cdn-hold.yaml", lambda d: _activity(d, "steering-switches-to-the-secondary")
+    exp = edited_copy(EXP, tmp_path, "cdn-hold.yaml", lambda d: activity_named(d, "steering-switches-to-the-secondary")
                 .__setitem__("pauses", {"after": 120}))  # fmt: skip
     before = _snapshot(cdn)
     proc = subprocess.Popen(

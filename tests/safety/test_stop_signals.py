@@ -20,17 +20,10 @@ import pytest
 import yaml
 
 from chaosrunner.schedule.children import ChildRun
+from tests.safety.harness import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def _wait(check, timeout: float) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return bool(check())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -51,7 +44,7 @@ def test_a_stop_signal_to_the_whole_group_during_rollbacks_does_not_kill_the_rol
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                             start_new_session=True, text=True)
     try:
-        assert _wait(started.exists, 60), "the rollback never started"
+        wait_for(started.exists, 60, "the rollback to start")
         os.killpg(proc.pid, sig)  # Ctrl-C / a cgroup stop: every process of the group gets it
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -76,7 +69,7 @@ def test_the_scheduler_signals_the_runner_not_its_group(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     child = ChildRun("e", None, [], proc, time.monotonic(), time.monotonic() + 60, 30.0)  # type: ignore[arg-type]
     try:
-        assert _wait(lambda: marker.exists() and marker.read_text(), 10)
+        wait_for(lambda: marker.exists() and marker.read_text(), 10, "the runner's own child")
         grandchild = int(marker.read_text())
         child.terminate("daemon stopping")
         time.sleep(0.3)

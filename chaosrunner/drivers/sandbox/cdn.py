@@ -45,10 +45,7 @@ def _cdn(st: SandboxState) -> Cdn:
 def serving_edge(st: SandboxState) -> str | None:
     """The edge the steering layer sends fetches to now: the primary while it is UP, else an UP one."""
     cdn = _cdn(st)
-    status = haproxy_servers(cdn.stats_socket, cdn.backend)
-    up = [e for e in cdn.edges if status.get(e.id) == "UP"]
-    primary = [e.id for e in up if e.role == "primary"]
-    return primary[0] if primary else (up[0].id if up else None)
+    return cdn.serving(haproxy_servers(cdn.stats_socket, cdn.backend))
 
 
 def edge_goes_dark(

@@ -87,7 +87,8 @@ def partition(
 
 
 def _database_view(st: SandboxState) -> dict[str, Any]:
-    """Writable primaries now, and the standby's replay lag behind the primary (bytes; None if unknown)."""
+    """Writable primaries now, the primary (when there is one) and the standby's replay lag behind it
+    (bytes; None if unknown)."""
     nodes = {n.name: n for n in database_nodes(st)}
     roles = database_roles(st)
     primaries = [n for n, r in roles.items() if r == "primary"]
@@ -101,7 +102,8 @@ def _database_view(st: SandboxState) -> dict[str, Any]:
                 lag = int(str(diff[0][0]))
             except Exception:  # noqa: BLE001 - a node unreachable: the lag is unknown, said as None
                 lag = None
-    return {"writable_primaries": len(primaries), "lag_bytes": lag}
+    return {"writable_primaries": len(primaries), "lag_bytes": lag,
+            "primary": nodes[primaries[0]] if len(primaries) == 1 else None}
 
 
 def measure_partition(
@@ -177,8 +179,7 @@ def _restored(st: SandboxState) -> bool:
     view = _database_view(st)
     if view["writable_primaries"] != 1 or view["lag_bytes"] is None or view["lag_bytes"] > 0:
         return False
-    primary = next(n for n in database_nodes(st) if database_roles(st).get(n.name) == "primary")
-    if streaming_standbys(primary) < 1 or http_request(f"{st.haproxy.url}/pins", True)[0] != 201:
+    if streaming_standbys(view["primary"]) < 1 or http_request(f"{st.haproxy.url}/pins", True)[0] != 201:
         return False
     return (loadgen_stats(st, 2.0).get("success_ratio") or 0.0) >= 0.99
 
@@ -186,7 +187,8 @@ def _restored(st: SandboxState) -> bool:
 def acked_writes_lost(st: SandboxState) -> int | None:
     """Writes the clients had acknowledged that the primary does not have; None without a single primary."""
     ids = [int(x) for x in http_json(f"{st.loadgen.url}/acked", timeout_s=TIMEOUT_S)["ids"]]
-    primaries = [n for n in database_nodes(st) if database_roles(st).get(n.name) == "primary"]
+    roles = database_roles(st)
+    primaries = [n for n in database_nodes(st) if roles.get(n.name) == "primary"]
     if len(primaries) != 1:
         return None
     if not ids:
