@@ -127,7 +127,11 @@ def test_reset_peer_present_when_a_connection_starts_makes_even_a_spared_close_a
         toxiproxy: Api, blob: Upstream) -> None:
     port = toxiproxy.proxy("p", blob.port)
     toxiproxy.toxic("p", "reset_peer", toxicity=0.0, timeout=0)  # spares every connection...
-    assert outcome(connect(port), 3.0)[0] == "reset"  # ...but their sockets were set to close with RST
+    try:
+        seen = outcome(connect(port), 3.0)[0]
+    except ConnectionResetError:  # the upstream closes at once: on a loaded machine the RST beats our setup
+        seen = "reset"
+    assert seen == "reset"  # ...but their sockets were set to close with RST
 
 
 def test_reset_peer_added_to_an_open_connection_closes_it_with_a_fin(toxiproxy: Api, echo: Upstream) -> None:
