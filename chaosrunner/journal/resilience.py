@@ -154,7 +154,7 @@ def activity_outcomes(j: Any) -> list[ActivityOutcome]:
     for phase, entries in (("method", j.run), ("rollback", j.rollbacks)):
         for r in entries or []:
             d = as_mapping(r)
-            act = d.get("activity") or {}
+            act = as_mapping(d.get("activity"))
             name = act.get("name")
             failed = activity_failed(d)
             status = "failed" if failed else (d.get("status") or ("running" if d.get("end") is None else "—"))
@@ -163,7 +163,7 @@ def activity_outcomes(j: Any) -> list[ActivityOutcome]:
                     name=name if isinstance(name, str) else "(unnamed)",
                     phase=phase,
                     type=str(act.get("type")) if isinstance(act.get("type"), str) else "—",
-                    provider=(act.get("provider") or {}).get("type"),
+                    provider=as_mapping(act.get("provider")).get("type"),
                     status=status,
                     start=d.get("start"),
                     end=d.get("end"),

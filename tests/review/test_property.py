@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -340,3 +341,14 @@ def test_the_listing_fast_path_never_tracebacks(tmp_path_factory: Any, doc: Any)
         return
     assert summary.verdict in ORDER
     assert json.dumps(summary.to_json())
+
+
+@pytest.mark.parametrize("where", [("run", 0, "activity", "provider"), ("run", 0, "activity")])
+def test_a_plain_chaos_journal_whose_activity_parts_are_not_objects_renders(where: tuple[Any, ...]) -> None:
+    """Found by the property above in CI: ``run[0].activity.provider = true`` crashed the report."""
+    doc = json.loads(json.dumps(J.ctk()))
+    node = doc
+    for part in where[:-1]:
+        node = node[part]
+    node[where[-1]] = True
+    render_all(doc)
