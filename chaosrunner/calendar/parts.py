@@ -9,10 +9,11 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from chaosrunner.calendar.cron import crontab_trigger
 from chaosrunner.core.units import Duration, Ratio
+from chaosrunner.core.validation import Model
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -49,7 +50,7 @@ def parse_clock_time(value: Any) -> time:
     return time(hh, mm)
 
 
-class StrictPart(BaseModel):
+class StrictPart(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

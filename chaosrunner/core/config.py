@@ -27,15 +27,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
-from chaosrunner.core.validation import load_model
+from chaosrunner.core.validation import Model, load_model
 
 ROOT_STATE_HOME = Path("/var/lib/chaosrunner")
 LEGACY_STATE = ".chaosrunner"  # where state lived before it had a home: the current directory
 
 
-class ConfigFile(BaseModel):
+class ConfigFile(Model):
     model_config = ConfigDict(extra="forbid")
 
     state: str | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chaosrunner.core.documents import (
     CONTENT_LIMITS,
@@ -30,11 +30,20 @@ from chaosrunner.core.documents import (
 
 M = TypeVar("M", bound=BaseModel)
 
+
+class Model(BaseModel):
+    """The base of every chaosrunner document model. Its validator is built the first time it validates,
+    not when its module is imported: a command pays only for the models it uses (``run`` never builds the
+    calendar's or the game-day plan's), which keeps start-up short."""
+
+    model_config = ConfigDict(defer_build=True)
+
 __all__ = [
     "CONTENT_LIMITS",
     "JOURNAL_LIMITS",
     "InvalidInput",
     "Limits",
+    "Model",
     "key_path",
     "load_document",
     "load_model",

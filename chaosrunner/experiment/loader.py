@@ -30,19 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chaosrunner.core.documents import CONTENT_LIMITS, DocumentRefused, check_numbers, join_path
 from chaosrunner.core.storage import ensure_private_dir, state_dir
 from chaosrunner.core.units import Duration, parse_duration
-from chaosrunner.core.validation import InvalidInput, key_path, load_document, validate_model
+from chaosrunner.core.validation import InvalidInput, Model, key_path, load_document, validate_model
 from chaosrunner.experiment.spec import EXTENSION_NAME, ChaosrunnerExtension
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Present = Annotated[str, StringConstraints(min_length=1)]  # chaoslib's test: any non-empty string
 
 
-class Provider(BaseModel):
+class Provider(Model):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     type: Literal["python", "http", "process"]
@@ -97,7 +97,7 @@ def _pause_problem(value: Any) -> str | None:
 PauseSeconds = Annotated[float | str, BeforeValidator(_pause_seconds)]
 
 
-class Pauses(BaseModel):
+class Pauses(Model):
     """Seconds, or a ``${key}`` configuration placeholder that chaoslib substitutes at run time. Other
     keys are kept (Chaos Toolkit ignores them)."""
 
@@ -106,7 +106,7 @@ class Pauses(BaseModel):
     after: PauseSeconds | None = None
 
 
-class Activity(BaseModel):
+class Activity(Model):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["action", "probe"] | None = None
@@ -125,7 +125,7 @@ class Activity(BaseModel):
         return self
 
 
-class SteadyStateHypothesis(BaseModel):
+class SteadyStateHypothesis(Model):
     model_config = ConfigDict(extra="allow")
     title: Present
     probes: list[Activity] = Field(default_factory=list)
@@ -139,7 +139,7 @@ class SteadyStateHypothesis(BaseModel):
         return probes
 
 
-class ExperimentDocument(BaseModel):
+class ExperimentDocument(Model):
     """The Chaos Toolkit experiment's shape (extra keys allowed, as Chaos Toolkit allows them)."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)

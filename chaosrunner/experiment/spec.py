@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from chaosrunner.core.units import Duration, Ratio, parse_duration
+from chaosrunner.core.validation import Model
 from chaosrunner.inventory.base import MAX_TARGETS, TargetsSpec
 
 EXTENSION_NAME: Final = "chaosrunner"
@@ -27,7 +28,7 @@ DEFAULT_BUDGET_GATE: Final = 0.25
 (``budget_gate: false``); the journal and the report say when a run opted out."""
 
 
-class BlastRadius(BaseModel):
+class BlastRadius(Model):
     """The ``blast_radius`` block of the chaosrunner extension (see docs/architecture.md)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,21 +46,21 @@ class BlastRadius(BaseModel):
     error_budget: Ratio | None = None
 
 
-class AbortRule(BaseModel):
+class AbortRule(Model):
     model_config = ConfigDict(extra="forbid")
 
     burn_rate: float = Field(default=14.4, gt=0)
     consecutive: int = Field(default=2, ge=1)
 
 
-class OutOfScopeRule(BaseModel):
+class OutOfScopeRule(Model):
     model_config = ConfigDict(extra="forbid")
 
     burn_rate: float = Field(default=1.0, gt=0)
     consecutive: int = Field(default=2, ge=1)
 
 
-class FastGuard(BaseModel):
+class FastGuard(Model):
     """``slo_guard.fast``: read the SLOs that have a catalog ``fast`` block straight from the services, beside
     Prometheus (docs/slo.md "The fast signal")."""
 
@@ -85,7 +86,7 @@ class FastGuard(BaseModel):
         return v
 
 
-class SloGuardSpec(BaseModel):
+class SloGuardSpec(Model):
     """The ``slo_guard`` block of the chaosrunner extension (see docs/architecture.md, docs/slo.md)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -149,7 +150,7 @@ class SloGuardSpec(BaseModel):
         return self.out_of_scope
 
 
-class OutageCheckSpec(BaseModel):
+class OutageCheckSpec(Model):
     """The ``outage_check`` block: no chaos while an outage is on (see :mod:`chaosrunner.safety.outage`).
     It applies to every experiment once an Alertmanager is known; this block tunes it or opts out."""
 
@@ -170,7 +171,7 @@ class OutageCheckSpec(BaseModel):
         return v
 
 
-class Timeouts(BaseModel):
+class Timeouts(Model):
     """Activity timeouts. Chaos Toolkit's python provider has none; chaosrunner applies ``activity``
     (seconds) to every foreground python activity, rollbacks included, and ``background`` to python
     activities declared ``background: true`` — they usually span the method (a load generator, a
@@ -189,7 +190,7 @@ class Timeouts(BaseModel):
         return v
 
 
-class Objectives(BaseModel):
+class Objectives(Model):
     """What the practice expects of the system under this fault — the ``objectives`` block (distinct
     from ``targets``, which selects what to break). Every key is optional; each is compared with the
     measured figure of the same name (docs/glossary.md) and shown ✓/✗ (or "not measured").
@@ -222,7 +223,7 @@ def _duration_or_number(v: Any) -> float:
     return parse_duration(v)
 
 
-class ChaosrunnerExtension(BaseModel):
+class ChaosrunnerExtension(Model):
     """The ``chaosrunner`` extension block (docs/experiments.md). Every part is optional: an experiment
     without it runs with default timeouts, no preflight targets and no SLO guard."""
 

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from chaosrunner.core.validation import Model
 
 INVENTORY_KINDS = ("sandbox", "static", "aws", "k8s")
 TARGET_FIELDS = ("id", "service", "region", "zone", "tier")
@@ -70,7 +72,7 @@ class Inventory(Protocol):
         """The whole population this inventory knows about (may do I/O with a timeout)."""
 
 
-class StaticTargetModel(BaseModel):
+class StaticTargetModel(Model):
     """A target written directly in an experiment (``inventory: static``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -84,7 +86,7 @@ class StaticTargetModel(BaseModel):
     attrs: dict[str, Any] = Field(default_factory=dict)
 
 
-class TargetsSpec(BaseModel):
+class TargetsSpec(Model):
     """The ``targets`` block of the chaosrunner extension (see docs/architecture.md)."""
 
     model_config = ConfigDict(extra="forbid")

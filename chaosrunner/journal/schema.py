@@ -27,6 +27,7 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from chaosrunner.core.ids import RUN_ID_FORMAT, is_run_id, parse_time
+from chaosrunner.core.validation import Model
 from chaosrunner.core.verdict import ORDER, Verdict, exit_code
 
 FORMAT = 1  # chaosrunner.format: bumped when a reader could misread an older section
@@ -63,10 +64,10 @@ VerdictName = Annotated[str, AfterValidator(_known_verdict)]
 RunId = Annotated[str, AfterValidator(_run_id)]
 
 
-class _Lenient(BaseModel):
+class _Lenient(Model):
     """Unknown keys are kept (newer writers may add fields); known keys must have their type."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)  # build schemas on first use: fast CLI start
+    model_config = ConfigDict(extra="allow")
 
 
 class SloReading(_Lenient):
@@ -228,14 +229,14 @@ class Journal(_Lenient):
 # Head models: what a listing validates
 
 
-class _Head(BaseModel):
+class _Head(Model):
     """Summary-only view: validates just the fields a listing needs and skips the rest while parsing.
 
     Parsing with :meth:`~pydantic.BaseModel.model_validate_json` and ``extra="ignore"`` never builds
     Python objects for guard samples or experiment bodies — that halves the cost of a cold listing.
     """
 
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    model_config = ConfigDict(extra="ignore")
 
 
 def swap_models(annotation: Any, heads: Mapping[Any, Any]) -> Any:

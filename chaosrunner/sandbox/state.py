@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chaosrunner.core.storage import atomic_write_json
-from chaosrunner.core.validation import InvalidInput, load_model
+from chaosrunner.core.validation import InvalidInput, Model, load_model
 
 STATE_VERSION = 1
 DEFAULT_ROOT = ".sandbox"
@@ -32,7 +32,7 @@ class SandboxStateMissing(InvalidInput):
     inventory reports it like any other bad input file."""
 
 
-class _Part(BaseModel):
+class _Part(Model):
     model_config = ConfigDict(extra="allow", strict=True)
 
 

@@ -34,20 +34,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chaosrunner.calendar.model import Calendar
 from chaosrunner.calendar.parts import WEEKDAYS
 from chaosrunner.core.storage import atomic_write_json
 from chaosrunner.core.units import Duration
-from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.validation import InvalidInput, Model, load_document, validate_model
 from chaosrunner.core.verdict import VERDICT_BY_EXIT
 
 STOP_ALWAYS = {5: "rollback failed: a fault may still be in place"}
 STOP_UNLESS_KEEP_GOING = {3}  # aborted or interrupted
 
 
-class PlanStep(BaseModel):
+class PlanStep(Model):
     model_config = ConfigDict(extra="forbid")
 
     experiment: str
@@ -56,7 +56,7 @@ class PlanStep(BaseModel):
     timeout: Duration = 3600.0  # hard timeout of this step, seconds (SIGTERM, then SIGKILL after 60 s)
 
 
-class GameDayPlan(BaseModel):
+class GameDayPlan(Model):
     model_config = ConfigDict(extra="forbid")
 
     name: str

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from chaosrunner.core.units import Duration, Ratio, parse_duration
-from chaosrunner.core.validation import InvalidInput, load_document, validate_model
+from chaosrunner.core.validation import InvalidInput, Model, load_document, validate_model
 
 SELECTOR = "{{selector}}"
 WINDOW = "{{window}}"
@@ -33,7 +33,7 @@ def _name(v: str) -> str:
     return v
 
 
-class ErrorRatioSli(BaseModel):
+class ErrorRatioSli(Model):
     """Error ratio from two PromQL *rate* templates: ``bad``/``total`` or ``good``/``total``.
 
     Templates must contain ``{{selector}}`` (inside a label matcher, e.g. ``x{ {{selector}} }`` or
@@ -66,7 +66,7 @@ class ErrorRatioSli(BaseModel):
         return bad, self.total
 
 
-class LatencySli(BaseModel):
+class LatencySli(Model):
     """Requests slower than ``threshold`` as a share of all requests, from a Prometheus histogram.
 
     ``histogram`` is the metric base name (``http_request_duration_seconds``): ``_bucket`` and
@@ -115,7 +115,7 @@ def _check_template(v: str) -> None:
 Sli = Annotated[ErrorRatioSli | LatencySli, Field(discriminator="type")]
 
 
-class FastSli(BaseModel):
+class FastSli(Model):
     """A second, faster reading of an error-ratio SLI straight from the services' own counters (Prometheus
     text format), beside Prometheus (docs/slo.md "The fast signal")."""
 
@@ -146,7 +146,7 @@ class FastSli(BaseModel):
         return v
 
 
-class Slo(BaseModel):
+class Slo(Model):
     """One SLO of one service. ``labels`` names the Prometheus labels that carry each scope dimension."""
 
     model_config = ConfigDict(extra="forbid")
@@ -216,7 +216,7 @@ class Slo(BaseModel):
         return 1.0 - self.objective
 
 
-class HttpProbe(BaseModel):
+class HttpProbe(Model):
     """A fast health probe: GET ``url`` expects ``expect_status`` within ``timeout``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -233,7 +233,7 @@ class HttpProbe(BaseModel):
         return _name(v)
 
 
-class CatalogFile(BaseModel):
+class CatalogFile(Model):
     model_config = ConfigDict(extra="forbid")
 
     slos: list[Slo] = Field(default_factory=list)
