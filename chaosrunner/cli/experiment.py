@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
 
+from chaosrunner.cli.command import PATH, Group, exit_with, option
 from chaosrunner.cli.state import HOME_HELP
 from chaosrunner.core.verdict import EXIT_CODES_HELP, ExitCode, Verdict
 
@@ -18,17 +20,17 @@ NO_VALIDATION_REASON = (
 )
 
 
-def _fail_input(err: Exception, as_json: bool = False) -> typer.Exit:
+def _fail_input(err: Exception, as_json: bool = False) -> click.exceptions.Exit:
     """Bad input: the message on stderr, exit 2; with ``--json`` also the run's result shape on stdout
     (verdict ``invalid``, no run id, no journal), so a script reading stdout always gets one object."""
-    typer.echo(str(err), err=True)
+    click.echo(str(err), err=True)
     if as_json:
-        typer.echo(json.dumps({"run_id": None, "verdict": Verdict.INVALID.value, "reason": str(err),
+        click.echo(json.dumps({"run_id": None, "verdict": Verdict.INVALID.value, "reason": str(err),
                                "exit_code": int(ExitCode.INVALID_INPUT), "journal": None}))
-    return typer.Exit(int(ExitCode.INVALID_INPUT))
+    return exit_with(int(ExitCode.INVALID_INPUT))
 
 
-def parse_variables(pairs: list[str], files: list[Path]) -> dict[str, Any]:
+def parse_variables(pairs: Sequence[str], files: Sequence[Path]) -> dict[str, Any]:
     """The configuration values of ``--var`` (``k=v``, ``k:type=v``) over ``--var-file`` (YAML/JSON:
     flat, or Chaos Toolkit's ``{configuration, secrets}``; ``.env``: environment), read as
     :mod:`chaosrunner.experiment.variables` reads them. Raises InvalidInput naming the source."""
@@ -84,12 +86,11 @@ def _setup_logging(verbose: bool, log_format: str = "string", log_file: Path | N
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: Group) -> None:
     @app.command()
-    def validate(
-        files: list[Path] = typer.Argument(..., help="experiment files (YAML or JSON)"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable result"),
-    ) -> None:
+    @click.argument("files", type=PATH, nargs=-1, required=True, help="experiment files (YAML or JSON)")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable result")
+    def validate(files: tuple[Path, ...], as_json: bool) -> None:
         """Validate experiments: Chaos Toolkit's schema plus the chaosrunner extension. Exit 2 on bad input.
 
         \b
@@ -107,24 +108,30 @@ def register(app: typer.Typer) -> None:
                 problems = [f"{k}: {m}" if k else m for k, m in e.problems]
                 results.append({"file": str(f), "valid": False, "problems": problems})
                 if not as_json:
-                    typer.echo(e.render(), err=True)
+                    click.echo(e.render(), err=True)
         if as_json:
-            typer.echo(json.dumps(results, indent=2))
+            click.echo(json.dumps(results, indent=2))
         else:
             for r in results:
                 if r["valid"]:
-                    typer.echo(f"{r['file']}: ok ({r['title']})")
+                    click.echo(f"{r['file']}: ok ({r['title']})")
         if not all(r["valid"] for r in results):
-            raise typer.Exit(int(ExitCode.INVALID_INPUT))
+            raise exit_with(int(ExitCode.INVALID_INPUT))
 
     @app.command()
+    @click.argument("file", type=PATH, required=True, help="experiment file")
+    @option("--var", multiple=True, help="configuration override key=value (repeatable)")
+    @option("--var-file", type=PATH, multiple=True, help="YAML/JSON file of configuration values")
+    @option("--calendar", type=PATH, help="calendar file, to check the entry's window")
+    @option("--entry", help="calendar entry name")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable plan")
     def plan(
-        file: Path = typer.Argument(..., help="experiment file"),
-        var: list[str] = typer.Option([], "--var", help="configuration override key=value (repeatable)"),
-        var_file: list[Path] = typer.Option([], "--var-file", help="YAML/JSON file of configuration values"),
-        calendar: Path | None = typer.Option(None, help="calendar file, to check the entry's window"),
-        entry: str | None = typer.Option(None, help="calendar entry name"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable plan"),
+        file: Path,
+        var: tuple[str, ...],
+        var_file: tuple[Path, ...],
+        calendar: Path | None,
+        entry: str | None,
+        as_json: bool,
     ) -> None:
         """Dry run: the activities in order and the preflight verdict (targets, blast radius, budget,
         window). Injects nothing. Exit 0 when a run would be allowed, 4 when it would be refused.
@@ -143,45 +150,57 @@ def register(app: typer.Typer) -> None:
         except InvalidInput as e:
             raise _fail_input(e) from None
         result = build_plan(exp, variables=variables, calendar=calendar, calendar_entry=entry)
-        typer.echo(json.dumps(result, indent=2, default=str) if as_json else render_plan(result))
+        click.echo(json.dumps(result, indent=2, default=str) if as_json else render_plan(result))
         if not result["preflight"]["allowed"]:
-            raise typer.Exit(int(ExitCode.REFUSED))
+            raise exit_with(int(ExitCode.REFUSED))
 
     @app.command(epilog=EXIT_CODES_HELP + "\n\n" + RUN_COMPAT_HELP + "\n\n" + HOME_HELP)
+    @click.argument("source", required=True, help="experiment file (YAML or JSON) or an http(s) URL")
+    @option("--var", multiple=True, help="configuration value key=value or key:type=value (repeatable)")
+    @option("--var-file", type=PATH, multiple=True,
+        help="YAML/JSON file of configuration/secrets values, or a .env file (repeatable)")
+    @option("--journal-dir", type=PATH, help="journal store ($CHAOSRUNNER_JOURNALS, ./journals)")
+    @option("--trigger", default="cli", help="what started the run: cli, schedule or gameday")
+    @option("--calendar", type=PATH, help="calendar file (scheduled runs): preflight checks the window")
+    @option("--entry", help="calendar entry name (with --calendar)")
+    @option("--json", "as_json", is_flag=True, default=False, help="print the result as JSON on stdout")
+    @option("--verbose", "-v", is_flag=True, default=False, help="debug logging")
+    @option("--journal-path", type=PATH,
+        help="also write the journal here (chaos run's option; the store keeps its copy)")
+    @option("--dry", help="probes, actions, activities or pause")
+    @option("--no-validation", is_flag=True, default=False, help="refused: chaosrunner always validates")
+    @option("--no-verify-tls", is_flag=True, default=False, help="do not verify TLS for an https SOURCE")
+    @option("--rollback-strategy", help="accepted as chaos run does; rollbacks always run")
+    @option("--control-file", type=PATH, multiple=True, help="file of global controls (repeatable)")
+    @option("--hypothesis-strategy",
+        help="default, before-method-only, after-method-only, during-method-only or continuously")
+    @option("--hypothesis-frequency", type=float, default=1.0, help="seconds between two runs")
+    @option("--fail-fast", is_flag=True, default=False, help="stop at the first deviation (continuous)")
+    @option("--settings", type=PATH, help="Chaos Toolkit settings file (default ~/.chaostoolkit/settings.yaml)")
+    @option("--log-file", type=PATH, help="also write the debug log to this file")
+    @option("--log-format", default="string", help="console log format: string or json")
     def run(
-        source: str = typer.Argument(..., help="experiment file (YAML or JSON) or an http(s) URL"),
-        var: list[str] = typer.Option([], "--var", help="configuration value key=value or key:type=value (repeatable)"),
-        var_file: list[Path] = typer.Option(
-            [], "--var-file", help="YAML/JSON file of configuration/secrets values, or a .env file (repeatable)"
-        ),
-        journal_dir: Path | None = typer.Option(None, help="journal store ($CHAOSRUNNER_JOURNALS, ./journals)"),
-        trigger: str = typer.Option("cli", help="what started the run: cli, schedule or gameday"),
-        calendar: Path | None = typer.Option(None, help="calendar file (scheduled runs): preflight checks the window"),
-        entry: str | None = typer.Option(None, help="calendar entry name (with --calendar)"),
-        as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
-        journal_path: Path | None = typer.Option(
-            None, "--journal-path", help="also write the journal here (chaos run's option; the store keeps its copy)"
-        ),
-        dry: str | None = typer.Option(None, "--dry", help="probes, actions, activities or pause"),
-        no_validation: bool = typer.Option(False, "--no-validation", help="refused: chaosrunner always validates"),
-        no_verify_tls: bool = typer.Option(False, "--no-verify-tls", help="do not verify TLS for an https SOURCE"),
-        rollback_strategy: str | None = typer.Option(
-            None, "--rollback-strategy", help="accepted as chaos run does; rollbacks always run"
-        ),
-        control_file: list[Path] = typer.Option([], "--control-file", help="file of global controls (repeatable)"),
-        hypothesis_strategy: str | None = typer.Option(
-            None,
-            "--hypothesis-strategy",
-            help="default, before-method-only, after-method-only, during-method-only or continuously",
-        ),
-        hypothesis_frequency: float = typer.Option(1.0, "--hypothesis-frequency", help="seconds between two runs"),
-        fail_fast: bool = typer.Option(False, "--fail-fast", help="stop at the first deviation (continuous)"),
-        settings: Path | None = typer.Option(
-            None, "--settings", help="Chaos Toolkit settings file (default ~/.chaostoolkit/settings.yaml)"
-        ),
-        log_file: Path | None = typer.Option(None, "--log-file", help="also write the debug log to this file"),
-        log_format: str = typer.Option("string", "--log-format", help="console log format: string or json"),
+        source: str,
+        var: tuple[str, ...],
+        var_file: tuple[Path, ...],
+        journal_dir: Path | None,
+        trigger: str,
+        calendar: Path | None,
+        entry: str | None,
+        as_json: bool,
+        verbose: bool,
+        journal_path: Path | None,
+        dry: str | None,
+        no_validation: bool,
+        no_verify_tls: bool,
+        rollback_strategy: str | None,
+        control_file: tuple[Path, ...],
+        hypothesis_strategy: str | None,
+        hypothesis_frequency: float,
+        fail_fast: bool,
+        settings: Path | None,
+        log_file: Path | None,
+        log_format: str,
     ) -> None:
         """Run one experiment: preflight, guarded method, rollbacks always, journal, verdict.
 
@@ -245,7 +264,7 @@ def register(app: typer.Typer) -> None:
         with view:
             result = run_experiment(exp, options)
         if as_json:
-            typer.echo(
+            click.echo(
                 json.dumps(
                     {
                         "run_id": result.run_id,
@@ -258,9 +277,9 @@ def register(app: typer.Typer) -> None:
                 )
             )
         elif result.verdict == Verdict.INVALID:
-            typer.echo(result.reason, err=True)
+            click.echo(result.reason, err=True)
         else:
-            typer.echo(f"{result.verdict.value}: {result.reason}")
+            click.echo(f"{result.verdict.value}: {result.reason}")
             if result.journal_path:
-                typer.echo(f"journal: {result.journal_path}")
-        raise typer.Exit(result.exit_code)
+                click.echo(f"journal: {result.journal_path}")
+        raise exit_with(result.exit_code)

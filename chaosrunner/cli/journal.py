@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
+from chaosrunner.cli.command import PATH, Group, exit_with, option
 from chaosrunner.cli.journal_text import list_lines, plain, show_lines
 from chaosrunner.core import verdict as verdicts
 from chaosrunner.core.ids import parse_time
@@ -24,9 +25,9 @@ from chaosrunner.core.ids import parse_time
 if TYPE_CHECKING:
     from chaosrunner.journal.store import Listing
 
-def _fail(err: Exception) -> typer.Exit:
-    typer.echo(str(err), err=True)
-    return typer.Exit(2)
+def _fail(err: Exception) -> click.exceptions.Exit:
+    click.echo(str(err), err=True)
+    return exit_with(2)
 
 
 def parse_when(option: str, value: str | None, now: datetime) -> datetime | None:
@@ -52,9 +53,9 @@ def parse_when(option: str, value: str | None, now: datetime) -> datetime | None
 
 def _warn_problems(listing: Listing) -> None:
     if listing.problems:
-        typer.echo(f"warning: skipped {len(listing.problems)} unreadable journal(s):", err=True)
+        click.echo(f"warning: skipped {len(listing.problems)} unreadable journal(s):", err=True)
         for p in listing.problems[:20]:
-            typer.echo(f"  {p}", err=True)
+            click.echo(f"  {p}", err=True)
 
 
 def _root(journal_dir: str | None) -> Path:
@@ -73,12 +74,12 @@ def _root(journal_dir: str | None) -> Path:
         try:
             return s3.mirror(where)
         except Exception as e:  # noqa: BLE001 - botocore's errors are many: any of them means "cannot read it"
-            typer.echo(f"--journal-dir: cannot read {where}: {type(e).__name__}: {e}", err=True)
-            raise typer.Exit(1) from None
+            click.echo(f"--journal-dir: cannot read {where}: {type(e).__name__}: {e}", err=True)
+            raise exit_with(1) from None
     return Path(journal_dir).absolute() if journal_dir else default_dir()
 
 
-DIR_OPTION = typer.Option(None, "--journal-dir", help="journal store: a directory or s3://bucket/prefix (default "
+DIR_OPTION = option("--journal-dir", help="journal store: a directory or s3://bucket/prefix (default "
                                                        "$CHAOSRUNNER_JOURNALS, else <state home>/journals)")
 
 
@@ -91,26 +92,35 @@ def _check_trigger(trigger: str | None) -> None:
         raise InvalidInput("--trigger", [("", f"{trigger!r}: expected one of {'|'.join(TRIGGERS)}")])
 
 
-def register(app: typer.Typer) -> None:
-    journal = typer.Typer(
+def register(app: Group) -> None:
+    journal = Group(
         help="Browse the journal store, render game-day reports, show resilience trends.\n\n"
         "Exit codes: 0 ok · 2 bad input (unknown or malformed run id, malformed journal: 'file: key: problem', "
         "bad option).",
         no_args_is_help=True,
     )
-    app.add_typer(journal, name="journal")
+    app.add_command(journal, name="journal")
 
     @journal.command("list")
+    @option("--experiment", help="substring of the experiment path or title")
+    @option("--verdict", help=verdicts.CHOICES)
+    @option("--entry", help="calendar entry name")
+    @option("--trigger", help="cli|schedule|gameday")
+    @option("--since", help="runs started at or after: ISO date/time or age (7d)")
+    @option("--until", help="runs started before: ISO date/time or age")
+    @option("--limit", type=click.IntRange(min=0), default=0, help="show at most N runs (0 = all)")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    @DIR_OPTION
     def list_(
-        experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
-        verdict: str | None = typer.Option(None, help=verdicts.CHOICES),
-        entry: str | None = typer.Option(None, help="calendar entry name"),
-        trigger: str | None = typer.Option(None, help="cli|schedule|gameday"),
-        since: str | None = typer.Option(None, help="runs started at or after: ISO date/time or age (7d)"),
-        until: str | None = typer.Option(None, help="runs started before: ISO date/time or age"),
-        limit: int = typer.Option(0, min=0, help="show at most N runs (0 = all)"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-        journal_dir: str | None = DIR_OPTION,
+        experiment: str | None,
+        verdict: str | None,
+        entry: str | None,
+        trigger: str | None,
+        since: str | None,
+        until: str | None,
+        limit: int,
+        as_json: bool,
+        journal_dir: str | None,
     ) -> None:
         """List journals, newest first.
 
@@ -141,20 +151,19 @@ def register(app: typer.Typer) -> None:
         rows = listing.summaries[:limit] if limit else listing.summaries
         _warn_problems(listing)
         if as_json:
-            typer.echo(json.dumps([s.to_json() for s in rows]))
+            click.echo(json.dumps([s.to_json() for s in rows]))
             return
         if not rows:
-            typer.echo("no journals")
+            click.echo("no journals")
             return
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() or "COLUMNS" in os.environ else None
-        typer.echo("\n".join(list_lines(rows, width)))
+        click.echo("\n".join(list_lines(rows, width)))
 
     @journal.command("show")
-    def show(
-        run_id: str = typer.Argument(..., help="run id, 'latest', or a path to a journal file"),
-        as_json: bool = typer.Option(False, "--json", help="summary + the journal document"),
-        journal_dir: str | None = DIR_OPTION,
-    ) -> None:
+    @click.argument("run_id", required=True, help="run id, 'latest', or a path to a journal file")
+    @option("--json", "as_json", is_flag=True, default=False, help="summary + the journal document")
+    @DIR_OPTION
+    def show(run_id: str, as_json: bool, journal_dir: str | None) -> None:
         """One run: what was injected where, what the guard saw, why it stopped, what was rolled back.
 
         \b
@@ -169,29 +178,35 @@ def register(app: typer.Typer) -> None:
         except InvalidInput as e:
             raise _fail(e) from None
         if as_json:
-            typer.echo(json.dumps({"summary": loaded.summary.to_json(), "journal": loaded.raw}))
+            click.echo(json.dumps({"summary": loaded.summary.to_json(), "journal": loaded.raw}))
             return
-        typer.echo("\n".join(plain(line) for line in show_lines(run_view(loaded))))
+        click.echo("\n".join(plain(line) for line in show_lines(run_view(loaded))))
 
     @journal.command("report")
+    @click.argument("run_ids", nargs=-1, required=False,
+        help="run ids, 'latest', or journal files; several → game-day report")
+    @option("--since", help="also every run started at or after (ISO date/time or age)")
+    @option("--until", help="... and before (with --since)")
+    @option("--trigger", help="with --since: only runs with this trigger (e.g. gameday)")
+    @option("--out", "--output", "-o", help="output file ('-' = stdout)")
+    @option("--format", "fmt", help="html|md (default: from --out, else html)")
+    @option("--trend", is_flag=True, default=False, help="append the resilience trend of these experiments")
+    @option("--weeks", type=click.IntRange(min=1, max=520), default=8, help="trend window in weeks")
+    @option("--tz", help="show times in this IANA zone (default: --calendar's, else UTC)")
+    @option("--calendar", type=PATH, help="calendar file whose timezone times are shown in")
+    @DIR_OPTION
     def report(
-        run_ids: list[str] | None = typer.Argument(
-            None, help="run ids, 'latest', or journal files; several → game-day report"
-        ),
-        since: str | None = typer.Option(None, help="also every run started at or after (ISO date/time or age)"),
-        until: str | None = typer.Option(None, help="... and before (with --since)"),
-        trigger: str | None = typer.Option(None, help="with --since: only runs with this trigger (e.g. gameday)"),
-        out: str | None = typer.Option(None, "--out", "--output", "-o", help="output file ('-' = stdout)"),
-        fmt: str | None = typer.Option(None, "--format", help="html|md (default: from --out, else html)"),
-        trend: bool = typer.Option(False, "--trend", help="append the resilience trend of these experiments"),
-        weeks: int = typer.Option(8, min=1, max=520, help="trend window in weeks"),
-        tz: str | None = typer.Option(
-            None, "--tz", help="show times in this IANA zone (default: --calendar's, else UTC)"
-        ),
-        calendar: Path | None = typer.Option(
-            None, "--calendar", help="calendar file whose timezone times are shown in"
-        ),
-        journal_dir: str | None = DIR_OPTION,
+        run_ids: tuple[str, ...],
+        since: str | None,
+        until: str | None,
+        trigger: str | None,
+        out: str | None,
+        fmt: str | None,
+        trend: bool,
+        weeks: int,
+        tz: str | None,
+        calendar: Path | None,
+        journal_dir: str | None,
     ) -> None:
         """Render a self-contained HTML (or Markdown) report of one run or a whole game day.
 
@@ -262,16 +277,15 @@ def register(app: typer.Typer) -> None:
         try:
             target.write_text(text, encoding="utf-8")
         except OSError as e:
-            typer.echo(f"{target}: cannot write: {e.strerror or e}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(str(target))
+            click.echo(f"{target}: cannot write: {e.strerror or e}", err=True)
+            raise exit_with(2) from None
+        click.echo(str(target))
 
     @journal.command("push")
-    def push(
-        to: str | None = typer.Argument(None, metavar="S3_URL", help="s3://bucket/prefix (default: journals_s3)"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-        journal_dir: str | None = DIR_OPTION,
-    ) -> None:
+    @click.argument("to", required=False, metavar="S3_URL", help="s3://bucket/prefix (default: journals_s3)")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    @DIR_OPTION
+    def push(to: str | None, as_json: bool, journal_dir: str | None) -> None:
         """Copy this host's journals to the fleet's bucket: every one it lacks (runs copy their own as they end;
         this catches up after an S3 outage, or when a host joins the fleet).
 
@@ -292,25 +306,31 @@ def register(app: typer.Typer) -> None:
         try:
             sent = s3.push(_root(journal_dir), where)
         except Exception as e:  # noqa: BLE001 - botocore's errors are many: any of them means "cannot write it"
-            typer.echo(f"cannot copy to {where}: {type(e).__name__}: {e}", err=True)
-            raise typer.Exit(1) from None
+            click.echo(f"cannot copy to {where}: {type(e).__name__}: {e}", err=True)
+            raise exit_with(1) from None
         if as_json:
-            typer.echo(json.dumps({"to": str(where), "copied": sent}))
+            click.echo(json.dumps({"to": str(where), "copied": sent}))
         else:
-            typer.echo(f"{len(sent)} journal(s) copied to {where}")
+            click.echo(f"{len(sent)} journal(s) copied to {where}")
 
     @journal.command("trend")
+    @option("--experiment", help="substring of the experiment path or title")
+    @option("--weeks", type=click.IntRange(min=1, max=520), default=8, help="how many weeks back")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    @option("--html", type=PATH, help="also write the trend as a self-contained HTML file")
+    @option("--weighting", default="chaosrunner", help="score weighting: chaosrunner|krkn (critical SLO 3, other 1)")
+    @option("--tz", help="weeks and months in this IANA zone (default: --calendar's)")
+    @option("--calendar", type=PATH, help="calendar file whose timezone is used")
+    @DIR_OPTION
     def trend_(
-        experiment: str | None = typer.Option(None, help="substring of the experiment path or title"),
-        weeks: int = typer.Option(8, min=1, max=520, help="how many weeks back"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-        html: Path | None = typer.Option(None, "--html", help="also write the trend as a self-contained HTML file"),
-        weighting: str = typer.Option(
-            "chaosrunner", help="score weighting: chaosrunner|krkn (critical SLO 3, other 1)"
-        ),
-        tz: str | None = typer.Option(None, "--tz", help="weeks and months in this IANA zone (default: --calendar's)"),
-        calendar: Path | None = typer.Option(None, "--calendar", help="calendar file whose timezone is used"),
-        journal_dir: str | None = DIR_OPTION,
+        experiment: str | None,
+        weeks: int,
+        as_json: bool,
+        html: Path | None,
+        weighting: str,
+        tz: str | None,
+        calendar: Path | None,
+        journal_dir: str | None,
     ) -> None:
         """Per experiment and week: verdicts, RTO, targets, budget spent, aborts, resilience score; per-SLO
         breakdown; error budget used by chaos per month.
@@ -341,10 +361,10 @@ def register(app: typer.Typer) -> None:
             try:
                 html.write_text(text, encoding="utf-8")
             except OSError as e:
-                typer.echo(f"{html}: cannot write: {e.strerror or e}", err=True)
-                raise typer.Exit(2) from None
+                click.echo(f"{html}: cannot write: {e.strerror or e}", err=True)
+                raise exit_with(2) from None
         if as_json:
-            typer.echo(json.dumps(result.to_json()))
+            click.echo(json.dumps(result.to_json()))
             return
         print_trend(result)
 

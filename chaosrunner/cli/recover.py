@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 import logging
 
-import typer
+import click
 
+from chaosrunner.cli.command import Group, exit_with, option
 from chaosrunner.cli.state import HOME_HELP
 
 
-def register(app: typer.Typer) -> None:
+def register(app: Group) -> None:
     @app.command(epilog=HOME_HELP)
-    def recover(
-        json_output: bool = typer.Option(False, "--json", help="print the outcomes as JSON"),
-        undo_timeout: float = typer.Option(30.0, "--undo-timeout", help="seconds allowed per undo", min=0.1),
-        fleet_too: bool = typer.Option(False, "--fleet", help="also the open faults of other hosts' dead runs "
-                                                              "(fleet: configured)"),
-    ) -> None:
+    @option("--json", "json_output", is_flag=True, default=False, help="print the outcomes as JSON")
+    @option("--undo-timeout", type=click.FloatRange(min=0.1), default=30.0, help="seconds allowed per undo")
+    @option("--fleet", "fleet_too", is_flag=True, default=False, help="also the open faults of other hosts' dead runs "
+                                                              "(fleet: configured)")
+    def recover(json_output: bool, undo_timeout: float, fleet_too: bool) -> None:
         """Revert open ledger entries whose run is gone and mark their journals.
 
         Runs whose process is still alive are left to their runner and watchdog. With --fleet, the faults
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
             remote = fleet_ledger.recover_elsewhere(f, undo_timeout)
             failed += sum(not r["ok"] for r in remote.reverted) + len(remote.elsewhere)
         if json_output:
-            typer.echo(
+            click.echo(
                 json.dumps(
                     {
                         "state_home": str(state_dir()),
@@ -65,25 +65,24 @@ def register(app: typer.Typer) -> None:
                 )
             )
         elif not outcomes and not report.runs and not (remote and (remote.reverted or remote.elsewhere)):
-            typer.echo("nothing to recover: no open fault or unfinished journal belongs to a dead run")
+            click.echo("nothing to recover: no open fault or unfinished journal belongs to a dead run")
         else:
             for r in remote.reverted if remote else []:
-                typer.echo(f"{'undone' if r['ok'] else 'undo-failed':12} {r['fault']} on {r['target']} "
+                click.echo(f"{'undone' if r['ok'] else 'undo-failed':12} {r['fault']} on {r['target']} "
                            f"(run {r['run_id']} on {r['host']}): {r['detail']}")
             for r in remote.elsewhere if remote else []:
-                typer.echo(f"{'OPEN':12} {r['fault']} on {r['target']} (run {r['run_id']}): its undo must run on "
+                click.echo(f"{'OPEN':12} {r['fault']} on {r['target']} (run {r['run_id']}): its undo must run on "
                            f"{r['host']} (`chaosrunner recover` there)")
             for o in outcomes:
                 line = f"{o.outcome:12} {o.fault} on {o.target} (run {o.run_id}, {o.seconds:.3f} s)"
-                typer.echo(line + (f": {o.detail}" if o.detail else ""))
+                click.echo(line + (f": {o.detail}" if o.detail else ""))
             for run_id in report.runs:
-                typer.echo(f"journal of run {run_id} marked: its runner is gone")
-        raise typer.Exit(int(ExitCode.ROLLBACK_FAILED) if failed else 0)
+                click.echo(f"journal of run {run_id} marked: its runner is gone")
+        raise exit_with(int(ExitCode.ROLLBACK_FAILED) if failed else 0)
 
     @app.command(epilog=HOME_HELP)
-    def reaper(
-        interval: float = typer.Option(1.0, "--interval", help="seconds between passes", min=0.1),
-    ) -> None:
+    @option("--interval", type=click.FloatRange(min=0.1), default=1.0, help="seconds between passes")
+    def reaper(interval: float) -> None:
         """Run the host's reaper in the foreground (a service: see deploy/systemd/chaosrunner-reaper.service).
 
         Every pass reverts the faults of runs whose runner and watchdog are both gone (or whose runner

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import typer
+import click
 
+from chaosrunner.cli.command import Group, exit_with, option
 from chaosrunner.cli.state import HOME_HELP
 
 
-def register(app: typer.Typer) -> None:
+def register(app: Group) -> None:
     @app.command(epilog=HOME_HELP)
-    def halt(
-        reason: str = typer.Option(..., "--reason", help="why chaos is halted (shown on every refusal)"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    ) -> None:
+    @option("--reason", required=True, help="why chaos is halted (shown on every refusal)")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    def halt(reason: str, as_json: bool) -> None:
         """Engage the kill switch: new runs are refused (exit 4) and running ones abort within 1 s — on this
         host, and on every host of the fleet when one is configured (`fleet:`; exit 1 if it cannot be reached:
         this host is halted all the same).
@@ -27,22 +27,23 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.safety import killswitch
 
         if not reason.strip():
-            typer.echo("halt: --reason: must not be empty", err=True)
-            raise typer.Exit(2)
+            click.echo("halt: --reason: must not be empty", err=True)
+            raise exit_with(2)
         try:
             state = killswitch.engage(reason)
         except FleetUnavailable as e:
-            typer.echo(f"chaos halted on this host only ({killswitch.path()}): {e}", err=True)
-            raise typer.Exit(1) from None
+            click.echo(f"chaos halted on this host only ({killswitch.path()}): {e}", err=True)
+            raise exit_with(1) from None
         where = "every host of the fleet" if state.scope == "fleet" else f"kill switch at {killswitch.path()}"
         if as_json:
-            typer.echo(json.dumps({"engaged": True, **state.__dict__, "path": str(killswitch.path()),
+            click.echo(json.dumps({"engaged": True, **state.__dict__, "path": str(killswitch.path()),
                                     "state_home": str(killswitch.path().parent)}))
         else:
-            typer.echo(f"chaos halted: {state.reason} ({where})")
+            click.echo(f"chaos halted: {state.reason} ({where})")
 
     @app.command(epilog=HOME_HELP)
-    def resume(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    def resume(as_json: bool) -> None:
         """Release the kill switch: new runs are allowed again.
 
         \b
@@ -54,25 +55,24 @@ def register(app: typer.Typer) -> None:
         try:
             was = killswitch.release()
         except FleetUnavailable as e:  # this host resumed; the fleet's switch is still engaged
-            typer.echo(f"resumed on this host only; the fleet's kill switch is unchanged: {e}", err=True)
-            raise typer.Exit(1) from None
+            click.echo(f"resumed on this host only; the fleet's kill switch is unchanged: {e}", err=True)
+            raise exit_with(1) from None
         if as_json:
-            typer.echo(json.dumps({"engaged": False, "was_engaged": was, "state_home": str(killswitch.path().parent)}))
+            click.echo(json.dumps({"engaged": False, "was_engaged": was, "state_home": str(killswitch.path().parent)}))
         else:
-            typer.echo("chaos resumed" if was else "kill switch was not engaged")
+            click.echo("chaos resumed" if was else "kill switch was not engaged")
 
     _register_slo(app)
 
 
-def _register_slo(app: typer.Typer) -> None:
-    slo_app = typer.Typer(help="The SLO catalog (probes/): validate it, read the error budget.", no_args_is_help=True)
-    app.add_typer(slo_app, name="slo")
+def _register_slo(app: Group) -> None:
+    slo_app = Group(help="The SLO catalog (probes/): validate it, read the error budget.", no_args_is_help=True)
+    app.add_command(slo_app, name="slo")
 
     @slo_app.command("validate")
-    def slo_validate(
-        paths: list[str] = typer.Argument(None, help="catalog files or directories (default: probes)"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    ) -> None:
+    @click.argument("paths", nargs=-1, required=False, help="catalog files or directories (default: probes)")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    def slo_validate(paths: tuple[str, ...], as_json: bool) -> None:
         """Validate SLO catalogs. Exit 2 with `file: key: problem` on bad input.
 
         \b
@@ -84,28 +84,27 @@ def _register_slo(app: typer.Typer) -> None:
         try:
             cat = load_catalog(paths or ["probes"])
         except InvalidInput as e:
-            typer.echo(e.render(), err=True)
-            raise typer.Exit(2) from None
+            click.echo(e.render(), err=True)
+            raise exit_with(2) from None
         rows: list[dict[str, Any]] = [
             {"name": s.name, "service": s.service, "objective": s.objective, "window_s": s.window, "sli": s.sli.type}
             for s in cat.slos.values()
         ]
         if as_json:
-            typer.echo(json.dumps({"slos": rows, "probes": sorted(cat.probes)}))
+            click.echo(json.dumps({"slos": rows, "probes": sorted(cat.probes)}))
             return
         for r in rows:
-            typer.echo(
+            click.echo(
                 f"ok  {r['name']:<32} {r['service']:<16} {r['objective'] * 100:g}% over "
                 f"{r['window_s'] / 86400:g}d ({r['sli']})"
             )
 
     @slo_app.command("budget")
-    def slo_budget(
-        names: list[str] = typer.Argument(None, help="SLO names (default: every SLO in the catalog)"),
-        catalog: list[str] = typer.Option(["probes"], "--catalog", help="catalog files or directories"),
-        prometheus: str = typer.Option(None, "--prometheus", help="Prometheus URL (default: env or sandbox)"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    ) -> None:
+    @click.argument("names", nargs=-1, required=False, help="SLO names (default: every SLO in the catalog)")
+    @option("--catalog", multiple=True, default=["probes"], help="catalog files or directories")
+    @option("--prometheus", help="Prometheus URL (default: env or sandbox)")
+    @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
+    def slo_budget(names: tuple[str, ...], catalog: tuple[str, ...], prometheus: str, as_json: bool) -> None:
         """Remaining error budget per SLO over its window (service-wide), read from Prometheus.
 
         \b
@@ -123,21 +122,21 @@ def _register_slo(app: typer.Typer) -> None:
             for n in wanted:
                 cat.get(n)
         except InvalidInput as e:
-            typer.echo(e.render(), err=True)
-            raise typer.Exit(2) from None
+            click.echo(e.render(), err=True)
+            raise exit_with(2) from None
         except KeyError as e:
-            typer.echo(f"slo budget: {e.args[0]}", err=True)
-            raise typer.Exit(2) from None
+            click.echo(f"slo budget: {e.args[0]}", err=True)
+            raise exit_with(2) from None
         url = prometheus_url(prometheus)
         if not url:
-            typer.echo("slo budget: no Prometheus URL (--prometheus, $CHAOSRUNNER_PROMETHEUS_URL or sandbox)", err=True)
-            raise typer.Exit(2)
+            click.echo("slo budget: no Prometheus URL (--prometheus, $CHAOSRUNNER_PROMETHEUS_URL or sandbox)", err=True)
+            raise exit_with(2)
         status = budget_status(cat, wanted, PrometheusSource(url), None, None)
         if as_json:
-            typer.echo(json.dumps(status.to_dict()))
+            click.echo(json.dumps(status.to_dict()))
         else:
             for n in wanted:
                 v = status.remaining.get(n)
                 shown = f"{v * 100:.2f}% left" if v is not None else f"unknown ({status.errors.get(n)})"
-                typer.echo(f"{n:<32} {shown}")
-        raise typer.Exit(0 if not status.errors else 1)
+                click.echo(f"{n:<32} {shown}")
+        raise exit_with(0 if not status.errors else 1)

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
+
+from chaosrunner.cli.command import PATH, Group, exit_with, option
 
 ROOT_HELP = "Sandbox state directory (default: $CHAOSRUNNER_SANDBOX or ./.sandbox)."
 
@@ -60,21 +62,18 @@ def _print_status(st: dict[str, Any]) -> None:
         console.print(f"{name:>14}: {url}")
 
 
-def register(app: typer.Typer) -> None:
-    sandbox = typer.Typer(help="The local sandbox estate to experiment on (see docs/sandbox.md).",
+def register(app: Group) -> None:
+    sandbox = Group(help="The local sandbox estate to experiment on (see docs/sandbox.md).",
                           no_args_is_help=True)
-    app.add_typer(sandbox, name="sandbox")
+    app.add_command(sandbox, name="sandbox")
 
     @sandbox.command("up")
-    def up_cmd(
-        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
-        base_port: int = typer.Option(
-            None, "--base-port", help="Use consecutive ports from here (default: free ports)."),
-        rps: float = typer.Option(50.0, "--rps", help="Load generator rate, requests per second."),
-        replacement_delay: float = typer.Option(
-            0.0, "--replacement-delay", help="Extra boot time (seconds) of a replaced instance."),
-        as_json: bool = typer.Option(False, "--json", help="Print the state as JSON."),
-    ) -> None:
+    @option("--root", type=PATH, help=ROOT_HELP)
+    @option("--base-port", type=int, help="Use consecutive ports from here (default: free ports).")
+    @option("--rps", type=float, default=50.0, help="Load generator rate, requests per second.")
+    @option("--replacement-delay", type=float, default=0.0, help="Extra boot time (seconds) of a replaced instance.")
+    @option("--json", "as_json", is_flag=True, default=False, help="Print the state as JSON.")
+    def up_cmd(root: Path, base_port: int, rps: float, replacement_delay: float, as_json: bool) -> None:
         """Start the estate (idempotent) and write <root>/state.json.
 
         \b
@@ -84,25 +83,24 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.sandbox.state import sandbox_root
 
         if rps < 0 or replacement_delay < 0 or (base_port is not None and not 1024 <= base_port <= 64000):
-            typer.echo("sandbox up: --rps/--replacement-delay must be >= 0, --base-port in 1024..64000", err=True)
-            raise typer.Exit(2)
+            click.echo("sandbox up: --rps/--replacement-delay must be >= 0, --base-port in 1024..64000", err=True)
+            raise exit_with(2)
         try:
             state = up(SandboxOptions(root=sandbox_root(root), base_port=base_port, rps=rps,
                                       replacement_delay_s=replacement_delay))
         except SandboxError as exc:
-            typer.echo(f"sandbox up failed: {exc}", err=True)
-            raise typer.Exit(1) from exc
+            click.echo(f"sandbox up failed: {exc}", err=True)
+            raise exit_with(1) from exc
         if as_json:
-            typer.echo(json.dumps(state.to_json(), indent=2))
+            click.echo(json.dumps(state.to_json(), indent=2))
         else:
-            typer.echo(f"sandbox up: {len(state.instances)} instances, pinboard at {state.haproxy.url}, "
+            click.echo(f"sandbox up: {len(state.instances)} instances, pinboard at {state.haproxy.url}, "
                        f"prometheus at {state.prometheus.url}, state {state.root}/state.json")
 
     @sandbox.command("down")
-    def down_cmd(
-        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
+    @option("--root", type=PATH, help=ROOT_HELP)
+    @option("--json", "as_json", is_flag=True, default=False)
+    def down_cmd(root: Path, as_json: bool) -> None:
         """Stop every sandbox process and remove the state directory.
 
         \b
@@ -113,13 +111,12 @@ def register(app: typer.Typer) -> None:
 
         result = down(sandbox_root(root))
         text = f"sandbox down: stopped {', '.join(result['stopped']) or 'nothing'}"
-        typer.echo(json.dumps(result) if as_json else text)
+        click.echo(json.dumps(result) if as_json else text)
 
     @sandbox.command("status")
-    def status_cmd(
-        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
+    @option("--root", type=PATH, help=ROOT_HELP)
+    @option("--json", "as_json", is_flag=True, default=False)
+    def status_cmd(root: Path, as_json: bool) -> None:
         """Instances (region, zone, tier, pid, port, up/down), database roles, proxies and URLs.
 
         \b
@@ -131,22 +128,21 @@ def register(app: typer.Typer) -> None:
         try:
             st = status(sandbox_root(root))
         except SandboxStateMissing as e:
-            typer.echo(e.render(), err=True)
-            raise typer.Exit(2) from None
+            click.echo(e.render(), err=True)
+            raise exit_with(2) from None
         if as_json:
-            typer.echo(json.dumps(st, indent=2))
+            click.echo(json.dumps(st, indent=2))
         else:
             _print_status(st)
         if not st.get("instances"):
-            raise typer.Exit(1)
+            raise exit_with(1)
 
     @app.command("demo")
-    def demo_cmd(
-        root: Path = typer.Option(None, "--root", help=ROOT_HELP),
-        calendar: Path = typer.Option(Path("schedules/weekly.yaml"), "--calendar",
-                                      help="The calendar whose week runs now, Monday first."),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
+    @option("--root", type=PATH, help=ROOT_HELP)
+    @option("--calendar", type=PATH, default=Path("schedules/weekly.yaml"),
+        help="The calendar whose week runs now, Monday first.")
+    @option("--json", "as_json", is_flag=True, default=False)
+    def demo_cmd(root: Path, calendar: Path, as_json: bool) -> None:
         """Sandbox up, run the calendar's week now (Mon..Fri), print a summary and report, sandbox down.
 
         \b
@@ -157,9 +153,9 @@ def register(app: typer.Typer) -> None:
         from chaosrunner.sandbox.state import sandbox_root
 
         try:
-            summary = run_demo(sandbox_root(root), calendar, progress=None if as_json else typer.echo)
+            summary = run_demo(sandbox_root(root), calendar, progress=None if as_json else click.echo)
         except InvalidInput as e:
-            typer.echo(e.render(), err=True)
-            raise typer.Exit(2) from None
-        typer.echo(json.dumps(summary, indent=2) if as_json else render_summary(summary))
-        raise typer.Exit(0 if summary["ok"] else 1)
+            click.echo(e.render(), err=True)
+            raise exit_with(2) from None
+        click.echo(json.dumps(summary, indent=2) if as_json else render_summary(summary))
+        raise exit_with(0 if summary["ok"] else 1)

@@ -10,14 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
 
+from chaosrunner.cli.command import PATH, Group, exit_with, option
 from chaosrunner.core.verdict import EXIT_CODES_HELP
 
 
-def _invalid(e: Exception) -> typer.Exit:
-    typer.echo(str(e), err=True)
-    return typer.Exit(2)
+def _invalid(e: Exception) -> click.exceptions.Exit:
+    click.echo(str(e), err=True)
+    return exit_with(2)
 
 
 def _load(path: Path, check_files: bool = True) -> Any:
@@ -30,20 +31,20 @@ def _load(path: Path, check_files: bool = True) -> Any:
         raise _invalid(e) from None
 
 
-def register(app: typer.Typer) -> None:
-    schedule = typer.Typer(help="The experiment calendar: validate, show, next fire times, export.",
+def register(app: Group) -> None:
+    schedule = Group(help="The experiment calendar: validate, show, next fire times, export.",
                            no_args_is_help=True)
-    scheduler = typer.Typer(help="The scheduler daemon that runs a calendar.", no_args_is_help=True)
-    gameday = typer.Typer(help="Facilitated game days: run a list of experiments now.", no_args_is_help=True)
-    app.add_typer(schedule, name="schedule")
-    app.add_typer(scheduler, name="scheduler")
-    app.add_typer(gameday, name="gameday")
+    scheduler = Group(help="The scheduler daemon that runs a calendar.", no_args_is_help=True)
+    gameday = Group(help="Facilitated game days: run a list of experiments now.", no_args_is_help=True)
+    app.add_command(schedule, name="schedule")
+    app.add_command(scheduler, name="scheduler")
+    app.add_command(gameday, name="gameday")
 
     @schedule.command("validate")
-    def validate(files: list[Path] = typer.Argument(..., help="calendar files (YAML)"),
-                 experiments: bool = typer.Option(True, "--experiments/--no-experiments",
-                                                  help="also validate each entry's experiment"),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+    @click.argument("files", type=PATH, nargs=-1, required=True, help="calendar files (YAML)")
+    @option("--experiments/--no-experiments", default=True, help="also validate each entry's experiment")
+    @option("--json", "as_json", is_flag=True, default=False)
+    def validate(files: tuple[Path, ...], experiments: bool, as_json: bool) -> None:
         """Validate calendars (format, zones, holidays country, cron expressions, experiment files and,
         by default, the experiments themselves). Exit 2 with `file: key: problem` lines on bad input.
 
@@ -70,20 +71,21 @@ def register(app: typer.Typer) -> None:
                         raise InvalidInput(f, problems)
                 results.append({"file": str(f), "valid": True, "entries": len(cal.entries)})
                 if not as_json:
-                    typer.echo(f"{f}: ok ({len(cal.entries)} entries, {cal.timezone})")
+                    click.echo(f"{f}: ok ({len(cal.entries)} entries, {cal.timezone})")
             except InvalidInput as e:
                 bad = True
                 results.append({"file": str(f), "valid": False, "problems": [
                     {"key": k, "problem": m} for k, m in e.problems]})
                 if not as_json:
-                    typer.echo(e.render(), err=True)
+                    click.echo(e.render(), err=True)
         if as_json:
-            typer.echo(json.dumps(results, indent=2))
-        raise typer.Exit(2 if bad else 0)
+            click.echo(json.dumps(results, indent=2))
+        raise exit_with(2 if bad else 0)
 
     @schedule.command("show")
-    def show(file: Path = typer.Argument(..., help="calendar file"),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+    @click.argument("file", type=PATH, required=True, help="calendar file")
+    @option("--json", "as_json", is_flag=True, default=False)
+    def show(file: Path, as_json: bool) -> None:
         """The week as a table: entry, day, window, experiment, next fire (calendar zone and local).
 
         \b
@@ -94,7 +96,7 @@ def register(app: typer.Typer) -> None:
         cal = _load(file, check_files=False)
         rows = week_rows(cal)
         if as_json:
-            typer.echo(json.dumps({"calendar": cal.name, "timezone": cal.timezone, "entries": rows}, indent=2))
+            click.echo(json.dumps({"calendar": cal.name, "timezone": cal.timezone, "entries": rows}, indent=2))
             return
         from rich.console import Console
         from rich.table import Table
@@ -108,11 +110,11 @@ def register(app: typer.Typer) -> None:
         Console(width=200).print(table)
 
     @schedule.command("next")
-    def next_(file: Path = typer.Argument(..., help="calendar file"),
-              days: int = typer.Option(7, "--days", min=1, max=366, help="how far ahead"),
-              include_skipped: bool = typer.Option(True, "--include-skipped/--only-runs",
-                                                   help="also list fires the window would skip"),
-              as_json: bool = typer.Option(False, "--json")) -> None:
+    @click.argument("file", type=PATH, required=True, help="calendar file")
+    @option("--days", type=click.IntRange(min=1, max=366), default=7, help="how far ahead")
+    @option("--include-skipped/--only-runs", default=True, help="also list fires the window would skip")
+    @option("--json", "as_json", is_flag=True, default=False)
+    def next_(file: Path, days: int, include_skipped: bool, as_json: bool) -> None:
         """Next fire times over the coming days, with the window verdict of each.
 
         \b
@@ -126,7 +128,7 @@ def register(app: typer.Typer) -> None:
         start = datetime.now(UTC)
         fires = [f for f in next_fires(cal, start, start + timedelta(days=days)) if include_skipped or f.ok]
         if as_json:
-            typer.echo(json.dumps([{"entry": f.entry, "at": f.at.isoformat(), "at_utc": f.at.astimezone(UTC)
+            click.echo(json.dumps([{"entry": f.entry, "at": f.at.isoformat(), "at_utc": f.at.astimezone(UTC)
                                     .isoformat(), "runs": f.ok, "detail": f.detail} for f in fires], indent=2))
             return
         monkeys = {e.name for e in cal.entries if e.kind == "monkey"}
@@ -135,26 +137,41 @@ def register(app: typer.Typer) -> None:
             verdict = "runs" if f.ok else "skip: " + f.detail
             if f.ok and f.entry in monkeys:
                 verdict = "plans the day's random kills (Chaos Monkey)"
-            typer.echo(f"{f.at:%a %Y-%m-%d %H:%M %Z}  (local {local:%H:%M %Z})  {f.entry:<28} {verdict}")
+            click.echo(f"{f.at:%a %Y-%m-%d %H:%M %Z}  (local {local:%H:%M %Z})  {f.entry:<28} {verdict}")
 
     @schedule.command("export")
-    def export(file: Path = typer.Argument(..., help="calendar file"),
-               fmt: str = typer.Option("cron", "--format", help="cron | k8s (CronJobs) | k8s-daemon (the daemon: "
-                                                              "ConfigMap, Deployment, Service)"),
-               output: Path | None = typer.Option(None, "--out", "--output", "-o", help="output file (stdout if none)"),
-               image: str = typer.Option("chaosrunner:latest", help="k8s: container image with chaosrunner"),
-               namespace: str = typer.Option("default", help="k8s: namespace"),
-               workdir: str = typer.Option("/app", help="k8s: the repository's path inside the image"),
-               base: Path = typer.Option(Path("."), help="k8s: host directory that becomes --workdir"),
-               program: str = typer.Option("", help="command that runs chaosrunner (cron default: this "
-                                                    "python -m chaosrunner; k8s default: chaosrunner)"),
-               state_claim: str = typer.Option("chaosrunner-state", help="k8s: the ReadWriteMany "
-                                               "PersistentVolumeClaim every pod mounts as its state home"),
-               secret: str = typer.Option("chaosrunner", help="k8s: the Secret whose keys become the pods' "
+    @click.argument("file", type=PATH, required=True, help="calendar file")
+    @option("--format", "fmt", default="cron", help="cron | k8s (CronJobs) | k8s-daemon (the daemon: "
+                                                              "ConfigMap, Deployment, Service)")
+    @option("--out", "--output", "-o", "output", type=PATH, help="output file (stdout if none)")
+    @option("--image", default="chaosrunner:latest", help="k8s: container image with chaosrunner")
+    @option("--namespace", default="default", help="k8s: namespace")
+    @option("--workdir", default="/app", help="k8s: the repository's path inside the image")
+    @option("--base", type=PATH, default=Path("."), help="k8s: host directory that becomes --workdir")
+    @option("--program", default="", help="command that runs chaosrunner (cron default: this "
+                                                    "python -m chaosrunner; k8s default: chaosrunner)")
+    @option("--state-claim", default="chaosrunner-state", help="k8s: the ReadWriteMany "
+                                               "PersistentVolumeClaim every pod mounts as its state home")
+    @option("--secret", default="chaosrunner", help="k8s: the Secret whose keys become the pods' "
                                                               "environment (CHAOSRUNNER_FLEET, credentials; "
-                                                              "k8s-daemon: CHAOSRUNNER_STORE_URL)"),
-               replicas: int = typer.Option(2, min=1, help="k8s-daemon: daemons (one leads, the others stand by)"),
-               service_account: str | None = typer.Option(None, help="k8s: the pods' service account")) -> None:
+                                                              "k8s-daemon: CHAOSRUNNER_STORE_URL)")
+    @option("--replicas", type=click.IntRange(min=1), default=2,
+        help="k8s-daemon: daemons (one leads, the others stand by)")
+    @option("--service-account", help="k8s: the pods' service account")
+    def export(
+        file: Path,
+        fmt: str,
+        output: Path | None,
+        image: str,
+        namespace: str,
+        workdir: str,
+        base: Path,
+        program: str,
+        state_claim: str,
+        secret: str,
+        replicas: int,
+        service_account: str | None,
+    ) -> None:
         """Export the calendar as crontab lines (CRON_TZ, and this host's state home spelled out) or Kubernetes
         CronJobs (batch/v1, Forbid; every pod shares one state home on STATE_CLAIM).
 
@@ -192,23 +209,34 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             output.write_text(result.text)
         else:
-            typer.echo(result.text, nl=False)
+            click.echo(result.text, nl=False)
         for name, why in result.skipped:
-            typer.echo(f"not exported: {name}: {why}", err=True)
+            click.echo(f"not exported: {name}: {why}", err=True)
 
     @scheduler.command("start")
-    def start(file: Path = typer.Argument(..., help="calendar file"),
-              store: str | None = typer.Option(None, help="job store URL: sqlite:///F (default: under the state "
-                                                           "dir) or postgresql+psycopg://... for HA"),
-              ha_group: str = typer.Option("default", help="daemons sharing a store and group elect one leader"),
-              poll: float = typer.Option(0.5, help="seconds between restricted-window/leadership checks"),
-              leader_poll: float = typer.Option(1.0, help="seconds between standby attempts to lead"),
-              python: str = typer.Option("", help="interpreter that runs `-m chaosrunner run` for each fire "
-                                                 "(default: this one)"),
-              metrics_port: int | None = typer.Option(None, min=0, max=65535,
-                                                      help="serve the daemon's /metrics on this port (0: any free)"),
-              metrics_address: str = typer.Option("127.0.0.1", help="address the /metrics server binds"),
-              verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    @click.argument("file", type=PATH, required=True, help="calendar file")
+    @option("--store", help="job store URL: sqlite:///F (default: under the state "
+                                                           "dir) or postgresql+psycopg://... for HA")
+    @option("--ha-group", default="default", help="daemons sharing a store and group elect one leader")
+    @option("--poll", type=float, default=0.5, help="seconds between restricted-window/leadership checks")
+    @option("--leader-poll", type=float, default=1.0, help="seconds between standby attempts to lead")
+    @option("--python", default="", help="interpreter that runs `-m chaosrunner run` for each fire "
+                                                 "(default: this one)")
+    @option("--metrics-port", type=click.IntRange(min=0, max=65535),
+        help="serve the daemon's /metrics on this port (0: any free)")
+    @option("--metrics-address", default="127.0.0.1", help="address the /metrics server binds")
+    @option("--verbose", "-v", is_flag=True, default=False)
+    def start(
+        file: Path,
+        store: str | None,
+        ha_group: str,
+        poll: float,
+        leader_poll: float,
+        python: str,
+        metrics_port: int | None,
+        metrics_address: str,
+        verbose: bool,
+    ) -> None:
         """Run the calendar until SIGTERM/SIGINT: each fire a child `chaosrunner run`, with a hard
         timeout; SIGTERM lets running experiments roll back before the daemon exits; SIGHUP re-reads
         the calendar (an invalid file is refused and the running calendar kept). With --metrics-port,
@@ -260,9 +288,10 @@ def register(app: typer.Typer) -> None:
                 server.shutdown()
 
     @gameday.command("run", epilog=EXIT_CODES_HELP)
-    def run(plan_file: Path = typer.Argument(..., metavar="PLAN", help="game-day plan (YAML)"),
-            keep_going: bool = typer.Option(False, "--keep-going", help="do not stop at the first abort"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+    @click.argument("plan_file", type=PATH, required=True, metavar="PLAN", help="game-day plan (YAML)")
+    @option("--keep-going", is_flag=True, default=False, help="do not stop at the first abort")
+    @option("--json", "as_json", is_flag=True, default=False)
+    def run(plan_file: Path, keep_going: bool, as_json: bool) -> None:
         """Run the plan's experiments now, in order; stop at the first abort (always at a failed
         rollback); print one combined summary. Exit code: the worst step's.
 
@@ -279,8 +308,8 @@ def register(app: typer.Typer) -> None:
 
         def progress(step: Any) -> None:
             if not as_json:
-                typer.echo(f"step {step.index + 1}: {step.verdict} {Path(step.experiment).name}", err=True)
+                click.echo(f"step {step.index + 1}: {step.verdict} {Path(step.experiment).name}", err=True)
 
         result = run_plan(plan, keep_going=True if keep_going else None, on_step=progress)
-        typer.echo(json.dumps(result.to_json(), indent=2) if as_json else result.render())
-        raise typer.Exit(result.exit_code)
+        click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.render())
+        raise exit_with(result.exit_code)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
-def load_variables(pairs: list[str], files: list[Path]) -> Variables:
+def load_variables(pairs: Sequence[str], files: Sequence[Path]) -> Variables:
     """Every ``--var-file`` in order (later files win), then every ``--var`` (wins over files). The
     environment from ``.env`` files is exported here, before the experiment's configuration is read,
     exactly as ``chaos run`` does."""

@@ -10,6 +10,7 @@ The budget gate fails closed: if the remaining budget cannot be read, a gated ru
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,7 +108,7 @@ def lock_keys(inventory: str, targets: list[Target]) -> list[str]:
 
 
 def budget_status(
-    catalog: SloCatalog, slo_names: list[str], source: SliSource, gate: float | None, allowance: float | None
+    catalog: SloCatalog, slo_names: Sequence[str], source: SliSource, gate: float | None, allowance: float | None
 ) -> BudgetStatus:
     """Remaining budget per SLO over its whole period, service-wide (one query pair per SLO)."""
     remaining: dict[str, float | None] = {}

@@ -87,8 +87,6 @@ def test_journal_list_fits_the_terminal_and_keeps_every_column_in_a_pipe(tmp_pat
 
 
 def _leaf_commands() -> list[list[str]]:
-    import typer
-
     from chaosrunner.cli import app
 
     out: list[list[str]] = []
@@ -101,7 +99,7 @@ def _leaf_commands() -> list[list[str]]:
         else:
             out.append(path)
 
-    walk(typer.main.get_command(app), [])
+    walk(app, [])
     return out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from chaosrunner.cli import app
 from chaosrunner.core.ids import format_time, is_run_id, new_run_id, now_iso, parse_time

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from chaosrunner.cli import app
 from tests.review.conftest import check_in_browser

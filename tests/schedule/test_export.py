@@ -163,7 +163,7 @@ def test_the_daemon_exports_as_kubernetes_objects_that_run_the_real_command(week
     """ConfigMap (the calendar), Deployment (HA daemons on the PostgreSQL store, the shared state claim,
     /metrics as liveness), Service — each valid for the API models, and the container's command is one our
     own CLI accepts (mapped back to this repository: what the image holds at /app)."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from chaosrunner.cli import app
     from chaosrunner.schedule.export import validate_manifest
@@ -212,7 +212,7 @@ def test_the_systemd_units_run_commands_our_cli_accepts(unit: str) -> None:
     """No systemd here to load them: what can drift is checked — ExecStart is a command line our own CLI
     parses (paths and ${VARS} mapped to this repository), the state home is the manifests', stop signals
     only the daemon (runs roll back in their own sessions) and waits longer than the calendar's term_grace."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from chaosrunner.cli import app
     from chaosrunner.schedule.export import POD_STATE_HOME

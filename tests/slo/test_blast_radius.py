@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from chaosrunner.experiment.spec import BlastRadius
 from chaosrunner.inventory.base import Target, TargetsSpec, select, selector_problem

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from chaosrunner.core.validation import InvalidInput
 from chaosrunner.slo.catalog import Scope, load_catalog, render, scopes_for, selector
