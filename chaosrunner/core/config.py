@@ -26,26 +26,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ConfigDict
-
-from chaosrunner.core.validation import Model, load_model
+if TYPE_CHECKING:
+    from chaosrunner.core.config_schema import ConfigFile
 
 ROOT_STATE_HOME = Path("/var/lib/chaosrunner")
 LEGACY_STATE = ".chaosrunner"  # where state lived before it had a home: the current directory
-
-
-class ConfigFile(Model):
-    model_config = ConfigDict(extra="forbid")
-
-    state: str | None = None
-    journals: str | None = None
-    prometheus: str | None = None
-    alertmanager: str | None = None
-    pushgateway: str | None = None
-    webhook: str | None = None
-    fleet: str | None = None  # PostgreSQL URL: one kill switch for every host that names it
-    journals_s3: str | None = None  # s3://bucket/prefix: finished runs' journals copied there (journal/s3.py)
 
 
 @dataclass(frozen=True)
@@ -66,21 +53,25 @@ def config_path() -> Path:
 _PARSED: dict[tuple[str, int, int], ConfigFile] = {}
 
 
-def config_file() -> ConfigFile:
-    """The configuration file's settings (empty when there is none); bad content raises InvalidInput.
+def config_file() -> ConfigFile | None:
+    """The configuration file's settings (None when there is none); bad content raises InvalidInput.
 
     Parsed once per content: settings are read on hot paths (the sentinel reads the kill switch, and so
     the fleet setting, every 0.1 s), so the file is only stat()ed again; a changed file (size or mtime) is
-    parsed anew."""
+    parsed anew. Without a file nothing is validated, so a process that only reads settings (the
+    watchdog, the reaper) never imports pydantic for them (start-up)."""
     path = config_path()
     try:
         st = path.stat()
     except OSError:
-        return ConfigFile()
+        return None
     if not path.is_file():
-        return ConfigFile()
+        return None
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _PARSED:
+        from chaosrunner.core.config_schema import ConfigFile  # only when there is a file (start-up)
+        from chaosrunner.core.validation import load_model
+
         _PARSED.clear()
         _PARSED[key] = load_model(ConfigFile, path)
     return _PARSED[key]
@@ -89,7 +80,8 @@ def config_file() -> ConfigFile:
 def _setting(env: str, key: str, default: str | None, default_source: str) -> Setting:
     if os.environ.get(env):
         return Setting(os.environ[env], f"${env}")
-    value = getattr(config_file(), key)
+    found = config_file()
+    value = getattr(found, key) if found is not None else None
     if value:
         return Setting(value, f"{config_path()}: {key}")
     return Setting(default, default_source)

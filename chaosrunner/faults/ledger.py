@@ -39,7 +39,6 @@ from chaosrunner.core import context, storage
 from chaosrunner.core.ids import format_time
 from chaosrunner.faults import fleet_ledger
 from chaosrunner.faults.fleet import FleetUnavailable, fleet
-from chaosrunner.journal.schema import RUN_LEVEL_FAULT
 
 OPEN_INDEX = "_open"
 log = logging.getLogger("chaosrunner.ledger")
@@ -317,6 +316,8 @@ class Ledger:
         Reads the open index plus the runs whose id says they started within ``lookback_s`` of ``since``
         (run ids start with their UTC second, so the rest of the history is not opened), plus the faults
         injected outside any run (``adhoc``: our drivers under plain ``chaos run``, or called by hand)."""
+        from chaosrunner.journal.schema import RUN_LEVEL_FAULT  # pydantic, not in the watchdog (start-up)
+
         horizon = datetime.fromtimestamp(since - lookback_s, UTC).strftime("%Y%m%dT%H%M%SZ")
         try:
             recent = {n for n in os.listdir(self.root)

@@ -18,7 +18,6 @@ from chaosrunner.faults import runs
 from chaosrunner.faults.ledger import Ledger, owner_alive
 from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, UndoOutcome, revert_open
 from chaosrunner.journal.layout import existing_journal_path
-from chaosrunner.journal.schema import close_ctk, close_cut_entries, final_fields
 
 
 def journal_path_for(run_id: str, *, state: Path | None = None, journals: Path | None = None) -> Path | None:
@@ -41,6 +40,9 @@ def mark_journal(
 
     A missing or unreadable journal is replaced by a minimal one, so the record of the recovery survives.
     """
+    # the journal's schema (pydantic) only when a journal is marked: a watchdog whose run ends cleanly never
+    # needs it (start-up)
+    from chaosrunner.journal.schema import close_ctk, close_cut_entries, final_fields
 
     try:
         journal = json.loads(Path(path).read_text(encoding="utf-8"))

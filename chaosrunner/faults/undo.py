@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaosrunner.core.validation import load_document
 from chaosrunner.faults.ledger import ROLLBACKS_UNDO, Ledger, LedgerEntry
 
 log = logging.getLogger("chaosrunner.faults")
@@ -148,6 +147,8 @@ def replay_rollbacks(undo: dict[str, Any], timeout_s: float) -> list[str]:
     """
     from chaoslib.configuration import load_configuration
     from chaoslib.secret import load_secrets
+
+    from chaosrunner.core.validation import load_document  # YAML and pydantic only when replaying (start-up)
 
 
     experiment = load_document(undo["experiment_path"])

@@ -36,6 +36,7 @@ from chaosrunner.faults.recovery import journal_path_for, mark_journal
 from chaosrunner.faults.undo import DEFAULT_UNDO_TIMEOUT_S, revert_open
 
 POLL_S = 0.2
+PRELOAD_AFTER_S = 1.0
 
 log = logging.getLogger("chaosrunner.faults.watchdog")
 
@@ -76,8 +77,6 @@ def watch(
     undo_timeout_s: float = DEFAULT_UNDO_TIMEOUT_S,
 ) -> int:
     """The watchdog loop. Returns the process exit code (0 nothing to do / all reverted, 5 an undo failed)."""
-    import chaoslib.activity  # noqa: F401 - imported now so a revert does not pay for it later
-
     ledger = Ledger(state)
     started_at = process_start_time(pid)
     beat = heartbeat_path(state, run_id)
@@ -98,6 +97,10 @@ def watch(
                 stale_after_s=stale_after_s,
             )
             if decision is Decision.WAIT:
+                if "chaoslib.activity" not in sys.modules and time.time() - watching_since >= PRELOAD_AFTER_S:
+                    # the undo machinery, loaded once the run has lasted: a revert then does not wait ~50 ms
+                    # for it, and a short run's watchdog, which only sees the run end, never pays for it
+                    import chaoslib.activity  # noqa: F401
                 time.sleep(poll_s)
                 continue
             if decision is Decision.EXIT:
