@@ -158,6 +158,20 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str, poll_s: float
         time.sleep(poll_s)
 
 
+def activity_ended(journals: Path, name: str) -> bool:
+    """Has the run writing a journal under ``journals`` finished the method activity ``name`` (the journal is
+    rewritten after every activity)? An outsider that must act during a hold waits for this, not for the
+    activity's effect, which it would race with the activity's own check of it."""
+    for path in journals.rglob("*.json"):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):  # replaced between listing and reading: look again at the next poll
+            continue
+        if any(r.get("activity", {}).get("name") == name and r.get("end") for r in doc.get("run") or []):
+            return True
+    return False
+
+
 def activity(path: Path, name: str, configuration: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """(function, arguments after configuration substitution) of the activity ``name`` of an experiment
     file — the shipped experiment's own action, to call with a test's clients and clock."""

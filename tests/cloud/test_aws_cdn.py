@@ -21,7 +21,16 @@ from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.undo import revert_open
 from tests.cloud import aws_estate
 from tests.cloud.aws_estate import IMAGES, ZONE, CdnEstate
-from tests.cloud.conftest import REPO, VENV_BIN, activity_named, chaosrunner_run, edited_copy, quick_copy, wait_until
+from tests.cloud.conftest import (
+    REPO,
+    VENV_BIN,
+    activity_ended,
+    activity_named,
+    chaosrunner_run,
+    edited_copy,
+    quick_copy,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 EXP = REPO / "experiments" / "aws" / "cdn-outage.yaml"
@@ -177,8 +186,10 @@ def test_the_secondary_going_dark_during_the_hold_fails_the_run_and_the_rollback
     cf = boto3.client("cloudfront", region_name=aws_estate.REGION)
     switched = threading.Event()
 
-    def secondary_fails() -> None:
-        wait_until(lambda: _weights(cdn) == {"cdn-a": 0, "cdn-b": 100}, 60, "the switch to cdn-b", poll_s=0.1)
+    def secondary_fails() -> None:  # during the hold: once the steering has seen cdn-b serve
+        wait_until(lambda: activity_ended(state_dirs["journals"], "steering-switches-to-the-secondary"), 60,
+                   "the switch to cdn-b", poll_s=0.05)
+        assert _weights(cdn) == {"cdn-a": 0, "cdn-b": 100}
         got = cf.get_distribution_config(Id=cdn.distributions["cdn-b"])
         cf.update_distribution(Id=cdn.distributions["cdn-b"], IfMatch=got["ETag"],
                                DistributionConfig={**got["DistributionConfig"], "Enabled": False})  # fmt: skip

@@ -21,7 +21,16 @@ from chaosrunner.core import storage
 from chaosrunner.core.clock import FakeClock
 from chaosrunner.faults.ledger import Ledger
 from chaosrunner.faults.undo import revert_open
-from tests.cloud.conftest import REPO, VENV_BIN, activity_named, chaosrunner_run, edited_copy, quick_copy, wait_until
+from tests.cloud.conftest import (
+    REPO,
+    VENV_BIN,
+    activity_ended,
+    activity_named,
+    chaosrunner_run,
+    edited_copy,
+    quick_copy,
+    wait_until,
+)
 from tests.cloud.fake_kube import FakeKube
 from tests.cloud.k8s_estate import NS, build_cdn
 
@@ -199,8 +208,11 @@ def test_the_secondary_going_dark_during_the_hold_fails_the_run_and_the_rollback
     before = _snapshot(cdn)
     failed = threading.Event()
 
-    def secondary_fails() -> None:
-        wait_until(lambda: _backend(cdn) == "edge-b", 60, "the switch to edge-b", poll_s=0.05)
+    def secondary_fails() -> None:  # during the hold: once the steering has seen edge-b serve (seen in CI:
+        # scaled away between the switch and that check, the steering waited out its 120 s)
+        wait_until(lambda: activity_ended(state_dirs["journals"], "steering-switches-to-the-secondary"), 60,
+                   "the switch to edge-b", poll_s=0.05)
+        assert _backend(cdn) == "edge-b"
         _scale(cdn, "edge-b", 0)
         failed.set()
 
