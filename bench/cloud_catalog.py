@@ -41,6 +41,7 @@ FAMILIES = (
     "wed-resource-starvation",
     "thu-database-failover",
     "fri-regional-failover",
+    "cdn-outage",
 )
 
 
@@ -98,7 +99,7 @@ def main() -> int:
             }
             os.environ.update({k: v for k, v in env.items() if k.startswith(("AWS_", "KUBE"))})
 
-            def fresh(platform: str) -> None:
+            def fresh(platform: str, family: str) -> None:
                 import boto3
 
                 if platform == "aws":
@@ -106,9 +107,13 @@ def main() -> int:
                     urllib.request.urlopen(req, timeout=10).close()
                     boto3.DEFAULT_SESSION = None
                     aws_estate.build()
+                    if family == "cdn-outage":
+                        aws_estate.build_cdn()
                 else:
                     kube.reset()
                     k8s_estate.build(kube)
+                    if family == "cdn-outage":
+                        k8s_estate.build_cdn(kube)
 
             for platform in ("aws", "k8s"):
                 for family in FAMILIES:
@@ -118,7 +123,7 @@ def main() -> int:
                     figures: dict[str, list[float]] = {}
                     verdicts: list[str] = []
                     for _ in range(args.trials):
-                        fresh(platform)
+                        fresh(platform, family)
                         wall, proc = _run([str(BIN / "chaosrunner"), "run", str(exp), "--json"], env)
                         result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
                         verdicts.append(result["verdict"])
@@ -126,7 +131,7 @@ def main() -> int:
                         for k, v in (journal["chaosrunner"].get("figures") or {}).items():
                             figures.setdefault(k, []).append(v)
                         cr_times.append(wall)
-                        fresh(platform)
+                        fresh(platform, family)
                         wall, proc = _run(
                             [
                                 str(BIN / "chaos"),
