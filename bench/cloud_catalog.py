@@ -3,7 +3,8 @@ experiment against the recording fake API server, through ``chaosrunner run`` an
 ``chaos run`` on the same file (alternated, fresh estate before every run).
 
 Reports per experiment: chaosrunner's verdict, the measured figures from its journal, and the median
-wall time of both commands with their ratio (chaosrunner's preflight, ledger, watchdog and journal cost).
+wall time of both commands with their ratio (chaosrunner's preflight, ledger, watchdog and journal cost;
+``chaos`` runs without the chaostoolkit-reporting CLI plugin, as bench/runner_overhead.py explains).
 Pauses are cut to 0.2 s as in the tests (the shipped 60–120 s holds are production durations).
 What the figures mean against moto / the fake is in docs/platforms.md: against moto they time the *API
 view* (moto replaces ASG instances and switches writers instantly; the realistic AWS timelines are
@@ -64,6 +65,7 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.Comple
 
 def main() -> int:
     sys.path.insert(0, str(REPO))
+    from bench.runner_overhead import plain_chaos_env
     from chaosrunner.core.ports import free_port, wait_port
     from chaosrunner.sandbox.processes import ManagedProcess
     from tests.cloud import aws_estate, k8s_estate
@@ -98,6 +100,7 @@ def main() -> int:
                 "KUBERNETES_API_KEY": "bench",
             }
             os.environ.update({k: v for k, v in env.items() if k.startswith(("AWS_", "KUBE"))})
+            plain_chaos = plain_chaos_env(env, tmp_s)  # `chaos` as most users have it (bench/runner_overhead.py)
 
             def fresh(platform: str, family: str) -> None:
                 import boto3
@@ -145,7 +148,7 @@ def main() -> int:
                                 str(tmp / "ctk.json"),
                                 str(exp),
                             ],
-                            env,
+                            plain_chaos,
                         )
                         ctk_times.append(wall)
                     cr, ctk = statistics.median(cr_times), statistics.median(ctk_times)
