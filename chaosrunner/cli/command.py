@@ -25,7 +25,7 @@ PATH = click.Path(path_type=Path)
 def option(*decls: str, **kw: Any) -> Callable[[Any], Any]:
     """``@option("--since", help="…")``: a click option whose value help names after it (``SINCE``, or
     :data:`METAVARS`' name), with its default shown."""
-    kw.setdefault("show_default", True)
+    kw.setdefault("show_default", kw.get("default") != "")  # an empty default is said in the help text
     return click.option(*decls, cls=_Option, **kw)
 
 
@@ -37,11 +37,16 @@ class _Option(click.Option):
 
 
 class Group(click.Group):
-    """A command group that shows its help when given no command."""
+    """A command group that shows its help when given no command, and lists its commands in the order they
+    were registered — the order a user meets them (validate, plan, run…), not the alphabet's — with the
+    command groups (journal, schedule…) after them."""
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         kw.setdefault("no_args_is_help", True)
         super().__init__(*args, **kw)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands, key=lambda name: isinstance(self.commands[name], click.Group))
 
 
 def exit_with(code: int) -> click.exceptions.Exit:

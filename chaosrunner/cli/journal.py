@@ -282,7 +282,7 @@ def register(app: Group) -> None:
         click.echo(str(target))
 
     @journal.command("push")
-    @click.argument("to", required=False, metavar="S3_URL", help="s3://bucket/prefix (default: journals_s3)")
+    @click.argument("to", required=False, metavar="[S3_URL]", help="s3://bucket/prefix (default: journals_s3)")
     @option("--json", "as_json", is_flag=True, default=False, help="machine-readable output")
     @DIR_OPTION
     def push(to: str | None, as_json: bool, journal_dir: str | None) -> None:

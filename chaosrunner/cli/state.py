@@ -72,7 +72,8 @@ def register(app: Group) -> None:
             click.echo(f"{key:<13} {setting.value or '—'}  ({setting.source})")
 
     @state_app.command("migrate", epilog=HOME_HELP)
-    @click.argument("source", type=PATH, required=False, default=Path(".chaosrunner"), help="the old state directory")
+    @click.argument("source", type=PATH, required=False, default=Path(".chaosrunner"),
+                    help="the old state directory (default: .chaosrunner)")
     @option("--json", "json_output", is_flag=True, default=False, help="print what moved as JSON")
     def migrate_cmd(source: Path, json_output: bool) -> None:
         """Move open faults, run leases and an engaged kill switch from SOURCE into the state home.
