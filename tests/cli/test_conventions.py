@@ -23,6 +23,8 @@ def test_version_and_short_help() -> None:
     short, long = cli("-h"), cli("--help")
     assert short.returncode == 0 and short.stdout == long.stdout
     assert "--install-completion" in long.stdout and "State home:" in long.stdout
+    listed = [ln.split()[0] for ln in long.stdout.split("Commands:")[1].splitlines() if ln.startswith("  ")]
+    assert listed.index("validate") < listed.index("plan") < listed.index("run") < listed.index("journal"), listed
     assert cli("run", "-h").stdout == cli("run", "--help").stdout
 
 
