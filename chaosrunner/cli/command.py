@@ -94,13 +94,16 @@ def install_completion(ctx: click.Context, _param: click.Parameter, value: bool)
     script_rel, rc_rel, line = _INSTALL[shell]
     home = Path.home()
     script = home / script_rel
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(completion_script(ctx.command, shell))
-    if rc_rel is not None and line is not None:
-        rc = home / rc_rel
-        wanted = line.format(path=script)
-        if wanted not in (rc.read_text() if rc.exists() else ""):
-            with rc.open("a") as f:
-                f.write(f"\n{wanted}\n")
+    try:
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(completion_script(ctx.command, shell))
+        if rc_rel is not None and line is not None:
+            rc = home / rc_rel
+            wanted = line.format(path=script)
+            if wanted not in (rc.read_text() if rc.exists() else ""):
+                with rc.open("a") as f:
+                    f.write(f"\n{wanted}\n")
+    except OSError as e:  # a read-only or foreign home: say where, exit 1, no traceback
+        raise click.ClickException(f"shell completion not installed: {e.filename or script}: {e.strerror}") from None
     click.echo(f"{shell} completion installed in {script}; open a new shell to use it")
     ctx.exit(0)

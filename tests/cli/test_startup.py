@@ -72,6 +72,10 @@ def test_show_and_install_completion_for_the_users_shell(tmp_path: Path) -> None
     assert fish.returncode == 0 and (tmp_path / ".config/fish/completions/chaosrunner.fish").is_file()
     unknown = cli("--show-completion", home=tmp_path, shell="/bin/sh")
     assert unknown.returncode == 2 and "supported: bash, zsh, fish" in unknown.stderr
+    (tmp_path / "file-not-home").write_text("")
+    blocked = cli("--install-completion", home=tmp_path / "file-not-home", shell="/bin/zsh")
+    assert blocked.returncode == 1 and "shell completion not installed" in blocked.stderr, blocked.stderr
+    assert "Traceback" not in blocked.stderr
 
 
 def test_completion_answers_with_the_commands() -> None:
