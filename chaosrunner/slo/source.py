@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from chaosrunner.core.config import prometheus_setting
-from chaosrunner.sandbox.state import SandboxStateMissing, load_state
 
 
 class SliUnavailable(Exception):
@@ -32,6 +31,9 @@ def prometheus_url(configured: str | None = None) -> str | None:
         return configured
     if prometheus_setting().value:
         return prometheus_setting().value
+    # the sandbox's typed state (its models) only when nothing else names a Prometheus (start-up)
+    from chaosrunner.sandbox.state import SandboxStateMissing, load_state
+
     try:
         return load_state().prometheus.url
     except SandboxStateMissing:
