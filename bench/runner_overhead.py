@@ -122,6 +122,12 @@ def main() -> int:
                 wall, used = timed(argv, envs[name])
                 times[name].append(wall)
                 cpu[name].append(used)
+        phases: dict[str, list[float]] = {}
+        for _ in range(args.trials):  # where one run's time goes, inside a fresh interpreter each time
+            out = subprocess.run([sys.executable, "-m", "bench._startup_phases", str(exp)], env=env, check=True,
+                                 capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+            for name, ms in json.loads(out.splitlines()[-1]).items():
+                phases.setdefault(name, []).append(ms)
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     ratio = med["chaosrunner run"] / med["chaos run"]
@@ -136,6 +142,11 @@ def main() -> int:
     print(f"same with a 3 s hold:                           {ratio_held:.3f}")
     print(f"constant extra cost (median difference):        {med['chaosrunner run'] - med['chaos run']:.3f} s")
     print(f"chaosrunner --help median: {med['chaosrunner --help']:.3f} s  (target <= 0.15 s)")
+    med_phases = {k: statistics.median(v) for k, v in phases.items()}
+    print(f"\n{'chaosrunner run, by phase (bench/_startup_phases.py)':<52}{'median ms':>10}")
+    for name, ms in med_phases.items():
+        print(f"{name:<52}{ms:>10.1f}")
+    print(f"{'(interpreter start and exit: the rest of the wall time)':<52}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "trials": args.trials,
@@ -143,6 +154,7 @@ def main() -> int:
         "samples_s": times,
         "median_cpu_s": med_cpu,
         "ratio_run_cpu": ratio_cpu,
+        "phases_median_ms": med_phases,
         "ratio_run": ratio,
         "ratio_run_3s_hold": ratio_held,
         "load_average": os.getloadavg(),
