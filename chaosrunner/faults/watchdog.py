@@ -82,6 +82,7 @@ def watch(
     beat = heartbeat_path(state, run_id)
     done = done_path(state, run_id)
     watching_since = time.time()
+    preloaded = False
     log.info("watching run %s (pid %s)", run_id, pid)
     try:
         while True:
@@ -97,10 +98,8 @@ def watch(
                 stale_after_s=stale_after_s,
             )
             if decision is Decision.WAIT:
-                if "chaoslib.activity" not in sys.modules and time.time() - watching_since >= PRELOAD_AFTER_S:
-                    # the undo machinery, loaded once the run has lasted: a revert then does not wait ~50 ms
-                    # for it, and a short run's watchdog, which only sees the run end, never pays for it
-                    import chaoslib.activity  # noqa: F401
+                if not preloaded and time.time() - watching_since >= PRELOAD_AFTER_S:
+                    preloaded = _preload_undo_machinery(run_id)
                 time.sleep(poll_s)
                 continue
             if decision is Decision.EXIT:
@@ -139,6 +138,18 @@ def watch(
         for p in (beat, done):
             with contextlib.suppress(OSError):
                 p.unlink()
+
+
+def _preload_undo_machinery(run_id: str) -> bool:
+    """Load chaoslib's activity runner once the run has lasted: a revert then does not wait ~50 ms for it,
+    and a short run's watchdog, which only sees the run end, never pays for it. A failure here must not
+    stop the watching: it is logged, and a revert tries the import again and reports each undo it could
+    not run."""
+    try:
+        import chaoslib.activity  # noqa: F401
+    except Exception:  # noqa: BLE001 - keep watching; the revert path reports what it cannot do
+        log.exception("run %s: cannot preload the undo machinery; still watching", run_id)
+    return True
 
 
 def _mark_unfinished(journal: Path, ledger: Ledger, run_id: str) -> None:

@@ -153,3 +153,29 @@ def test_recover_command_exits_5_when_a_fault_stays_in_place(state, tmp_path, sp
     )
     assert out.returncode == 5
     assert "undo-failed" in out.stdout and "unrevertable" in out.stdout
+
+
+def test_a_watchdog_that_cannot_preload_the_undo_machinery_keeps_watching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The preload is an optimisation inside the watch loop: its failure is logged, never the watchdog's end."""
+    import logging
+    import threading
+
+    from chaosrunner.faults import watchdog
+    from chaosrunner.faults.heartbeat import done_path
+
+    monkeypatch.setattr(watchdog, "PRELOAD_AFTER_S", 0.0)
+    monkeypatch.setitem(sys.modules, "chaoslib.activity", None)  # the import raises ImportError
+    caplog.set_level(logging.INFO, logger="chaosrunner.faults.watchdog")
+    state = tmp_path / "state"
+    done = done_path(state, RUN_ID)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(watchdog.watch(RUN_ID, os.getpid(), None, state, poll_s=0.02)))
+    t.start()
+    wait_for(lambda: "cannot preload the undo machinery" in caplog.text or not t.is_alive(), 5, "the preload")
+    assert t.is_alive(), "the watchdog stopped watching"
+    done.touch()  # the run ends cleanly: the watchdog leaves
+    t.join(5)
+    assert result == [0]
