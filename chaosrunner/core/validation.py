@@ -38,6 +38,7 @@ class Model(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
+
 __all__ = [
     "CONTENT_LIMITS",
     "JOURNAL_LIMITS",

@@ -150,7 +150,6 @@ def replay_rollbacks(undo: dict[str, Any], timeout_s: float) -> list[str]:
 
     from chaosrunner.core.validation import load_document  # YAML and pydantic only when replaying (start-up)
 
-
     experiment = load_document(undo["experiment_path"])
     if not isinstance(experiment, dict):
         raise ValueError(f"{undo['experiment_path']}: not an experiment")

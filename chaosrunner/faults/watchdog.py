@@ -126,12 +126,14 @@ def watch(
                     o.seconds,
                 )
             target = journal_path_for(run_id, state=state) or journal
+            marked = True
             if target is not None:
                 try:
                     mark_journal(target, ledger, run_id, outcomes, "watchdog")
-                except (OSError, ValueError) as e:
-                    log.error("run %s: cannot mark journal %s: %s", run_id, target, e)
-            if not ledger.open_entries(run_id):
+                except Exception:  # noqa: BLE001 - the reverts are done; the run's lease stays for the reaper
+                    marked = False
+                    log.exception("run %s: cannot mark journal %s; the reaper will", run_id, target)
+            if marked and not ledger.open_entries(run_id):
                 runs.release(state, run_id)
             return 0 if all(o.ok for o in outcomes) else 5
     finally:

@@ -113,3 +113,33 @@ def test_the_service_reverts_in_a_fresh_interpreter_so_upgraded_undo_code_never_
     assert marker.read_text() == "undone", section.get("reason")
     assert section["verdict"] == "aborted" and section["recovered_by"] == "reaper", section
     assert Ledger(state).open_entries() == [] and runs.leases(state) == []
+
+
+def test_a_watchdog_that_cannot_mark_the_journal_leaves_the_run_to_the_reaper(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchdog reverts, then fails to mark the journal: the run's lease stays, so the reaper's next pass
+    marks it — no run ends with its journal still saying "running"."""
+    from chaosrunner.faults import watchdog
+
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"status": "running", "chaosrunner": {"run_id": RUN, "verdict": "running"}}))
+    fault = tmp_path / "fault"
+    fault.write_text("injected")
+    pid = dead_pid()
+    runs.take(state, RUN, pid, journal, time.time())
+    Ledger(state).record(RUN, "file", str(fault), {"type": "python", "module": "chaos_undo_marks",
+                                                   "func": "delete_file", "arguments": {"path": str(fault)}}, pid=pid)
+
+    def unavailable(*_args: object, **_kwargs: object) -> None:
+        raise ImportError("the journal schema cannot be loaded")
+
+    monkeypatch.setattr(watchdog, "mark_journal", unavailable)
+    assert watchdog.watch(RUN, pid, journal, state, poll_s=0.01) == 0
+    assert not fault.exists()  # reverted all the same
+    assert [lease.run_id for lease in runs.leases(state)] == [RUN]
+    monkeypatch.undo()
+    assert reap(state).runs == [RUN]
+    section = json.loads(journal.read_text())["chaosrunner"]
+    assert section["complete"] and section["recovered_by"] == "reaper"
+    assert runs.leases(state) == []
