@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 RUN_ID_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<slug>[a-z0-9][a-z0-9-]{0,63})-(?P<nonce>[0-9a-f]{6})$")
 RUN_ID_FORMAT = "YYYYMMDDTHHMMSSZ-<slug>-<6 hex>"  # what error messages tell a user to type
@@ -64,6 +64,15 @@ def parse_time(value: str) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def plus_seconds(t: datetime, seconds: float) -> datetime | None:
+    """``t`` moved by ``seconds``, or None when that leaves the calendar (journals are untrusted: a
+    duration of 8,000 years is valid JSON)."""
+    try:
+        return t + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        return None
 
 
 def try_time(value: str | None) -> datetime | None:

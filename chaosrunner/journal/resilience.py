@@ -26,12 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from chaosrunner.core.ids import try_time
+from chaosrunner.core.ids import plus_seconds, try_time
 from chaosrunner.core.units import parse_duration
 from chaosrunner.core.verdict import activity_failed
 from chaosrunner.journal.schema import RUN_LEVEL_FAULT, SECTION
@@ -312,13 +312,15 @@ def _client_recovery(j: Any) -> Recovery:
     pts: list[tuple[datetime, bool]] = []
     for smp in guard_samples(j):
         t = try_time(smp.get("t"))
-        if t is not None and t >= t_inj - timedelta(seconds=0.001):
+        if t is not None and (t - t_inj).total_seconds() >= -0.001:  # a difference never leaves the calendar
             pts.append((t, sample_within_objective(smp)))
     pts.sort(key=lambda p: p[0])
     timings = s.timings
     ttr = timings.time_to_recover_s if timings is not None else None
     watch = _recovery_watch(j)
     watch_ok = watch.get("recovered") is True or (ttr is not None and watch.get("recovered") is not False)
+    # the moment the recovery watch saw the clients served again (None without one, or out of the calendar)
+    watched = plus_seconds(rb_done, ttr) if watch_ok and ttr is not None and rb_done is not None else None
 
     def done(at: datetime, how: str) -> Recovery:
         rto = max(0.0, (at - t_inj).total_seconds())
@@ -326,22 +328,22 @@ def _client_recovery(j: Any) -> Recovery:
         return Recovery("restored", round(rto, 3), at, None if after is None else round(after, 3), how)
 
     if not pts:
-        if watch_ok and ttr is not None and rb_done is not None:
-            return done(rb_done + timedelta(seconds=ttr), "recovery watch after the rollbacks (no guard samples)")
+        if watched is not None:
+            return done(watched, "recovery watch after the rollbacks (no guard samples)")
         return Recovery("unknown", None, None, None, "no guard samples after the injection")
     bad = [i for i, (_, ok) in enumerate(pts) if not ok]
-    polled_bad = watch_ok and ttr is not None and rb_done is not None and ttr >= _interval_s(j)
+    polled_bad = watched is not None and ttr is not None and ttr >= _interval_s(j)
     if not bad and polled_bad and not any(_phase(smp) == "recovery" for smp in guard_samples(j)):
         # an older journal: no samples after the rollbacks, but the recovery watch polled more than
         # once, so the SLIs were outside objective after the rollback
-        assert rb_done is not None and ttr is not None
-        return done(rb_done + timedelta(seconds=ttr), "recovery watch after the rollbacks")
+        assert watched is not None
+        return done(watched, "recovery watch after the rollbacks")
     if not bad:
         return Recovery("no-impact", 0.0, t_inj, None, f"all {len(pts)} samples after the injection within objective")
     last_bad = bad[-1]
     if last_bad == len(pts) - 1:
-        if watch_ok and ttr is not None and rb_done is not None:
-            return done(rb_done + timedelta(seconds=ttr), "recovery watch after the rollbacks")
+        if watched is not None:
+            return done(watched, "recovery watch after the rollbacks")
         why = watch.get("reason") if isinstance(watch.get("reason"), str) else "SLIs still outside objective"
         return Recovery("not-restored", None, None, None, f"not restored by the last sample: {why}")
     at = pts[last_bad + 1][0]

@@ -7,9 +7,9 @@ bar per activity on a shared time axis, laid out as SVG coordinates like :mod:`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from chaosrunner.core.ids import try_time
+from chaosrunner.core.ids import plus_seconds, try_time
 from chaosrunner.journal import resilience
 from chaosrunner.journal.schema import Journal
 from chaosrunner.report.charts import Marker, finite, nice_ceiling
@@ -96,10 +96,7 @@ def _method_end(j: Journal) -> datetime | None:
 
 
 def _plus(t: datetime, seconds: float) -> datetime:
-    try:
-        return t + timedelta(seconds=seconds)
-    except (OverflowError, ValueError):
-        return t
+    return plus_seconds(t, seconds) or t
 
 
 def _activities(j: Journal) -> list[tuple[str, str, str, str, str | None, str | None, float | None, str | None]]:

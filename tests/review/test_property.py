@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chaosrunner.core.ids import RUN_ID_RE
@@ -268,6 +268,13 @@ def render_all(doc: Any) -> None:
 
 @SETTINGS
 @given(journal)
+@example({"chaosrunner": {  # found in CI: rollback end + an 8,000-year time to recover left the calendar
+    "abort": {"rollback_completed_at": "2000-01-01T00:00:00+00:00"},
+    "ledger": [{"recorded_at": "2000-01-01T00:00:00+00:00"}],
+    "timings": {"time_to_recover_s": 252455616000.0}}})
+@example({"chaosrunner": {  # an injection at the calendar's first instant, with a guard sample
+    "ledger": [{"recorded_at": "0001-01-01T00:00:00+00:00"}],
+    "guard": {"samples": [{"t": "0001-01-01T00:00:00+00:00"}]}}})
 def test_any_valid_journal_renders(doc: dict[str, Any]) -> None:
     loaded = parse_journal(json.dumps(doc), PATH)  # valid by construction: must not raise
     html = render_html([loaded, loaded])
