@@ -18,7 +18,10 @@ loop; image ``n`` is drawn skewed, a few images popular): ``loadgen_cdn_requests
 the CDN's SLI, not the service's.
 
 HTTP API: ``GET /stats?window=S`` → totals plus success ratio and p50/p99 latency (ms) over the last S
-seconds (default 10); ``GET /acked`` → ``{"count", "ids"}``; ``POST /rate {"rps": N}`` changes the rate;
+seconds (default 10); ``GET /acked`` → ``{"count", "ids"}``; ``POST /acked/write-off {"ids": [...]}`` drops
+acknowledged writes a measured failover lost (the database's rebuild settles the books, so a loss already
+reported is not counted again by every later check, and reads stop asking for those pins) →
+``{"written_off", "count"}``; ``POST /rate {"rps": N}`` changes the rate;
 ``GET /log?since=T`` → the request log: ``{"requests": [[t, kind, ok, ms], ...]}`` of every request that
 ended at or after unix time T (``t``: when the client had its answer; ``ms``: its latency; the last
 ``KEEP_SAMPLES_S`` seconds are kept) — what the clients saw, one row per request, with no Prometheus
@@ -124,6 +127,19 @@ class LoadGenerator:
         if acked_path.exists():
             self.acked = [int(x) for x in acked_path.read_text().split() if x.isdigit()]
         self._acked_file = open(acked_path, "a")  # noqa: SIM115 - lives as long as the process
+
+    def write_off(self, ids: set[int]) -> int:
+        """Forget acknowledged writes the database lost (kept on disk without them); returns how many."""
+        kept = [i for i in self.acked if i not in ids]
+        gone = len(self.acked) - len(kept)
+        if gone:
+            tmp = self.acked_path.with_suffix(".tmp")
+            tmp.write_text("".join(f"{i}\n" for i in kept))
+            self._acked_file.close()
+            tmp.replace(self.acked_path)
+            self._acked_file = open(self.acked_path, "a")  # noqa: SIM115 - lives as long as the process
+            self.acked = kept
+        return gone
 
     async def one(self, session: aiohttp.ClientSession) -> None:
         kind = "write" if self.rng.random() < self.write_ratio or not self.acked else "read"
@@ -234,6 +250,14 @@ def build_app(gen: LoadGenerator) -> web.Application:
     async def acked(_: web.Request) -> web.Response:
         return web.json_response({"count": len(gen.acked), "ids": gen.acked})
 
+    async def write_off(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            ids = {int(i) for i in body["ids"]}
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": 'want {"ids": [int, ...]}'}, status=400)
+        return web.json_response({"written_off": gen.write_off(ids), "count": len(gen.acked)})
+
     async def set_rate(request: web.Request) -> web.Response:
         body = await request.json()
         gen.rps = float(body["rps"])
@@ -249,7 +273,8 @@ def build_app(gen: LoadGenerator) -> web.Application:
 
     app = web.Application()
     app.cleanup_ctx.append(background)
-    app.add_routes([web.get("/stats", stats), web.get("/acked", acked), web.post("/rate", set_rate),
+    app.add_routes([web.get("/stats", stats), web.get("/acked", acked),
+                    web.post("/acked/write-off", write_off), web.post("/rate", set_rate),
                     web.get("/metrics", metrics), web.get("/log", request_log),
                     web.get("/cdn", cdn), web.get("/cdn/log", cdn_log)])
     return app
